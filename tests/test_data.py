@@ -1,0 +1,541 @@
+"""Tests of tfgen.data: built-in renderers, pipelines, tfds and folder sources.
+
+Kept light (small renderings, tiny mocked tfds splits) so the module runs in
+well under a minute on two shared CPU cores.
+"""
+
+import os
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import tensorflow as tf  # noqa: E402
+import tensorflow_datasets as tfds  # noqa: E402
+from PIL import Image  # noqa: E402
+from scipy import ndimage  # noqa: E402
+
+from tfgen.config import DataConfig  # noqa: E402
+from tfgen.data import (dataset_info, describe_datasets, load_arrays, make_dataset,  # noqa: E402
+                        render_multidigit, render_shapes)
+from tfgen.data import builtin, catalog, sources  # noqa: E402
+from tfgen.errors import ConfigError, DatasetNotFoundError, TfgenError  # noqa: E402
+
+
+def _centroids(masks):
+    """Mask centroids in normalized coords: masks [N, S, S] -> [N, 2] (x, y)."""
+    size = masks.shape[1]
+    c = (np.arange(size) + 0.5) / size * 2 - 1
+    total = masks.sum(axis=(1, 2))
+    cx = (masks * c[None, None, :]).sum(axis=(1, 2)) / total
+    cy = (masks * c[None, :, None]).sum(axis=(1, 2)) / total
+    return np.stack([cx, cy], 1)
+
+
+def _collect(ds, max_batches=None):
+    out = {}
+    for i, batch in enumerate(ds.as_numpy_iterator()):
+        if max_batches is not None and i >= max_batches:
+            break
+        for k, v in batch.items():
+            out.setdefault(k, []).append(v)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# render_multidigit
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("num_digits,size", [(1, 32), (2, 64)])
+def test_multidigit_shapes_dtypes_ranges(num_digits, size):
+    r = render_multidigit(64, num_digits=num_digits, source="sklearn", seed=3)
+    n, k = 64, num_digits
+    assert r["image"].shape == (n, size, size, 1) and r["image"].dtype == np.float32
+    assert r["label"].shape == (n,) and r["label"].dtype == np.int32
+    assert r["labels"].shape == (n, k) and r["labels"].dtype == np.int32
+    assert r["masks"].shape == (n, size, size, k) and r["masks"].dtype == np.float32
+    assert r["poses"].shape == (n, k, 4) and r["poses"].dtype == np.float32
+    assert r["background"].shape == (n,) and r["background"].dtype == np.float32
+    assert -1.0 <= r["image"].min() and r["image"].max() <= 1.0
+    assert r["image"].max() > 0.9  # white strokes are present
+    assert set(np.unique(r["masks"])) <= {0.0, 1.0}
+    assert ((0 <= r["labels"]) & (r["labels"] <= 9)).all()
+    expect = r["labels"][:, 0] if k == 1 else 10 * r["labels"][:, 0] + r["labels"][:, 1]
+    np.testing.assert_array_equal(r["label"], expect)
+    scale, rot, centre = r["poses"][..., 0], r["poses"][..., 1], r["poses"][..., 2:]
+    assert scale.min() >= 0.8 - 1e-6 and scale.max() <= 1.2 + 1e-6
+    assert np.abs(rot).max() <= np.pi / 4 + 1e-6
+    assert np.abs(centre).max() <= 1.0
+    # Gray in [0, 200]/255, mapped to [-1, 1].
+    assert r["background"].min() >= -1.0 and r["background"].max() <= 200 / 127.5 - 1 + 1e-6
+    assert r["background"].std() > 0.1  # it varies per image
+
+
+def test_multidigit_channels3_replicates_gray():
+    gray = render_multidigit(16, source="sklearn")
+    rgb = render_multidigit(16, source="sklearn", channels=3)
+    assert rgb["image"].shape == (16, 32, 32, 3)
+    np.testing.assert_array_equal(rgb["image"], np.repeat(gray["image"], 3, axis=-1))
+
+
+def test_multidigit_deterministic_from_seed():
+    a = {k: v.copy() for k, v in render_multidigit(40, source="sklearn", seed=5).items()}
+    builtin.clear_cache()  # force a fresh render, not the cached arrays
+    b = render_multidigit(40, source="sklearn", seed=5)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    c = render_multidigit(40, source="sklearn", seed=6)
+    assert not np.array_equal(a["image"], c["image"])
+    assert not np.array_equal(a["poses"], c["poses"])
+    # A smaller rendering is a prefix of a larger one with the same seed.
+    small = render_multidigit(10, source="sklearn", seed=5)
+    np.testing.assert_array_equal(small["image"], a["image"][:10])
+
+
+def test_multidigit_cached_arrays_are_read_only():
+    r = render_multidigit(8, source="sklearn")
+    with pytest.raises(ValueError):
+        r["image"][0, 0, 0, 0] = 0.5
+
+
+def test_multidigit_train_test_disjoint_sources():
+    train_idx, test_idx = builtin._sklearn_split_indices()
+    assert len(np.intersect1d(train_idx, test_idx)) == 0
+    assert len(train_idx) + len(test_idx) == 1797
+    # Stratified: every digit appears in both, about 20% in test.
+    from sklearn.datasets import load_digits
+
+    y = load_digits().target
+    for c in range(10):
+        frac = np.isin(np.flatnonzero(y == c), test_idx).mean()
+        assert 0.15 < frac < 0.25
+    train_pool = builtin._digit_pool("sklearn", "train", None)
+    test_pool = builtin._digit_pool("sklearn", "test", None)
+    tr_src = render_multidigit(300, split="train", source="sklearn")["source_index"]
+    te_src = render_multidigit(300, split="test", source="sklearn")["source_index"]
+    used_train = {train_pool.images[i].tobytes() for i in np.unique(tr_src)}
+    used_test = {test_pool.images[i].tobytes() for i in np.unique(te_src)}
+    assert len(used_train) > 100 and len(used_test) > 100
+    assert not used_train & used_test
+    # Different rendering streams for the two splits.
+    tr = render_multidigit(50, split="train", source="sklearn")
+    te = render_multidigit(50, split="test", source="sklearn")
+    assert not np.allclose(tr["background"], te["background"])
+
+
+@pytest.mark.parametrize("num_digits", [1, 2])
+def test_multidigit_masks_consistent_with_image(num_digits):
+    r = render_multidigit(200, num_digits=num_digits, source="sklearn", seed=1)
+    img, bg, masks = r["image"][..., 0], r["background"], r["masks"]
+    diff = np.abs(img - bg[:, None, None])
+    assert (masks.sum(axis=(1, 2)) > 5).all()  # every digit has a mask
+    union = masks.max(-1) > 0
+    # Outside every mask (beyond a 1-pixel band of soft edge) it is the gray.
+    near = ndimage.binary_dilation(union, structure=np.ones((1, 3, 3), bool))
+    assert diff[~near].max() < 0.1
+    assert diff[~near].mean() < 1e-3
+    # Everywhere in a mask the stroke shows; well inside it clearly does.
+    assert diff[union].min() > 0.05
+    inner = ndimage.binary_erosion(union, structure=np.ones((1, 3, 3), bool))
+    assert inner.sum() > 0 and diff[inner].min() > 0.1
+
+
+@pytest.mark.parametrize("num_digits", [1, 2])
+def test_multidigit_poses_match_masks(num_digits):
+    r = render_multidigit(200, num_digits=num_digits, source="sklearn", seed=2)
+    size = r["image"].shape[1]
+    for j in range(num_digits):
+        err_px = np.abs(_centroids(r["masks"][..., j]) - r["poses"][:, j, 2:]) * size / 2
+        assert err_px.max() < 1.5, err_px.max()
+
+
+def test_two_digits_left_and_right():
+    r = render_multidigit(200, num_digits=2, source="sklearn", seed=4)
+    m = r["masks"]
+    cols = np.arange(64)
+    left_cols = cols[m[..., 0].any(axis=(0, 1))]
+    right_cols = cols[m[..., 1].any(axis=(0, 1))]
+    assert left_cols.max() < 32 <= right_cols.min()
+    assert (m[..., 0] * m[..., 1]).sum() == 0  # never overlap
+    assert (r["poses"][:, 0, 2] < 0).all() and (r["poses"][:, 1, 2] > 0).all()
+    # Placement uses the half's full height and width.
+    assert r["poses"][:, :, 3].min() < -0.3 and r["poses"][:, :, 3].max() > 0.3
+
+
+def test_multidigit_mnist_source_mocked(tmp_path):
+    # The MNIST path end to end, on tfds's mocked (random) MNIST.
+    with tfds.testing.mock_data(num_examples=20):
+        r = render_multidigit(8, source="mnist", data_dir=str(tmp_path / "mnist_mock"))
+    assert r["image"].shape == (8, 32, 32, 1)
+    assert r["source_index"].max() < 20
+    assert ((0 <= r["label"]) & (r["label"] <= 9)).all()
+
+
+def test_mnist_source_not_prepared(tmp_path):
+    with pytest.raises(DatasetNotFoundError) as e:
+        render_multidigit(4, source="mnist", data_dir=str(tmp_path))
+    assert "download_and_prepare" in str(e.value)
+    assert builtin.resolve_digit_source("auto", str(tmp_path)) == "sklearn"
+    auto = render_multidigit(4, source="auto", data_dir=str(tmp_path))
+    np.testing.assert_array_equal(auto["image"], render_multidigit(4, source="sklearn")["image"])
+
+
+def test_bad_builtin_arguments():
+    with pytest.raises(ConfigError):
+        render_multidigit(4, split="validation")
+    with pytest.raises(ConfigError):
+        render_multidigit(4, num_digits=5)
+    with pytest.raises(ConfigError):
+        render_shapes(4, num_shapes=0)
+
+
+# ---------------------------------------------------------------------------
+# render_shapes
+# ---------------------------------------------------------------------------
+
+def test_shapes_arrays_and_determinism():
+    r = render_shapes(300, num_shapes=2, image_size=32, seed=1)
+    assert r["image"].shape == (300, 32, 32, 3) and r["image"].dtype == np.float32
+    assert -1.0 <= r["image"].min() and r["image"].max() <= 1.0
+    assert r["masks"].shape == (300, 32, 32, 2) and r["poses"].shape == (300, 2, 4)
+    assert r["labels"].dtype == np.int32 and r["colors"].dtype == np.int32
+    np.testing.assert_array_equal(r["label"], r["labels"][:, 0])
+    assert set(np.unique(r["labels"])) == set(range(len(builtin.SHAPE_NAMES)))
+    assert len(builtin.SHAPE_NAMES) >= 5
+    assert (r["colors"][:, 0] != r["colors"][:, 1]).all()  # distinct within an image
+    assert set(np.unique(r["colors"])) == set(range(len(builtin.COLOR_NAMES)))
+    assert np.abs(r["poses"][..., 2:]).max() <= 1.0
+    # Textured, per-image backgrounds: pixels outside shapes vary within images.
+    outside = r["masks"].max(-1) == 0
+    stds = [r["image"][i][outside[i]].std() for i in range(20)]
+    assert min(stds) > 0.01
+    a = r["image"].copy()
+    builtin.clear_cache()
+    again = render_shapes(300, num_shapes=2, image_size=32, seed=1)
+    np.testing.assert_array_equal(a, again["image"])
+    other_seed = render_shapes(300, num_shapes=2, image_size=32, seed=2)
+    assert not np.array_equal(a, other_seed["image"])
+    test_split = render_shapes(50, num_shapes=2, split="test", seed=1)
+    assert not np.array_equal(a[:50], test_split["image"])
+
+
+def test_shapes_masks_poses_consistent():
+    r = render_shapes(200, num_shapes=3, image_size=32, seed=3, with_background=True)
+    img, bg, masks = r["image"], r["background"], r["masks"]
+    diff = np.abs(img - bg).max(-1)
+    union = masks.max(-1) > 0
+    near = ndimage.binary_dilation(union, structure=np.ones((1, 3, 3), bool))
+    assert diff[~near].max() < 0.05  # background untouched away from shapes
+    inner = ndimage.binary_erosion(union, structure=np.ones((1, 3, 3), bool))
+    assert diff[inner].min() > 0.1
+    # Shape 0 is in front: well inside its mask the pixel is its colour.
+    front = ndimage.binary_erosion(masks[..., 0] > 0, structure=np.ones((1, 5, 5), bool))
+    assert front.sum() > 200
+    colour = builtin._COLORS[r["colors"][:, 0]] * 2 - 1  # [N, 3] in [-1, 1]
+    n_idx = np.nonzero(front)[0]
+    np.testing.assert_allclose(img[front], colour[n_idx], atol=1e-4)
+    for j in range(3):
+        err_px = np.abs(_centroids(masks[..., j]) - r["poses"][:, j, 2:]) * 32 / 2
+        assert err_px.max() < 1.0, err_px.max()
+
+
+# ---------------------------------------------------------------------------
+# make_dataset / load_arrays / dataset_info on built-in data
+# ---------------------------------------------------------------------------
+
+def _digits_config(**kw):
+    base = dict(name="multidigit", source="sklearn", num_train=96, num_test=50,
+                shuffle_buffer=1000)
+    base.update(kw)
+    return DataConfig(**base)
+
+
+def test_make_dataset_training_batches_and_epochs():
+    data = _digits_config()
+    ds = make_dataset(data, "train", 32, seed=7)
+    got = _collect(ds, max_batches=6)  # two epochs of 96
+    assert all(b.shape == (32, 32, 32, 1) for b in got["image"])
+    assert all(b.dtype == np.float32 for b in got["image"])
+    assert all(b.dtype == np.int32 for b in got["label"])
+    assert all(b.dtype == np.int64 for b in got["index"])
+    img = np.concatenate(got["image"])
+    assert img.min() >= -1.0 and img.max() <= 1.0
+    epoch1 = np.concatenate(got["index"][:3])
+    epoch2 = np.concatenate(got["index"][3:])
+    assert sorted(epoch1) == list(range(96))  # each example once per epoch
+    assert sorted(epoch2) == list(range(96))
+    assert not np.array_equal(epoch1, epoch2)  # reshuffled every epoch
+    assert not np.array_equal(epoch1, np.arange(96))  # shuffled at all
+    # Labels travel with their images.
+    arrays = load_arrays(data, "train")
+    np.testing.assert_array_equal(np.concatenate(got["label"][:3]), arrays["label"][epoch1])
+    np.testing.assert_array_equal(img[:96], arrays["image"][epoch1])
+    # Same seed, same order; another seed, another order.
+    again = np.concatenate(_collect(make_dataset(data, "train", 32, seed=7), 3)["index"])
+    np.testing.assert_array_equal(again, epoch1)
+    other = np.concatenate(_collect(make_dataset(data, "train", 32, seed=8), 3)["index"])
+    assert not np.array_equal(other, epoch1)
+
+
+def test_make_dataset_drop_remainder():
+    data = _digits_config(num_train=70)
+    train_ds = make_dataset(data, "train", 32)
+    # drop_remainder gives a static batch dimension (XLA needs fixed shapes).
+    assert train_ds.element_spec["image"].shape.as_list() == [32, 32, 32, 1]
+    batches = _collect(train_ds, max_batches=5)["image"]
+    assert [b.shape[0] for b in batches] == [32] * 5  # training never yields a short batch
+    eval_ds = make_dataset(data, "test", 32, training=False)
+    assert eval_ds.element_spec["image"].shape.as_list() == [None, 32, 32, 1]
+    ev = _collect(eval_ds)
+    assert [b.shape[0] for b in ev["image"]] == [32, 18]  # evaluation keeps the rest
+    np.testing.assert_array_equal(np.concatenate(ev["index"]), np.arange(50))  # ordered
+
+
+def test_make_dataset_input_context_shards_are_disjoint():
+    data = _digits_config()
+    seen = []
+    for pid in range(2):
+        ctx = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=pid,
+                                         num_replicas_in_sync=2)
+        got = _collect(make_dataset(data, "train", 32, seed=1, input_context=ctx), 3)
+        assert all(b.shape[0] == 16 for b in got["image"])  # per-replica batch
+        seen.append(set(np.concatenate(got["index"]).tolist()))
+        ev = _collect(make_dataset(data, "test", 32, training=False, input_context=ctx))
+        assert all(b.shape[0] <= 16 for b in ev["image"])
+        assert (np.concatenate(ev["index"]) % 2 == pid).all()
+    assert not seen[0] & seen[1]
+    assert seen[0] | seen[1] == set(range(96))
+
+
+def test_make_dataset_resize_channels_and_load_arrays_agree():
+    data = _digits_config(image_size=48, channels=3, with_index=False)
+    batch = next(iter(make_dataset(data, "test", 8, training=False)))
+    assert set(batch) == {"image", "label"}  # with_index false: no index
+    assert batch["image"].shape == (8, 48, 48, 3)
+    arrays = load_arrays(data, "test", max_examples=8)
+    assert arrays["image"].shape == (8, 48, 48, 3)
+    assert arrays["masks"].shape == (8, 48, 48, 1)
+    np.testing.assert_array_equal(batch["image"].numpy(), arrays["image"])
+    np.testing.assert_array_equal(batch["label"].numpy(), arrays["label"])
+    info = dataset_info(data)
+    assert info.image_shape == (48, 48, 3)
+    assert info.num_classes == 10 and info.num_train == 96
+
+
+def test_dataset_info_builtins():
+    two = dataset_info(DataConfig(name="multidigit", num_objects=2, image_size=64))
+    assert two.image_shape == (64, 64, 1) and two.num_classes == 100
+    shapes = DataConfig(name="shapes", image_size=40, num_train=30, num_test=10, channels=1)
+    info = dataset_info(shapes)
+    assert info.image_shape == (40, 40, 1) and info.num_classes == len(builtin.SHAPE_NAMES)
+    arrays = load_arrays(shapes, "train")
+    assert arrays["image"].shape == (30, 40, 40, 1)
+    assert arrays["colors"].shape == (30, 1)
+    with pytest.raises(ConfigError):
+        make_dataset(shapes, "holdout", 4)
+
+
+# ---------------------------------------------------------------------------
+# tensorflow-datasets
+# ---------------------------------------------------------------------------
+
+def _with_timeout(fn, seconds=60):
+    """Runs fn in a thread; fails the test if it has not returned in time."""
+    result = {}
+
+    def run():
+        try:
+            result["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 - re-raised below
+            result["error"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"did not return within {seconds} s (hung?)"
+    return result
+
+
+def test_missing_tfds_dataset_raises_with_howto(tmp_path):
+    data = DataConfig(name="cifar10", data_dir=str(tmp_path))
+    start = time.time()
+    result = _with_timeout(lambda: make_dataset(data, "train", 8))
+    assert time.time() - start < 60
+    err = result.get("error")
+    assert isinstance(err, DatasetNotFoundError) and isinstance(err, TfgenError)
+    msg = str(err)
+    assert "cifar10" in msg and str(tmp_path) in msg
+    assert "download_and_prepare" in msg and "data_dir" in msg
+    assert "\n" not in msg  # one paragraph
+    with pytest.raises(DatasetNotFoundError, match="manual_dir"):
+        sources.load_tfds("celeb_a", "train", data_dir=str(tmp_path), manual_dir=str(tmp_path))
+    # Metadata needs no prepared data.
+    info = dataset_info(data)
+    assert info.image_shape == (32, 32, 3) and info.num_classes == 10
+    assert info.num_train == 50000
+
+
+def test_unknown_dataset_name():
+    with pytest.raises(DatasetNotFoundError, match="Unknown dataset"):
+        make_dataset(DataConfig(name="no_such_dataset_xyz"), "train", 8)
+
+
+def test_split_resolution():
+    assert sources.resolve_split("lsun/bedroom", "test", ["train", "validation"]) == "validation"
+    assert sources.resolve_split("x", "train[:90%]", ["train"]) == "train[:90%]"
+    assert sources.resolve_split("x", "test", []) == "test"  # unknown: leave it to tfds
+    with pytest.raises(ConfigError, match="train"):
+        sources.resolve_split("lfw", "test", ["train"])
+
+
+def test_tfds_cifar10_mocked(tmp_path):
+    data = DataConfig(name="cifar10", data_dir=str(tmp_path), shuffle_buffer=16)
+    with tfds.testing.mock_data(num_examples=10):
+        batch = next(iter(make_dataset(data, "train", 4, seed=0)))
+        assert batch["image"].shape == (4, 32, 32, 3) and batch["image"].dtype == tf.float32
+        assert batch["label"].dtype == tf.int32 and batch["index"].dtype == tf.int64
+        assert 0 <= int(tf.reduce_min(batch["label"])) and int(tf.reduce_max(batch["label"])) < 10
+        assert -1.0 <= float(tf.reduce_min(batch["image"]))
+        assert float(tf.reduce_max(batch["image"])) <= 1.0
+        ev = _collect(make_dataset(data, "test", 4, training=False))
+        assert [b.shape[0] for b in ev["image"]] == [4, 4, 2]
+        np.testing.assert_array_equal(np.concatenate(ev["index"]), np.arange(10))
+        arrays = load_arrays(data, "test", max_examples=7)
+        assert arrays["image"].shape == (7, 32, 32, 3) and arrays["label"].shape == (7,)
+        np.testing.assert_array_equal(arrays["image"], np.concatenate(ev["image"])[:7])
+        gray = load_arrays(DataConfig(name="cifar10", channels=1, image_size=16,
+                                      data_dir=str(tmp_path)), "test", max_examples=3)
+        assert gray["image"].shape == (3, 16, 16, 1)
+
+
+def test_tfds_celeba_crop_and_resize_mocked(tmp_path):
+    # 218x178 faces: 20 white rows above and below a dark 178x178 centre.
+    face = np.zeros((218, 178, 3), np.uint8)
+    face[:20] = 255
+    face[-20:] = 255
+    face[20:-20] = 40
+
+    def as_dataset(self, split, decoders=None, read_config=None, **kwargs):
+        del self, split, decoders, read_config, kwargs
+        return tf.data.Dataset.from_tensors({"image": face}).repeat(6)
+
+    data = DataConfig(name="celeb_a", image_size=64, data_dir=str(tmp_path), shuffle_buffer=4)
+    with tfds.testing.mock_data(as_dataset_fn=as_dataset):
+        batch = next(iter(make_dataset(data, "train", 3)))
+        assert set(batch) == {"image", "index"}  # CelebA has no class label
+        assert batch["image"].shape == (3, 64, 64, 3)
+        # The centre crop removed the white bands: every pixel is the dark centre.
+        np.testing.assert_allclose(batch["image"].numpy(), 40 / 127.5 - 1, atol=1e-6)
+        uncropped = load_arrays(DataConfig(name="celeb_a", image_size=64, crop="none",
+                                           data_dir=str(tmp_path)), "test", max_examples=1)
+        assert uncropped["image"].shape == (1, 64, 64, 3)
+        assert uncropped["image"].max() > 0.9  # white bands survive without the crop
+    info = dataset_info(data)
+    assert info.image_shape == (64, 64, 3) and info.num_classes is None
+
+
+def test_tfds_catalog_datasets_have_image_features():
+    for name, spec in catalog.CATALOG.items():
+        if spec.kind != "tfds":
+            continue
+        builder = sources.tfds_builder(name)
+        assert "image" in builder.info.features.keys(), name
+        if spec.label_key:
+            assert sources._label_key(name, builder) == spec.label_key, name
+
+
+# ---------------------------------------------------------------------------
+# Image folders
+# ---------------------------------------------------------------------------
+
+def _write_png(path, value, size=(12, 10), mode="RGB"):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if mode == "RGB":
+        arr = np.full((size[1], size[0], 3), value, np.uint8)
+    else:
+        arr = np.full((size[1], size[0]), value, np.uint8)
+    Image.fromarray(arr, mode).save(path)
+
+
+def test_folder_with_split_and_class_subfolders(tmp_path):
+    root = tmp_path / "fashion"
+    for i in range(3):
+        _write_png(str(root / "train" / "dress" / f"{i}.png"), (200, 0, 0))
+        _write_png(str(root / "train" / "coat" / f"{i}.jpg"), (0, 0, 200))
+    _write_png(str(root / "test" / "coat" / "a.bmp"), (0, 0, 200))
+    _write_png(str(root / "test" / "dress" / "b.png"), (200, 0, 0))
+    (root / "train" / "notes.txt").write_text("ignored")
+    data = DataConfig(name="folder", path=str(root), image_size=8, shuffle_buffer=10)
+    arrays = load_arrays(data, "train")
+    assert arrays["image"].shape == (6, 8, 8, 3)
+    # Sorted classes: coat -> 0 (blue), dress -> 1 (red); files in sorted order.
+    np.testing.assert_array_equal(arrays["label"], [0, 0, 0, 1, 1, 1])
+    red = arrays["image"][arrays["label"] == 1]
+    np.testing.assert_allclose(red[..., 0], 200 / 127.5 - 1, atol=0.01)
+    np.testing.assert_allclose(red[..., 2], -1.0, atol=0.01)
+    blue = arrays["image"][arrays["label"] == 0]
+    np.testing.assert_allclose(blue[..., 2], 200 / 127.5 - 1, atol=0.03)  # JPEG is lossy
+    test = load_arrays(data, "test")
+    np.testing.assert_array_equal(test["label"], [0, 1])
+    batch = next(iter(make_dataset(data, "train", 4)))
+    assert batch["image"].shape == (4, 8, 8, 3) and batch["label"].dtype == tf.int32
+    info = dataset_info(data)
+    assert info.num_classes == 2 and info.num_train == 6 and info.num_test == 2
+    with pytest.raises(DatasetNotFoundError, match="validation"):
+        sources.load_folder(str(root), "validation")
+
+
+def test_folder_flat_grayscale_without_labels(tmp_path):
+    for i in range(5):
+        _write_png(str(tmp_path / f"img{i}.png"), 10 * i, mode="L")
+    _write_png(str(tmp_path / "more" / "x.bmp"), 100, mode="L")
+    data = DataConfig(name="folder", path=str(tmp_path), image_size=16)
+    ds = sources.load_folder(str(tmp_path), "train")
+    assert "label" not in ds.element_spec  # images directly in the root: no labels
+    arrays = load_arrays(data, "train")
+    assert set(arrays) == {"image", "index"}
+    assert arrays["image"].shape == (6, 16, 16, 1)
+    np.testing.assert_allclose(arrays["image"][:5, 0, 0, 0], np.arange(5) * 10 / 127.5 - 1,
+                               atol=1e-6)
+    np.testing.assert_allclose(arrays["image"][5], 100 / 127.5 - 1, atol=1e-6)  # the BMP
+    rgb = load_arrays(DataConfig(name="folder", path=str(tmp_path), image_size=16, channels=3),
+                      "test", max_examples=2)
+    assert rgb["image"].shape == (2, 16, 16, 3)  # no split folders: every split reads all
+    assert dataset_info(data).image_shape == (16, 16, 1)
+
+
+def test_folder_missing_or_empty(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no images here")
+    with pytest.raises(DatasetNotFoundError, match=str(empty)):
+        sources.load_folder(str(empty), "train")
+    missing = tmp_path / "missing"
+    with pytest.raises(DatasetNotFoundError, match=str(missing)):
+        make_dataset(DataConfig(name="folder", path=str(missing)), "train", 4)
+    with pytest.raises(DatasetNotFoundError, match="data.path"):
+        dataset_info(DataConfig(name="folder"))
+
+
+# ---------------------------------------------------------------------------
+# Catalog
+# ---------------------------------------------------------------------------
+
+def test_describe_datasets(tmp_path):
+    rows = describe_datasets(str(tmp_path))
+    names = [r["name"] for r in rows]
+    for name in ["multidigit", "shapes", "celeb_a", "cifar10", "mnist", "svhn_cropped",
+                 "lsun/bedroom", "caltech_birds2011", "cars196", "oxford_flowers102", "lfw",
+                 "folder"]:
+        assert name in names
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["multidigit"]["available"] and by_name["shapes"]["available"]
+    assert not by_name["cifar10"]["available"]
+    assert "not prepared" in by_name["cifar10"]["status"]
+    for r in rows:
+        assert r["description"] and r["prepare"] and r["papers"], r["name"]
+        assert "\n" not in r["description"]

@@ -1,0 +1,279 @@
+"""Typed experiment configs, strict YAML loading and `--set` overrides.
+
+An experiment is one YAML file with four sections::
+
+    model: {name: dcgan, latent_dim: 100, ...}   # fields depend on model.name
+    data:  {name: multidigit, image_size: 32, ...}
+    train: {batch_size: 64, steps: 2000, seed: 0, ...}
+    eval:  {num_samples: 2000, extractor: domain}
+
+Each section is a dataclass. Loading is strict: an unknown key, a value of the
+wrong type, or a value out of its range raises `ConfigError` naming the key
+and the file. Ranges and choices live in each field's metadata
+(`min`, `max`, `choices`) so that the check and the documentation are one.
+
+Model sections are registered by the model modules
+(`register_model_config`), so this module never imports a model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from typing import Any, Dict, List, Optional, Type
+
+import yaml
+
+from tfgen.errors import ConfigError
+
+
+def field(default, *, help: str = "", min=None, max=None, choices=None):
+    """A dataclass field with a default, a range and a one-line description."""
+    meta = {"help": help, "min": min, "max": max, "choices": choices}
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Base of every model section; subclasses add the model's own fields."""
+
+    name: str = field("dcgan", help="Registered model name.")
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Which dataset, at which size, and how to feed it."""
+
+    name: str = field("multidigit", help="Built-in (multidigit, shapes), a tensorflow-datasets name, or 'folder'.")
+    image_size: int = field(32, min=8, max=1024, help="Images are square, this many pixels a side.")
+    channels: int = field(0, min=0, max=3, help="1 or 3; 0 keeps the dataset's own channel count.")
+    num_objects: int = field(1, min=1, max=4, help="Built-in datasets: digits or shapes per image.")
+    num_train: int = field(10000, min=1, help="Built-in datasets: training examples to render.")
+    num_test: int = field(2000, min=1, help="Built-in datasets: test examples to render.")
+    source: str = field("auto", choices=["auto", "sklearn", "mnist"],
+                        help="multidigit: where the digits come from (auto: MNIST if prepared, else scikit-learn's 8x8 digits).")
+    seed: int = field(0, min=0, help="Seed of the built-in datasets' rendering (independent of train.seed).")
+    data_dir: Optional[str] = field(None, help="tensorflow-datasets data_dir (prepared datasets live here).")
+    manual_dir: Optional[str] = field(None, help="tensorflow-datasets manual_dir for datasets downloaded by hand.")
+    path: Optional[str] = field(None, help="Image-folder datasets: the root folder.")
+    train_split: str = field("train", help="Split used for training.")
+    test_split: str = field("test", help="Split used for evaluation.")
+    crop: str = field("auto", choices=["auto", "center", "none"],
+                      help="auto: CelebA's 178x178 centre crop, else none; center: largest centre square.")
+    shuffle_buffer: int = field(10000, min=0, help="Shuffle buffer size (0 disables shuffling).")
+    cache: bool = field(True, help="Cache decoded images in memory.")
+    with_index: bool = field(True, help="Add each example's index (models with per-example state need it).")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """How long to train, how often to log, checkpoint and draw images."""
+
+    batch_size: int = field(64, min=1, help="Global batch size (split across replicas).")
+    steps: int = field(2000, min=1, help="Total training steps.")
+    seed: int = field(0, min=0, help="Seeds weights, noise and data order.")
+    log_every: int = field(50, min=1, help="Write scalars every N steps.")
+    image_every: int = field(500, min=1, help="Write image grids every N steps.")
+    checkpoint_every: int = field(500, min=1, help="Save a checkpoint every N steps.")
+    keep_checkpoints: int = field(3, min=1, help="How many checkpoints to keep.")
+    xla: str = field("auto", choices=["auto", "on", "off"],
+                     help="XLA-compile the inner loss/gradient step; auto: on for GPU, off for CPU (measured faster there).")
+    strategy: str = field("auto", choices=["auto", "default", "one_device", "mirrored"],
+                          help="tf.distribute strategy; auto: mirrored when several GPUs are visible.")
+    num_grid_images: int = field(64, min=1, max=1024, help="Images in each TensorBoard grid.")
+    verbose: int = field(1, min=0, max=2, help="Keras progress output (0 silent, 1 bar, 2 one line per epoch).")
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    """What `tfgen evaluate` measures."""
+
+    num_samples: int = field(2000, min=10, help="Generated samples (and real test images) to score.")
+    extractor: str = field("domain", choices=["domain", "inception"],
+                           help="Feature extractor: a tfgen-trained domain classifier, or InceptionV3 (ImageNet weights).")
+    inception_weights: Optional[str] = field(None, help="Path to InceptionV3 ImageNet weights (.h5); else the Keras cache.")
+    classifier_steps: int = field(1500, min=1, help="Training steps of the domain classifier.")
+    cache_dir: Optional[str] = field(None, help="Where trained domain classifiers are cached (default ~/.cache/tfgen).")
+
+
+@dataclasses.dataclass
+class Config:
+    """A whole experiment."""
+
+    model: ModelConfig
+    data: DataConfig
+    train: TrainConfig
+    eval: EvalConfig
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_MODEL_CONFIGS: Dict[str, Type[ModelConfig]] = {}
+
+
+def register_model_config(name: str, cls: Type[ModelConfig]) -> None:
+    """Associates a model name with its config dataclass."""
+    _MODEL_CONFIGS[name] = cls
+
+
+def model_config_class(name: str, where: str = "") -> Type[ModelConfig]:
+    if name not in _MODEL_CONFIGS:
+        known = ", ".join(sorted(_MODEL_CONFIGS)) or "none registered"
+        raise ConfigError(f"{where}model.name: unknown model '{name}' (known: {known})")
+    return _MODEL_CONFIGS[name]
+
+
+# ---------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", str(tp).replace("typing.", ""))
+
+
+def _coerce(value, tp, key: str, where: str):
+    """Checks `value` against the annotation `tp`; returns the (lightly coerced) value."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, args[0], key, where)
+    if origin in (list, List):
+        (item,) = typing.get_args(tp) or (Any,)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}{key}: expected a list, got {value!r}")
+        return [_coerce(v, item, f"{key}[{i}]", where) for i, v in enumerate(value)]
+    if tp is Any:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}{key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads "1e-3" (no dot) as a string; accept it as the number it means.
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}{key}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{where}{key}: unsupported type {_type_name(tp)}")
+
+
+def _build_section(cls, data, section: str, where: str):
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}{section}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            raise ConfigError(
+                f"{where}{section}.{key}: unknown key (known: {', '.join(sorted(fields))})")
+    values = {}
+    for name, f in fields.items():
+        if name not in data:
+            continue
+        key = f"{section}.{name}"
+        value = _coerce(data[name], hints[name], key, where)
+        meta = f.metadata
+        if value is not None:
+            items = value if isinstance(value, list) else [value]
+            for v in items:
+                if meta.get("choices") is not None and v not in meta["choices"]:
+                    raise ConfigError(f"{where}{key}: {v!r} is not one of {meta['choices']}")
+                if meta.get("min") is not None and v < meta["min"]:
+                    raise ConfigError(f"{where}{key}: {v!r} is below the minimum {meta['min']}")
+                if meta.get("max") is not None and v > meta["max"]:
+                    raise ConfigError(f"{where}{key}: {v!r} is above the maximum {meta['max']}")
+        values[name] = value
+    return cls(**values)
+
+
+_SECTIONS = {"data": DataConfig, "train": TrainConfig, "eval": EvalConfig}
+
+
+def config_from_dict(raw: Dict[str, Any], source: str = "") -> Config:
+    """Validates a nested dict (as read from YAML) into a `Config`.
+
+    Args:
+      raw: mapping with keys among model, data, train, eval.
+      source: file name used in error messages.
+    """
+    where = f"{source}: " if source else ""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}expected a mapping with sections model, data, train, eval")
+    for key in raw:
+        if key not in ("model",) + tuple(_SECTIONS):
+            raise ConfigError(f"{where}{key}: unknown section (known: model, data, train, eval)")
+    model_raw = raw.get("model") or {}
+    if not isinstance(model_raw, dict) or "name" not in model_raw:
+        raise ConfigError(f"{where}model.name: required")
+    model_cls = model_config_class(model_raw["name"], where)
+    sections = {"model": _build_section(model_cls, model_raw, "model", where)}
+    for name, cls in _SECTIONS.items():
+        sections[name] = _build_section(cls, raw.get(name), name, where)
+    return Config(**sections)
+
+
+def parse_override(text: str):
+    """Splits `key.path=value`; the value is parsed as YAML (so 3, 0.5, true, [1, 2] work)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected key=value, e.g. train.steps=100")
+    key, value = text.split("=", 1)
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {key}: cannot parse value {value!r}: {e}") from None
+    return key.strip(), parsed
+
+
+def apply_overrides(raw: Dict[str, Any], overrides: List[str]) -> Dict[str, Any]:
+    """Applies `--set a.b=v` overrides to a raw config dict (validated afterwards)."""
+    for text in overrides or []:
+        key, value = parse_override(text)
+        parts = key.split(".")
+        node = raw
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: {p} is not a section")
+        node[parts[-1]] = value
+    return raw
+
+
+def load_config(path: str, overrides: Optional[List[str]] = None) -> Config:
+    """Reads, overrides and validates one YAML experiment file."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    raw = apply_overrides(raw, overrides or [])
+    return config_from_dict(raw, source=path)
+
+
+def save_config(config: Config, path: str) -> None:
+    """Writes the resolved config as YAML (loadable again with `load_config`)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        yaml.safe_dump(config.to_dict(), f, sort_keys=False)
+    os.replace(tmp, path)

@@ -1,0 +1,42 @@
+"""tfgen's data layer: built-in renderings, tfds and image folders -> batches.
+
+Public API:
+
+* `make_dataset(data, split, batch_size, ...)`: a `tf.data.Dataset` of
+  {"image": float32 [B, S, S, C] in [-1, 1], "label"?: int32 [B],
+  "index"?: int64 [B]}.
+* `dataset_info(data)`: image shape, class count, split sizes (cheap).
+* `load_arrays(data, split, max_examples)`: the same preprocessing, as numpy.
+* `render_multidigit(...)`, `render_shapes(...)`: the offline datasets.
+* `describe_datasets(data_dir)`: the catalog with local availability.
+
+Names are resolved lazily, so `tfgen.data.builtin` and `tfgen.data.catalog`
+(numpy/PIL only) can be used without importing TensorFlow.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "render_multidigit": "tfgen.data.builtin",
+    "render_shapes": "tfgen.data.builtin",
+    "CATALOG": "tfgen.data.catalog",
+    "describe_datasets": "tfgen.data.catalog",
+    "DatasetInfo": "tfgen.data.pipeline",
+    "dataset_info": "tfgen.data.pipeline",
+    "load_arrays": "tfgen.data.pipeline",
+    "make_dataset": "tfgen.data.pipeline",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # resolve once
+        return value
+    raise AttributeError(f"module 'tfgen.data' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,0 +1,57 @@
+"""Evaluation of generated images: FID, Inception score, reconstruction error.
+
+* `metrics`: pure numpy/scipy formulas (Fréchet distance, Inception score,
+  reconstruction MSE).
+* `extractors`: networks that give features and class probabilities
+  (`InceptionExtractor` with local ImageNet weights, `DomainClassifier`
+  trained by tfgen on the modelled dataset).
+* `evaluate`: `get_extractor` from an eval config and `score_samples`.
+
+The metric functions import without TensorFlow; the extractor names are
+loaded on first use (PEP 562), so `from tfgen.evaluation import
+frechet_distance` stays cheap.
+"""
+
+from tfgen.evaluation.metrics import (
+    feature_statistics,
+    frechet_distance,
+    frechet_distance_from_features,
+    inception_score,
+    reconstruction_mse,
+)
+
+_LAZY = {
+    "FeatureExtractor": "tfgen.evaluation.extractors",
+    "InceptionExtractor": "tfgen.evaluation.extractors",
+    "DomainClassifier": "tfgen.evaluation.extractors",
+    "train_domain_classifier": "tfgen.evaluation.extractors",
+    "domain_classifier_for": "tfgen.evaluation.extractors",
+    "classifier_cache_key": "tfgen.evaluation.extractors",
+    "default_cache_dir": "tfgen.evaluation.extractors",
+    "inception_weights_cache_path": "tfgen.evaluation.extractors",
+    "build_domain_classifier_model": "tfgen.evaluation.extractors",
+    "score_samples": "tfgen.evaluation.evaluate",
+    "get_extractor": "tfgen.evaluation.evaluate",
+}
+
+__all__ = [
+    "feature_statistics",
+    "frechet_distance",
+    "frechet_distance_from_features",
+    "inception_score",
+    "reconstruction_mse",
+] + list(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

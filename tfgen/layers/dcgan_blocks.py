@@ -1,0 +1,162 @@
+"""DCGAN generator and discriminator (Radford et al. 2016), as reusable blocks.
+
+Every (fractionally-strided) convolution is 4x4 with stride 2, so the depth
+adapts to the image size (LR-GAN §5, Table 2): the generator starts from a
+4x4 map with `8 * base_filters` channels and halves the channels at every
+doubling; the discriminator doubles from `base_filters` at every halving
+until 4x4, then a 4x4 valid convolution gives one logit. For 32x32 with
+base 64 this is G: (512)4c-(256)4c2s-(128)4c2s-(C)4c2s and
+D: (64)4c2s-(128)4c2s-(256)4c2s-(1)4c, the shapes LR-GAN's appendix lists.
+
+LR-GAN reuses both: its background generator is a `DCGANGenerator` with half
+the filters, its foreground trunk is `DCGANGenerator.trunk`, and DCGAN is
+LR-GAN with one timestep.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers
+
+
+def num_stages(image_size: int) -> int:
+    """Stride-2 stages between a 4x4 map and `image_size` (a power of two >= 8)."""
+    n = math.log2(image_size / 4)
+    if image_size < 8 or n != int(n):
+        raise ValueError(f"DCGAN blocks need a power-of-two image size >= 8, got {image_size}")
+    return int(n)
+
+
+def _conv_init():
+    # DCGAN: all weights from N(0, 0.02).
+    return keras.initializers.RandomNormal(0.0, 0.02)
+
+
+def _bn(name):
+    # PyTorch's momentum 0.1 is Keras' 0.9; gamma ~ N(1, 0.02) as in DCGAN.
+    return layers.BatchNormalization(
+        momentum=0.9, epsilon=1e-5, gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02), name=name)
+
+
+@keras.saving.register_keras_serializable(package="tfgen")
+class DCGANGenerator(keras.Model):
+    """Maps a latent vector to an image.
+
+    Args:
+      image_size: output height and width (power of two >= 8).
+      channels: output channels (1 or 3).
+      latent_dim: length of z.
+      base_filters: channels of the last hidden map; the 4x4 map has 8x this.
+      output_activation: "tanh" (images in [-1, 1]) or "sigmoid" (masks).
+
+    Call:
+      z: float32 [batch, latent_dim] -> images float32
+      [batch, image_size, image_size, channels], in [-1, 1] with tanh.
+    """
+
+    def __init__(self, image_size=32, channels=3, latent_dim=100, base_filters=64,
+                 output_activation="tanh", **kwargs):
+        super().__init__(**kwargs)
+        self.image_size = image_size
+        self.channels = channels
+        self.latent_dim = latent_dim
+        self.base_filters = base_filters
+        self.output_activation = output_activation
+        n = num_stages(image_size)
+        top = base_filters * 8
+        # z -> 4x4 map: a dense layer is exactly the 4x4 transposed
+        # convolution of a 1x1 input that DCGAN uses, and faster.
+        trunk = [
+            layers.Dense(4 * 4 * top, use_bias=False, kernel_initializer=_conv_init(), name="project"),
+            layers.Reshape((4, 4, top)),
+            _bn("project_bn"),
+            layers.ReLU(),
+        ]
+        filters = top
+        for i in range(n - 1):
+            filters //= 2
+            trunk += [
+                layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False,
+                                       kernel_initializer=_conv_init(), name=f"up{i}"),
+                _bn(f"up{i}_bn"),
+                layers.ReLU(),
+            ]
+        self.trunk = keras.Sequential(trunk, name="trunk")
+        self.head = keras.Sequential([
+            layers.Conv2DTranspose(channels, 4, strides=2, padding="same",
+                                   kernel_initializer=_conv_init(), name="to_image"),
+            layers.Activation(output_activation),
+        ], name="head")
+        self.trunk_channels = filters
+
+    def build(self, input_shape):
+        self.trunk.build(input_shape)
+        self.head.build(self.trunk.compute_output_shape(input_shape))
+        self.built = True
+
+    def features(self, z, training=False):
+        """The last hidden map, [batch, image_size/2, image_size/2, trunk_channels]."""
+        return self.trunk(z, training=training)
+
+    def call(self, z, training=False):
+        return self.head(self.trunk(z, training=training), training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "image_size": self.image_size, "channels": self.channels,
+                "latent_dim": self.latent_dim, "base_filters": self.base_filters,
+                "output_activation": self.output_activation}
+
+
+@keras.saving.register_keras_serializable(package="tfgen")
+class DCGANDiscriminator(keras.Model):
+    """Maps an image to one real/fake logit.
+
+    Args:
+      image_size: input height and width (power of two >= 8).
+      channels: input channels.
+      base_filters: channels after the first convolution (doubling after).
+
+    Call:
+      images float32 [batch, image_size, image_size, channels] in [-1, 1]
+      -> logits float32 [batch] (any real value).
+    """
+
+    def __init__(self, image_size=32, channels=3, base_filters=64, **kwargs):
+        super().__init__(**kwargs)
+        self.image_size = image_size
+        self.channels = channels
+        self.base_filters = base_filters
+        n = num_stages(image_size)
+        trunk = []
+        filters = base_filters
+        for i in range(n):
+            trunk.append(layers.Conv2D(filters, 4, strides=2, padding="same", use_bias=False,
+                                       kernel_initializer=_conv_init(), name=f"down{i}"))
+            if i > 0:  # DCGAN: no batch norm on the discriminator's input layer.
+                trunk.append(_bn(f"down{i}_bn"))
+            trunk.append(layers.LeakyReLU(0.2))
+            filters *= 2
+        self.trunk = keras.Sequential(trunk, name="trunk")
+        self.head = keras.Sequential([
+            layers.Conv2D(1, 4, padding="valid", kernel_initializer=_conv_init(), name="to_logit"),
+            layers.Flatten(),
+        ], name="head")
+        self.feature_channels = filters // 2
+
+    def build(self, input_shape):
+        self.trunk.build(input_shape)
+        self.head.build(self.trunk.compute_output_shape(input_shape))
+        self.built = True
+
+    def features(self, images, training=False):
+        """The 4x4 feature map before the logit, [batch, 4, 4, feature_channels]."""
+        return self.trunk(images, training=training)
+
+    def call(self, images, training=False):
+        return self.head(self.trunk(images, training=training), training=training)[:, 0]
+
+    def get_config(self):
+        return {**super().get_config(), "image_size": self.image_size, "channels": self.channels,
+                "base_filters": self.base_filters}

@@ -1,0 +1,155 @@
+"""Plumbing shared by every tfgen model.
+
+A tfgen model is a `keras.Model` subclass with a custom `train_step`. This
+base class gives each one the same skeleton:
+
+* constructed from its typed config section plus the dataset's image shape,
+  with a `get_config()` that round-trips through `from_config`;
+* loss trackers created in `__init__` and exposed through `metrics`;
+* `maybe_xla(fn)`: wraps a per-replica loss-and-gradient function in
+  `tf.function(jit_compile=True)` when XLA is on. Gradients are applied
+  outside it because optimizer updates under a strategy all-reduce, which
+  cannot run inside an XLA cluster (see KERAS3_NOTES);
+* `global_batch_size(x)`: the batch size of the whole step across replicas,
+  for `tfgen.losses.reduce_loss`;
+* hooks the harness and exporter call without knowing the method:
+  `optimizers_by_name()`, `sub_networks()`, `image_panels()`,
+  `serving_endpoints()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Dict, Sequence, Tuple
+
+import keras
+import tensorflow as tf
+
+from tfgen import config as config_lib
+
+
+class GenerativeModel(keras.Model):
+    """Base of every tfgen model.
+
+    Args:
+      model_config: the model's config section (a `ModelConfig` subclass
+        instance, or its dict form as stored by `get_config`).
+      image_shape: (height, width, channels) of the data.
+      num_classes: classes in the data, when labelled (else None).
+      xla: compile the inner loss/gradient functions with XLA.
+      seed: seed of the model's own noise draws.
+    """
+
+    config_class = config_lib.ModelConfig
+    reconstructs = False  # models with an encoder set this and implement `reconstruct`
+    # Set by tools/benchmark.py while it builds a model whose train step it
+    # traces as one graph to count FLOPs: inner functions are then inlined.
+    inline_inner_functions = False
+
+    def __init__(self, model_config, image_shape: Sequence[int], num_classes=None, xla=False, seed=0,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(model_config, dict):
+            model_config = self.config_class(**model_config)
+        self.model_config = model_config
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.num_classes = num_classes
+        self.xla = bool(xla)
+        self.seed = int(seed)
+        self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
+        self._trackers: Dict[str, keras.metrics.Metric] = {}
+
+    # -- configuration ------------------------------------------------------
+    def get_config(self):
+        return {
+            "model_config": dataclasses.asdict(self.model_config),
+            "image_shape": list(self.image_shape),
+            "num_classes": self.num_classes,
+            "xla": self.xla,
+            "seed": self.seed,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    # -- metrics ------------------------------------------------------------
+    def add_trackers(self, *names: str) -> None:
+        for n in names:
+            self._trackers[n] = keras.metrics.Mean(name=n)
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def update_trackers(self, values: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+        for name, value in values.items():
+            self._trackers[name].update_state(value)
+        return {name: t.result() for name, t in self._trackers.items()}
+
+    # -- helpers for train steps --------------------------------------------
+    def maybe_xla(self, fn: Callable) -> Callable:
+        """`fn` as a graph function, XLA-compiled when `self.xla`."""
+        if GenerativeModel.inline_inner_functions:
+            return fn
+        return tf.function(fn, jit_compile=self.xla, reduce_retracing=True)
+
+    @staticmethod
+    def global_batch_size(x: tf.Tensor) -> tf.Tensor:
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return tf.shape(x)[0] * replicas
+
+    @staticmethod
+    def build_optimizer(optimizer, variables) -> None:
+        """Creates optimizer slots now, inside the strategy scope (keras#23085)."""
+        if not optimizer.built:
+            optimizer.build(variables)
+
+    # -- hooks used by the harness, exporter and tests ----------------------
+    @property
+    def latent_dim(self) -> int:
+        return int(self.model_config.latent_dim)
+
+    def sample_latent(self, n: int, seed=None) -> tf.Tensor:
+        """Draws z ~ N(0, I), float32 [n, latent_dim]."""
+        return keras.random.normal((n, self.latent_dim), seed=seed if seed is not None else self.seed_generator)
+
+    def generate(self, z: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """Images from latents: [batch, latent_dim] -> [batch, H, W, C] in [-1, 1]."""
+        raise NotImplementedError
+
+    def reconstruct(self, images: tf.Tensor) -> tf.Tensor:
+        """Images -> reconstructions, both [batch, H, W, C] in [-1, 1] (when `reconstructs`)."""
+        raise NotImplementedError(f"{self.name} does not reconstruct")
+
+    def optimizers_by_name(self) -> Dict[str, keras.optimizers.Optimizer]:
+        """Every optimizer the model owns (checkpointed with the model)."""
+        raise NotImplementedError
+
+    def sub_networks(self) -> Dict[str, keras.Model]:
+        """Every trainable sub-network, by name."""
+        raise NotImplementedError
+
+    def image_panels(self, fixed_latent: tf.Tensor, real_batch: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+        """Images for TensorBoard: name -> [N, H, W, C] in [-1, 1].
+
+        The default shows samples from the fixed latents; models that
+        reconstruct or compose layers add their own panels.
+        """
+        return {"samples": self.generate(fixed_latent)}
+
+    def serving_endpoints(self) -> Dict[str, Tuple[Callable, Sequence[tf.TensorSpec], str]]:
+        """Named SavedModel signatures: name -> (fn, input_signature, doc).
+
+        `fn` returns a dict of named outputs. Every generative model serves
+        `generate`; the exporter adds `serving_default` as its alias.
+        """
+        spec = tf.TensorSpec([None, self.latent_dim], tf.float32, name="z")
+
+        def generate(z):
+            return {"images": self.generate(z, training=False)}
+
+        doc = (f"generate(z: float32 [batch, {self.latent_dim}]) -> "
+               f"{{images: float32 [batch, {', '.join(map(str, self.image_shape))}] in [-1, 1]}}")
+        return {"generate": (generate, [spec], doc)}

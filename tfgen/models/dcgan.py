@@ -1,0 +1,115 @@
+"""DCGAN (Radford, Metz & Chintala, ICLR 2016) — the baseline of all five
+papers and exactly LR-GAN with one timestep.
+
+Training follows the LR-GAN reference code: per iteration, one discriminator
+step on a real batch and a fresh generated batch (fakes detached), then one
+generator step with the non-saturating loss against the updated
+discriminator. Adam 2e-4, beta1 0.5, batch 64, z in R^100 ~ N(0, I).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from tfgen import config as config_lib
+from tfgen.config import field
+from tfgen.layers import DCGANDiscriminator, DCGANGenerator
+from tfgen.losses import nonsaturating_discriminator_loss, nonsaturating_generator_loss, reduce_loss
+from tfgen.models.base import GenerativeModel
+from tfgen.models.registry import register
+
+
+@dataclasses.dataclass
+class DCGANConfig(config_lib.ModelConfig):
+    """DCGAN hyperparameters (paper defaults)."""
+
+    name: str = field("dcgan", help="Registered model name.")
+    latent_dim: int = field(100, min=1, help="Length of z.")
+    g_filters: int = field(64, min=1, help="Generator base filters (4x4 map has 8x).")
+    d_filters: int = field(64, min=1, help="Discriminator's first-layer filters.")
+    learning_rate: float = field(2e-4, min=0.0, help="Adam learning rate of both networks.")
+    beta1: float = field(0.5, min=0.0, max=1.0, help="Adam beta1.")
+    beta2: float = field(0.999, min=0.0, max=1.0, help="Adam beta2.")
+
+
+@register("dcgan", DCGANConfig)
+@keras.saving.register_keras_serializable(package="tfgen")
+class DCGAN(GenerativeModel):
+    """Generator G: z -> image and discriminator D: image -> logit.
+
+    Data: dicts with "image" float32 [batch, H, W, C] in [-1, 1].
+    Metrics: d_loss, g_loss (unscaled means), d_real (mean sigmoid D(x)),
+    d_fake (mean sigmoid D(G(z))).
+    """
+
+    def __init__(self, model_config, image_shape, **kwargs):
+        super().__init__(model_config, image_shape, **kwargs)
+        cfg = self.model_config
+        h, w, c = self.image_shape
+        if h != w:
+            raise ValueError(f"DCGAN needs square images, got {self.image_shape}")
+        self.generator = DCGANGenerator(h, c, cfg.latent_dim, cfg.g_filters, name="generator")
+        self.discriminator = DCGANDiscriminator(h, c, cfg.d_filters, name="discriminator")
+        self.generator.build((None, cfg.latent_dim))
+        self.discriminator.build((None, h, w, c))
+        self.add_trackers("d_loss", "g_loss", "d_real", "d_fake")
+        self._d_grads = self.maybe_xla(self._d_grads_impl)
+        self._g_grads = self.maybe_xla(self._g_grads_impl)
+        self.built = True
+
+    def call(self, z, training=False):
+        return self.generator(z, training=training)
+
+    def generate(self, z, training=False):
+        return self.generator(z, training=training)
+
+    def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
+        cfg = self.model_config
+        make = lambda: keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta1, beta_2=cfg.beta2)  # noqa: E731
+        super().compile(**kwargs)
+        self.g_optimizer = g_optimizer or make()
+        self.d_optimizer = d_optimizer or make()
+        self.build_optimizer(self.g_optimizer, self.generator.trainable_variables)
+        self.build_optimizer(self.d_optimizer, self.discriminator.trainable_variables)
+
+    def optimizers_by_name(self):
+        return {"g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer}
+
+    def sub_networks(self):
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    # Per-replica loss and gradients; XLA-compiled when enabled.
+    def _d_grads_impl(self, real, z):
+        fake = tf.stop_gradient(self.generator(z, training=True))
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(real, training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            per_example = nonsaturating_discriminator_loss(real_logits, fake_logits)
+            loss = reduce_loss(per_example, self.global_batch_size(real))
+        grads = tape.gradient(loss, self.discriminator.trainable_variables)
+        stats = {"d_loss": tf.reduce_mean(per_example),
+                 "d_real": tf.reduce_mean(tf.sigmoid(real_logits)),
+                 "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits))}
+        return grads, stats
+
+    def _g_grads_impl(self, z):
+        with tf.GradientTape() as tape:
+            fake = self.generator(z, training=True)
+            per_example = nonsaturating_generator_loss(self.discriminator(fake, training=True))
+            loss = reduce_loss(per_example, self.global_batch_size(z))
+        grads = tape.gradient(loss, self.generator.trainable_variables)
+        return grads, {"g_loss": tf.reduce_mean(per_example)}
+
+    def train_step(self, data):
+        real = data["image"]
+        batch = tf.shape(real)[0]
+        z_d = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+        d_grads, d_stats = self._d_grads(real, z_d)
+        self.d_optimizer.apply(d_grads, self.discriminator.trainable_variables)
+        z_g = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+        g_grads, g_stats = self._g_grads(z_g)
+        self.g_optimizer.apply(g_grads, self.generator.trainable_variables)
+        return self.update_trackers({**d_stats, **g_stats})

@@ -1,0 +1,44 @@
+"""Model registry: name -> (model class, config class).
+
+The harness, exporter and CLI look models up here and never import a method
+module by name.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Type
+
+from tfgen import config as config_lib
+from tfgen.errors import ConfigError
+
+_MODELS: Dict[str, type] = {}
+
+
+def register(name: str, config_class: Type[config_lib.ModelConfig]):
+    """Class decorator registering a model and its config section."""
+
+    def wrap(cls):
+        cls.config_class = config_class
+        cls.registered_name = name
+        _MODELS[name] = cls
+        config_lib.register_model_config(name, config_class)
+        return cls
+
+    return wrap
+
+
+def get_model_class(name: str):
+    if name not in _MODELS:
+        raise ConfigError(f"model.name: unknown model '{name}' (known: {', '.join(sorted(_MODELS))})")
+    return _MODELS[name]
+
+
+def names():
+    return sorted(_MODELS)
+
+
+def build_model(config: config_lib.Config, image_shape, num_classes=None, xla=False):
+    """Instantiates the configured model (call inside the strategy scope)."""
+    cls = get_model_class(config.model.name)
+    return cls(config.model, image_shape=image_shape, num_classes=num_classes, xla=xla,
+               seed=config.train.seed, name=config.model.name)

@@ -1,0 +1,152 @@
+"""Callbacks of the training harness.
+
+Each writes with its own `tf.summary` writer and an explicit global step:
+summaries written from inside `train_step` next to Keras' TensorBoard
+callback are unreliable in Keras 3.15 (KERAS3_NOTES, TensorBoard).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Dict, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfgen.viz import image_grid, save_png
+
+
+class StepCounter(keras.callbacks.Callback):
+    """Keeps the global step (steps done before this `fit` plus batches since)."""
+
+    def __init__(self, start_step: int):
+        super().__init__()
+        self.step = start_step
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+
+
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Stops training at the first non-finite loss, before anything is saved.
+
+    Put it right after the `StepCounter`, ahead of the checkpointing callback,
+    so that a diverged state is never written over the last good checkpoint.
+    """
+
+    def __init__(self, counter: StepCounter):
+        super().__init__()
+        self.counter = counter
+        self.failure: Optional[str] = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        for name, value in (logs or {}).items():
+            if not math.isfinite(float(value)):
+                self.failure = f"{name} became {value} at step {self.counter.step}"
+                self.model.stop_training = True
+                return
+
+
+class ScalarLogger(keras.callbacks.Callback):
+    """Writes the model's metrics to TensorBoard every `every` steps.
+
+    The trackers hold running means since the start of the epoch (what the
+    progress bar shows); each point written here is the mean over the steps
+    since the previous point, recovered exactly from two running means:
+    (n_b * m_b - n_a * m_a) / (n_b - n_a). Also logs `steps_per_sec` and
+    `images_per_sec`.
+    """
+
+    def __init__(self, logdir: str, counter: StepCounter, guard: NonFiniteGuard, every: int, batch_size: int):
+        super().__init__()
+        self.writer = tf.summary.create_file_writer(logdir)
+        self.counter, self.guard, self.every, self.batch_size = counter, guard, every, batch_size
+        self._t0 = None
+        self._last_step = None
+        self._seen = 0  # batches since the epoch began
+        self._last = (0, {})  # (batches, running means) at the previous point
+
+    def on_train_begin(self, logs=None):
+        self._t0, self._last_step = time.perf_counter(), self.counter.step
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._seen, self._last = 0, (0, {})
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._seen += 1
+        step = self.counter.step
+        if step % self.every or self.guard.failure:
+            return
+        now = time.perf_counter()
+        rate = (step - self._last_step) / max(now - self._t0, 1e-9)
+        self._t0, self._last_step = now, step
+        n_a, means_a = self._last
+        n_b, means_b = self._seen, {k: float(v) for k, v in (logs or {}).items()}
+        with self.writer.as_default(step=step), tf.summary.record_if(True):
+            for name, m_b in means_b.items():
+                window = (n_b * m_b - n_a * means_a.get(name, 0.0)) / (n_b - n_a)
+                tf.summary.scalar(f"losses/{name}", window)
+            tf.summary.scalar("speed/steps_per_sec", rate)
+            tf.summary.scalar("speed/images_per_sec", rate * self.batch_size)
+        self.writer.flush()
+        self._last = (n_b, means_b)
+
+    def on_train_end(self, logs=None):
+        self.writer.flush()
+
+
+class ImageLogger(keras.callbacks.Callback):
+    """Writes image grids every `every` steps and at the end of training.
+
+    Panels come from `model.image_panels(fixed_latent, real_batch)`: fixed-noise
+    samples for every model, plus whatever the model adds (reconstructions,
+    layers, basis functions). Each panel goes to TensorBoard as one grid image
+    (rescaled from [-1, 1] to [0, 1]) and the samples grid also to
+    `<workdir>/samples/step_<N>.png`.
+    """
+
+    def __init__(self, logdir: str, png_dir: str, counter: StepCounter, guard: NonFiniteGuard, every: int,
+                 fixed_latent: tf.Tensor, real_batch: Dict[str, tf.Tensor]):
+        super().__init__()
+        self.writer = tf.summary.create_file_writer(logdir)
+        self.png_dir = png_dir
+        self.counter, self.guard, self.every = counter, guard, every
+        self.fixed_latent, self.real_batch = fixed_latent, real_batch
+        self.last_png: Optional[str] = None
+        self._last_written = None
+
+    def write(self, step: int) -> None:
+        panels = self.model.image_panels(self.fixed_latent, self.real_batch)
+        with self.writer.as_default(step=step), tf.summary.record_if(True):
+            for name, images in panels.items():
+                grid = image_grid(np.asarray(images))
+                tf.summary.image(f"images/{name}", grid[None], step=step)
+                if name == "samples":
+                    self.last_png = save_png(grid, os.path.join(self.png_dir, f"step_{step:07d}.png"))
+        self.writer.flush()
+        self._last_written = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.counter.step % self.every == 0 and not self.guard.failure:
+            self.write(self.counter.step)
+
+    def on_train_end(self, logs=None):
+        if not self.guard.failure and self._last_written != self.counter.step:
+            self.write(self.counter.step)
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """Saves the training state every `every` steps (never after a non-finite loss)."""
+
+    def __init__(self, state, counter: StepCounter, guard: NonFiniteGuard, every: int):
+        super().__init__()
+        self.state, self.counter, self.guard, self.every = state, counter, guard, every
+        self.last_saved: Optional[int] = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.counter.step % self.every == 0 and not self.guard.failure:
+            self.state.save(self.counter.step)
+            self.last_saved = self.counter.step

@@ -1,0 +1,5 @@
+"""Image grids for TensorBoard and PNG files."""
+
+from tfgen.viz.grid import image_grid, save_png, to_unit_range
+
+__all__ = ["image_grid", "save_png", "to_unit_range"]
