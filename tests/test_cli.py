@@ -148,6 +148,7 @@ def test_evaluate_writes_json(trained, tmp_path):
     assert np.isfinite(scores["fid"]) and scores["fid"] >= 0 and 1.0 <= scores["inception_score"] <= 10.0
     assert scores["fid_train_vs_test"] < scores["fid"]  # an untrained generator is far from the data
     assert scores["step"] == 6
+    assert 0.0 <= scores["extractor_test_accuracy"] <= 1.0
 
 
 def test_tensorboard_reads_scalars_and_images(trained):

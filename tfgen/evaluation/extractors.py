@@ -607,6 +607,7 @@ def domain_classifier_for(data, *, steps: int, seed: int = 0,
     tmp = tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=parent)
     try:
         clf.save(tmp)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache may be shared
         os.rename(tmp, final)
     except OSError:
         # Another process finished first (the rename target is a non-empty

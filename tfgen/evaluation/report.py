@@ -46,6 +46,9 @@ def evaluate_workdir(workdir: str, num_samples: Optional[int] = None,
     real = load_arrays(config.data, config.data.test_split, max_examples=n)["image"]
     generated = generate_images(model, n)
     report = score_samples(generated, real, feature_net)
+    accuracy = getattr(feature_net, "accuracy", None)
+    if accuracy is not None:  # a domain score is only as good as its classifier
+        report["extractor_test_accuracy"] = float(accuracy)
     train_real = load_arrays(config.data, config.data.train_split, max_examples=len(real))["image"]
     report["fid_train_vs_test"] = float(frechet_distance_from_features(
         feature_net.features(train_real), feature_net.features(real)))

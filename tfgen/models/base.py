@@ -134,10 +134,19 @@ class GenerativeModel(keras.Model):
     def image_panels(self, fixed_latent: tf.Tensor, real_batch: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
         """Images for TensorBoard: name -> [N, H, W, C] in [-1, 1].
 
-        The default shows samples from the fixed latents; models that
-        reconstruct or compose layers add their own panels.
+        The default shows samples from the fixed latents and, for models that
+        reconstruct, real test images beside their reconstructions
+        (alternating columns: real, reconstruction). Models that compose
+        layers or have basis functions add their own panels.
         """
-        return {"samples": self.generate(fixed_latent)}
+        panels = {"samples": self.generate(fixed_latent)}
+        if self.reconstructs:
+            real = real_batch["image"]
+            recon = self.reconstruct(real)
+            # [N, H, W, C] x 2 -> [2N, H, W, C], each real image followed by its reconstruction.
+            panels["real_vs_reconstruction"] = tf.reshape(tf.stack([real, recon], axis=1),
+                                                          [-1, *real.shape[1:]])
+        return panels
 
     def serving_endpoints(self) -> Dict[str, Tuple[Callable, Sequence[tf.TensorSpec], str]]:
         """Named SavedModel signatures: name -> (fn, input_signature, doc).

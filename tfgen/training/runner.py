@@ -95,7 +95,7 @@ def train(config: config_lib.Config, workdir: str, log: Callable[[str], None] = 
                  images, checkpointer]
 
     t0 = time.perf_counter()
-    history = model.fit(train_ds, epochs=1, steps_per_epoch=tc.steps - start, callbacks=callbacks,
+    history = model.fit(train_ds, epochs=1, steps_per_epoch=tc.steps - start, callbacks=callbacks, shuffle=False,
                         verbose=tc.verbose)
     seconds = time.perf_counter() - t0
     end = counter.step
