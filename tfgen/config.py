@@ -66,6 +66,11 @@ class DataConfig:
     shuffle_buffer: int = field(10000, min=0, help="Shuffle buffer size (0 disables shuffling).")
     cache: bool = field(True, help="Cache decoded images in memory.")
     with_index: bool = field(True, help="Add each example's index (models with per-example state need it).")
+    on_bad_image: str = field("skip", choices=["skip", "error"],
+                              help="Image folders: unreadable/corrupt files, unsupported channel counts or images "
+                                   "smaller than min_image_size are skipped with a count and a warning (skip), "
+                                   "or rejected naming the file (error).")
+    min_image_size: int = field(8, min=1, help="Image folders: images whose shorter side is below this are bad images.")
 
 
 @dataclasses.dataclass

@@ -100,6 +100,23 @@ class GenerativeModel(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         return tf.shape(x)[0] * replicas
 
+    def per_example_normal(self, local_batch, shape: Sequence[int]) -> tf.Tensor:
+        """Per-example N(0, I) noise, [local_batch, *shape], for a train step.
+
+        Every replica draws the noise of the *whole* global batch from the
+        shared seed and keeps its own slice, so replicas get different noise
+        (a mirrored seed alone would hand every replica the same draw) and
+        example k of the global batch gets the same noise however the batch
+        is split: one device and N replicas train on identical draws.
+        """
+        strategy = tf.distribute.get_strategy()
+        replicas = strategy.num_replicas_in_sync
+        if replicas == 1:
+            return keras.random.normal((local_batch, *shape), seed=self.seed_generator)
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        noise = keras.random.normal((local_batch * replicas, *shape), seed=self.seed_generator)
+        return noise[replica * local_batch:(replica + 1) * local_batch]
+
     @staticmethod
     def build_optimizer(optimizer, variables) -> None:
         """Creates optimizer slots now, inside the strategy scope (keras#23085)."""

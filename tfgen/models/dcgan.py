@@ -106,10 +106,10 @@ class DCGAN(GenerativeModel):
     def train_step(self, data):
         real = data["image"]
         batch = tf.shape(real)[0]
-        z_d = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+        z_d = self.per_example_normal(batch, [self.latent_dim])
         d_grads, d_stats = self._d_grads(real, z_d)
         self.d_optimizer.apply(d_grads, self.discriminator.trainable_variables)
-        z_g = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+        z_g = self.per_example_normal(batch, [self.latent_dim])
         g_grads, g_stats = self._g_grads(z_g)
         self.g_optimizer.apply(g_grads, self.generator.trainable_variables)
         return self.update_trackers({**d_stats, **g_stats})
