@@ -86,8 +86,18 @@ class TrainConfig:
     keep_checkpoints: int = field(3, min=1, help="How many checkpoints to keep.")
     xla: str = field("auto", choices=["auto", "on", "off"],
                      help="XLA-compile the inner loss/gradient step; auto: on for GPU, off for CPU (measured faster there).")
-    strategy: str = field("auto", choices=["auto", "default", "one_device", "mirrored"],
-                          help="tf.distribute strategy; auto: mirrored when several GPUs are visible.")
+    strategy: str = field("auto", choices=["auto", "default", "one_device", "mirrored", "multi_worker"],
+                          help="tf.distribute strategy; auto: mirrored when several GPUs are visible; "
+                               "multi_worker: MultiWorkerMirroredStrategy configured from TF_CONFIG.")
+    sync_batch_norm: bool = field(True, help="Batch-norm statistics over the global batch across replicas "
+                                             "(several replicas train like one device); false: per replica.")
+    deterministic: bool = field(False, help="TensorFlow op determinism and every seed from train.seed: "
+                                            "two runs give bit-identical weights on CPU (slower).")
+    on_nonfinite: str = field("stop", choices=["stop", "rollback"],
+                              help="A NaN/Inf loss or weight: stop (keep the last good checkpoint, exit non-zero) "
+                                   "or roll back to it and continue with the learning rates scaled by rollback_lr_factor.")
+    rollback_lr_factor: float = field(0.5, min=0.0, max=1.0, help="Learning-rate factor after each rollback.")
+    max_rollbacks: int = field(3, min=0, help="Rollbacks allowed before stopping anyway.")
     num_grid_images: int = field(64, min=1, max=1024, help="Images in each TensorBoard grid.")
     verbose: int = field(1, min=0, max=2, help="Keras progress output (0 silent, 1 bar, 2 one line per epoch).")
 

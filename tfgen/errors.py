@@ -24,3 +24,7 @@ class WorkdirError(TfgenError):
 
 class WeightsNotFoundError(TfgenError):
     """Pretrained weights (InceptionV3, VGG16) are neither given nor cached."""
+
+
+class BadImageError(TfgenError):
+    """An image-folder file cannot be used (corrupt, unsupported pixel format, too small)."""

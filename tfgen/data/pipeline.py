@@ -126,6 +126,14 @@ def _builtin_arrays(data: DataConfig, split: str) -> Dict[str, np.ndarray]:
 # Real datasets
 # ---------------------------------------------------------------------------
 
+def _folder_index(data: DataConfig, split: str):
+    """The checked files of an image-folder split, under the config's bad-image policy."""
+    from tfgen.data import sources
+
+    return sources.index_folder(data.path, split, on_bad_image=data.on_bad_image,
+                                min_image_size=data.min_image_size)
+
+
 def _raw_source(data: DataConfig, split: str) -> Tuple[tf.data.Dataset, int, Optional[int]]:
     """Examples {"image": uint8 [H, W, C], "label"?} in a fixed order.
 
@@ -135,8 +143,8 @@ def _raw_source(data: DataConfig, split: str) -> Tuple[tf.data.Dataset, int, Opt
     from tfgen.data import sources
 
     if data.name == "folder":
-        index = sources.index_folder(data.path, split)
-        return sources.load_folder(data.path, split), index.channels, len(index.files)
+        index = _folder_index(data, split)
+        return sources.folder_dataset(index), index.channels, len(index.files)
     ds = sources.load_tfds(data.name, split, data_dir=data.data_dir,
                            manual_dir=data.manual_dir)
     channels = ds.element_spec["image"].shape[-1] or 3
@@ -265,6 +273,8 @@ def make_dataset(data: DataConfig, split: str, batch_size: int, *, training: boo
     Raises:
       DatasetNotFoundError: the dataset is not available locally.
       ConfigError: a split the dataset does not have.
+      BadImageError: an image folder has a bad image and
+        ``data.on_bad_image`` is "error", or no usable image.
     """
     per_batch = batch_size
     if input_context is not None:
@@ -293,10 +303,12 @@ def dataset_info(data: DataConfig) -> DatasetInfo:
 
     Built-in datasets need no rendering; tensorflow-datasets read only the
     builder's metadata (split sizes come from the prepared dataset, else from
-    the catalog); folders are listed but not decoded.
+    the catalog); folders are listed and their files checked (cached), not decoded.
 
     Raises:
       DatasetNotFoundError: unknown tfds name, or a missing/empty folder.
+      BadImageError: a folder's training split has a bad image and
+        ``data.on_bad_image`` is "error", or no usable image.
     """
     size = data.image_size
     kind = dataset_kind(data.name)
@@ -308,9 +320,9 @@ def dataset_info(data: DataConfig) -> DatasetInfo:
     from tfgen.data import sources
 
     if kind == "folder":
-        train = sources.index_folder(data.path, data.train_split)
+        train = _folder_index(data, data.train_split)
         try:
-            num_test = len(sources.index_folder(data.path, data.test_split).files)
+            num_test = len(_folder_index(data, data.test_split).files)
         except Exception:  # noqa: BLE001 - a missing test split is not fatal here
             num_test = None
         return DatasetInfo(image_shape=(size, size, data.channels or train.channels),

@@ -7,20 +7,25 @@ fixed order (so an example's position in the split is a stable index):
 * ``"label"``: int64 scalar, only when the dataset has integer class labels.
 
 Anything that is not available locally raises `DatasetNotFoundError` whose
-message says how to prepare it; nothing here ever attempts a download.
+message says how to prepare it; nothing here ever attempts a download. Image
+folders are checked file by file when listed: files TensorFlow cannot decode,
+or that are too small, are skipped with one warning or raise `BadImageError`
+(``data.on_bad_image``).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import logging
 import os
-from typing import List, Optional, Sequence, Tuple
+import threading
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import tensorflow as tf
 
 from tfgen.data.catalog import CATALOG, get_spec
-from tfgen.errors import ConfigError, DatasetNotFoundError
+from tfgen.errors import BadImageError, ConfigError, DatasetNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -183,16 +188,28 @@ def load_tfds(name: str, split: str, *, data_dir: Optional[str] = None,
 # Image folders
 # ---------------------------------------------------------------------------
 
+# What `index_folder` and `load_folder` do when no policy is given: the same as
+# a default `DataConfig`, so that calling them directly matches a config file.
+DEFAULT_ON_BAD_IMAGE = "skip"
+DEFAULT_MIN_IMAGE_SIZE = 8
+_BAD_IMAGE_POLICIES = ("skip", "error")
+# How many bad files a warning or an error names (the rest are counted).
+_EXAMPLES = 3
+
+
 @dataclasses.dataclass(frozen=True)
 class FolderIndex:
-    """The files of one split of an image folder.
+    """The usable files of one split of an image folder.
 
     Attributes:
       root: folder the files were collected from.
-      files: sorted paths of every image under `root`.
+      files: sorted paths of every usable image under `root`.
       labels: int per file (index into `classes`), or None when unlabelled.
-      classes: sorted class-folder names (empty when unlabelled).
-      channels: 1 when the first image is grayscale, else 3.
+      classes: sorted class-folder names (empty when unlabelled). They come
+        from the folder layout, so a class whose every image was skipped
+        keeps its number.
+      channels: 1 when every usable image is grayscale, else 3.
+      skipped: (path, what is wrong) of each image left out, sorted by path.
     """
 
     root: str
@@ -200,6 +217,40 @@ class FolderIndex:
     labels: Optional[Tuple[int, ...]]
     classes: Tuple[str, ...]
     channels: int
+    skipped: Tuple[Tuple[str, str], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class _FileCheck:
+    """What one scan learnt about one file.
+
+    Attributes:
+      problem: why TensorFlow cannot decode the file, or None when it can.
+      width: image width in pixels (0 when unknown).
+      height: image height in pixels (0 when unknown).
+      gray: the image has one colour channel (plus alpha, perhaps).
+    """
+
+    problem: Optional[str]
+    width: int = 0
+    height: int = 0
+    gray: bool = False
+
+
+# Scan results by absolute path, with the (mtime_ns, size) they were made for:
+# a second listing of a large folder (dataset_info, then make_dataset for each
+# split) only stats the files and re-checks the ones that changed.
+_SCANS: Dict[str, Tuple[Tuple[int, int], _FileCheck]] = {}
+# Bad-file sets already reported, so that each is warned about once per process.
+_WARNED: Set[Tuple[str, int, Tuple[str, ...]]] = set()
+_SCAN_LOCK = threading.Lock()
+
+
+def clear_folder_cache() -> None:
+    """Forgets every cached folder scan and warning (the next listing re-reads all files)."""
+    with _SCAN_LOCK:
+        _SCANS.clear()
+        _WARNED.clear()
 
 
 def _list_images(root: str) -> List[str]:
@@ -211,23 +262,144 @@ def _list_images(root: str) -> List[str]:
     return sorted(found)
 
 
-def _image_channels(path: str) -> int:
-    from PIL import Image
+def _decodable_formats() -> Tuple[str, ...]:
+    """PIL format names that `tf.io.decode_image` reads in this TensorFlow."""
+    formats = ("PNG", "JPEG", "BMP", "GIF")
+    # WebP arrived in decode_image together with tf.io.decode_webp.
+    return formats + (("WEBP",) if hasattr(tf.io, "decode_webp") else ())
+
+
+def _bmp_problem(path: str, mode: str) -> Optional[str]:
+    """Why TensorFlow's BMP decoder cannot read `path` correctly, or None.
+
+    PIL reads every BMP variant, TensorFlow only uncompressed 8-, 24- and
+    32-bit ones (1, 3 or 4 channels); it fails on the others at decode time,
+    mid-training, or (8-bit colour palettes) silently returns palette indices.
+    """
+    with open(path, "rb") as f:
+        head = f.read(34)
+    if len(head) < 34:
+        return "truncated BMP header"
+    header_size = int.from_bytes(head[14:18], "little")
+    if header_size < 40:
+        return ("OS/2 BMP (TensorFlow reads only Windows BMPs); save it as a 24-bit BMP or a PNG")
+    bits = int.from_bytes(head[28:30], "little")
+    compression = int.from_bytes(head[30:34], "little")
+    if bits not in (8, 24, 32):
+        return (f"unsupported channel count: {bits}-bit BMP (TensorFlow decodes 8-, 24- and 32-bit BMPs, "
+                "i.e. 1, 3 or 4 channels); save it as a 24-bit BMP or a PNG")
+    if compression not in (0, 3):  # BI_RGB, BI_BITFIELDS: raw pixels TensorFlow can read
+        return "compressed (RLE/JPEG/PNG-in-BMP) BMP, which TensorFlow cannot decode; save it as a PNG"
+    if bits == 8 and mode == "P":
+        return ("8-bit colour-palette BMP (TensorFlow would read the palette indices as gray levels); "
+                "save it as a 24-bit BMP or a PNG")
+    return None
+
+
+def _check_image(path: str) -> _FileCheck:
+    """Opens `path` with PIL and checks that TensorFlow can decode all of it.
+
+    Cheap by design (a folder may hold tens of thousands of images): PNGs are
+    verified chunk by chunk (CRCs up to IEND, no inflating), JPEGs are decoded
+    at 1/8 scale (which still reads the whole entropy-coded stream, so a
+    truncated file is caught), the other formats are loaded.
+    """
+    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
-            return 1 if im.mode in ("1", "L", "LA", "I", "I;16", "F") else 3
-    except Exception:  # noqa: BLE001 - undecodable files fail later, in TF, with a path
-        return 3
+            fmt, mode, (width, height) = im.format, im.mode, im.size
+            if fmt not in _decodable_formats():
+                return _FileCheck(f"{fmt} data, which TensorFlow cannot decode (use PNG, JPEG or BMP)")
+            bands = len(im.getbands())
+            if not 1 <= bands <= 4:
+                return _FileCheck(f"unsupported channel count: {bands} ({mode} pixels)")
+            if fmt == "BMP":
+                problem = _bmp_problem(path, mode)
+                if problem:
+                    return _FileCheck(problem)
+            if fmt == "PNG":
+                im.verify()
+            else:
+                if fmt == "JPEG":
+                    im.draft("RGB", (1, 1))
+                im.load()
+    except UnidentifiedImageError:
+        return _FileCheck("corrupt or not an image: no image format recognises its contents")
+    except OSError as e:
+        if e.errno is not None:  # the file system's error, not PIL's "truncated" and friends
+            return _FileCheck(f"cannot be read: {e.strerror or _one_line(e)}")
+        return _FileCheck(f"corrupt image: {_one_line(e)}")
+    except Exception as e:  # noqa: BLE001 - PIL plugins raise many kinds on malformed files
+        return _FileCheck(f"corrupt image: {type(e).__name__}: {_one_line(e)}")
+    return _FileCheck(None, width, height, gray=Image.getmodebase(mode) == "L")
 
 
-def index_folder(path: Optional[str], split: str) -> FolderIndex:
-    """Finds the images of `split` under `path` (see `load_folder`).
+def _scan(files: Sequence[str]) -> List[_FileCheck]:
+    """Checks every file, reusing cached results of files that did not change."""
+    results: List[Optional[_FileCheck]] = [None] * len(files)
+    todo = []
+    with _SCAN_LOCK:
+        for i, f in enumerate(files):
+            try:
+                st = os.stat(f)
+            except OSError as e:  # e.g. a dangling symlink
+                results[i] = _FileCheck(f"cannot be read: {e.strerror or _one_line(e)}")
+                continue
+            key = (st.st_mtime_ns, st.st_size)
+            cached = _SCANS.get(os.path.abspath(f))
+            if cached is not None and cached[0] == key:
+                results[i] = cached[1]
+            else:
+                todo.append((i, f, key))
+    if todo:
+        # Threads overlap the file reads (and PIL's C decoders drop the GIL).
+        workers = min(8, 2 * (os.cpu_count() or 1), max(1, len(todo) // 64))
+        if workers > 1:
+            with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+                checks = list(pool.map(_check_image, [f for _, f, _ in todo]))
+        else:
+            checks = [_check_image(f) for _, f, _ in todo]
+        with _SCAN_LOCK:
+            for (i, f, key), check in zip(todo, checks):
+                results[i] = check
+                _SCANS[os.path.abspath(f)] = (key, check)
+    return results  # type: ignore[return-value]
+
+
+def _examples(bad: Sequence[Tuple[str, str]], root: str) -> str:
+    shown = "; ".join(f"{os.path.relpath(f, root)} ({why})" for f, why in bad[:_EXAMPLES])
+    more = len(bad) - _EXAMPLES
+    return shown + (f"; and {more} more" if more > 0 else "")
+
+
+def index_folder(path: Optional[str], split: str, *, on_bad_image: str = DEFAULT_ON_BAD_IMAGE,
+                 min_image_size: int = DEFAULT_MIN_IMAGE_SIZE) -> FolderIndex:
+    """Finds and checks the images of `split` under `path` (see `load_folder`).
+
+    Every file is checked once here (PIL, cheap; results cached in memory by
+    path, modification time and size), so that a bad file is found when the
+    folder is listed, never mid-training. A file is bad when it cannot be
+    read, is corrupt or truncated, is not a format TensorFlow decodes, has a
+    pixel format TensorFlow cannot turn into 1 or 3 channels, or has a
+    shorter side below `min_image_size`.
+
+    Args:
+      path: the root folder (``data.path``).
+      split: split name (a subfolder name).
+      on_bad_image: "skip": leave bad files out, with one logged warning
+        that counts them and names a few; "error": raise `BadImageError`.
+      min_image_size: smallest allowed shorter side, in pixels.
 
     Raises:
       DatasetNotFoundError: `path` is unset, missing, has no images, or has
         split subfolders but not this one.
+      BadImageError: a bad file with on_bad_image="error", or no usable
+        image at all (either policy).
+      ConfigError: an unknown `on_bad_image`.
     """
+    if on_bad_image not in _BAD_IMAGE_POLICIES:
+        raise ConfigError(f"data.on_bad_image: {on_bad_image!r} is not one of {list(_BAD_IMAGE_POLICIES)}")
     if not path:
         raise DatasetNotFoundError(
             "Dataset 'folder' needs data.path: the folder that holds your images.")
@@ -247,50 +419,63 @@ def index_folder(path: Optional[str], split: str) -> FolderIndex:
         raise DatasetNotFoundError(
             f"Image folder {root} contains no {'/'.join(e[1:] for e in IMAGE_EXTENSIONS)} "
             "images (searched recursively).")
+
+    # Classes follow the layout of every listed file, so labels do not shift
+    # when the files that are usable change.
     rel = [os.path.relpath(f, root) for f in files]
     in_subfolders = all(os.sep in r for r in rel)
-    labels, classes = None, ()
+    lookup = {}
+    classes: Tuple[str, ...] = ()
     if in_subfolders:
-        firsts = [r.split(os.sep, 1)[0] for r in rel]
-        classes = tuple(sorted(set(firsts)))
+        classes = tuple(sorted({r.split(os.sep, 1)[0] for r in rel}))
         lookup = {c: i for i, c in enumerate(classes)}
-        labels = tuple(lookup[f] for f in firsts)
-    return FolderIndex(root=root, files=tuple(files), labels=labels, classes=classes,
-                       channels=_image_channels(files[0]))
+
+    kept, labels, bad, gray = [], [], [], []
+    for f, r, check in zip(files, rel, _scan(files)):
+        problem = check.problem
+        if problem is None and min(check.width, check.height) < min_image_size:
+            problem = (f"too small: {check.width}x{check.height} pixels, shorter side below "
+                       f"data.min_image_size={min_image_size}")
+        if problem is not None:
+            bad.append((f, problem))
+            continue
+        kept.append(f)
+        gray.append(check.gray)
+        if in_subfolders:
+            labels.append(lookup[r.split(os.sep, 1)[0]])
+
+    if not kept:
+        raise BadImageError(
+            f"Image folder {root}: none of its {len(files)} images can be used: "
+            f"{_examples(bad, root)}. Fix or remove them (see data.min_image_size).")
+    if bad and on_bad_image == "error":
+        first, why = bad[0]
+        others = f" ({len(bad) - 1} more bad images: {_examples(bad[1:], root)})" if len(bad) > 1 else ""
+        raise BadImageError(
+            f"Image folder {root}: bad image {first}: {why}{others}. Fix or remove it, or set "
+            "data.on_bad_image: skip to leave bad images out.")
+    if bad:
+        key = (root, min_image_size, tuple(f for f, _ in bad))
+        with _SCAN_LOCK:
+            first_time = key not in _WARNED
+            _WARNED.add(key)
+        if first_time:
+            log.warning("Image folder %s: skipped %d of %d images that cannot be used: %s. "
+                        "Set data.on_bad_image: error to stop on them instead.",
+                        root, len(bad), len(files), _examples(bad, root))
+    return FolderIndex(root=root, files=tuple(kept), labels=tuple(labels) if in_subfolders else None,
+                       classes=classes, channels=1 if all(gray) else 3, skipped=tuple(bad))
 
 
-def load_folder(path: Optional[str], split: str) -> tf.data.Dataset:
-    """Reads a folder of PNG/JPEG/BMP images (DeepFashion, or your own).
-
-    Layouts (searched recursively, files in sorted path order):
-
-    * ``path/<split>/**/*.{png,jpg,jpeg,bmp}`` when ``path/<split>`` exists;
-    * otherwise every image under ``path`` (all splits then read the same
-      images), unless ``path`` has other split folders (train, test, val,
-      valid, validation), which is an error.
-
-    When every image sits in a subfolder of the split root, the first
-    subfolder name is its class: sorted class names map to 0, 1, 2, ...
-
-    Args:
-      path: the root folder.
-      split: split name (a subfolder name).
-
-    Returns:
-      `tf.data.Dataset` of dicts: "image" uint8 [H, W, C] (C is 1 if the
-      first image is grayscale, else 3; every image is decoded to that many
-      channels) and, for class subfolders, "label" int64 scalar.
-
-    Raises:
-      DatasetNotFoundError: missing or empty folder (the message names it).
-    """
-    index = index_folder(path, split)
+def folder_dataset(index: FolderIndex) -> tf.data.Dataset:
+    """The `tf.data.Dataset` of an indexed folder (see `load_folder` for its elements)."""
     channels = index.channels
     files = tf.constant(list(index.files))
 
     def decode(file):
         data = tf.io.read_file(file)
-        # BMP cannot be decoded to one channel: decode RGB, then convert.
+        # BMP cannot be decoded to one channel: decode RGB (alpha dropped,
+        # gray replicated, palettes expanded), then convert.
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
         if channels == 1:
             gray = tf.image.rgb_to_grayscale(tf.cast(image, tf.float32))
@@ -306,3 +491,41 @@ def load_folder(path: Optional[str], split: str) -> tf.data.Dataset:
     ds = tf.data.Dataset.from_tensor_slices((files, labels))
     return ds.map(lambda f, y: {"image": decode(f), "label": y},
                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def load_folder(path: Optional[str], split: str, *, on_bad_image: str = DEFAULT_ON_BAD_IMAGE,
+                min_image_size: int = DEFAULT_MIN_IMAGE_SIZE) -> tf.data.Dataset:
+    """Reads a folder of PNG/JPEG/BMP images (DeepFashion, or your own).
+
+    Layouts (searched recursively, files in sorted path order):
+
+    * ``path/<split>/**/*.{png,jpg,jpeg,bmp}`` when ``path/<split>`` exists;
+    * otherwise every image under ``path`` (all splits then read the same
+      images), unless ``path`` has other split folders (train, test, val,
+      valid, validation), which is an error.
+
+    When every image sits in a subfolder of the split root, the first
+    subfolder name is its class: sorted class names map to 0, 1, 2, ...
+
+    Files are checked when listed (see `index_folder`): bad ones are skipped
+    with one warning, or rejected, as `on_bad_image` says. RGBA and
+    gray+alpha images lose their alpha channel.
+
+    Args:
+      path: the root folder.
+      split: split name (a subfolder name).
+      on_bad_image: "skip" or "error" (``data.on_bad_image``).
+      min_image_size: smallest allowed shorter side (``data.min_image_size``).
+
+    Returns:
+      `tf.data.Dataset` of dicts: "image" uint8 [H, W, C] (C is 1 if every
+      usable image is grayscale, else 3; every image is decoded to that many
+      channels) and, for class subfolders, "label" int64 scalar.
+
+    Raises:
+      DatasetNotFoundError: missing or empty folder (the message names it).
+      BadImageError: a bad file with on_bad_image="error" (the message names
+        it and what is wrong), or no usable image at all.
+    """
+    return folder_dataset(index_folder(path, split, on_bad_image=on_bad_image,
+                                       min_image_size=min_image_size))

@@ -34,10 +34,13 @@ def _conv_init():
     return keras.initializers.RandomNormal(0.0, 0.02)
 
 
-def _bn(name):
+def _bn(name, synchronized):
     # PyTorch's momentum 0.1 is Keras' 0.9; gamma ~ N(1, 0.02) as in DCGAN.
+    # synchronized: statistics over the global batch across replicas, so that
+    # N replicas train exactly like one device.
     return layers.BatchNormalization(
-        momentum=0.9, epsilon=1e-5, gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02), name=name)
+        momentum=0.9, epsilon=1e-5, gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02),
+        synchronized=synchronized, name=name)
 
 
 @keras.saving.register_keras_serializable(package="tfgen")
@@ -50,6 +53,7 @@ class DCGANGenerator(keras.Model):
       latent_dim: length of z.
       base_filters: channels of the last hidden map; the 4x4 map has 8x this.
       output_activation: "tanh" (images in [-1, 1]) or "sigmoid" (masks).
+      sync_batch_norm: batch statistics over the global batch under a strategy.
 
     Call:
       z: float32 [batch, latent_dim] -> images float32
@@ -57,13 +61,14 @@ class DCGANGenerator(keras.Model):
     """
 
     def __init__(self, image_size=32, channels=3, latent_dim=100, base_filters=64,
-                 output_activation="tanh", **kwargs):
+                 output_activation="tanh", sync_batch_norm=False, **kwargs):
         super().__init__(**kwargs)
         self.image_size = image_size
         self.channels = channels
         self.latent_dim = latent_dim
         self.base_filters = base_filters
         self.output_activation = output_activation
+        self.sync_batch_norm = sync_batch_norm
         n = num_stages(image_size)
         top = base_filters * 8
         # z -> 4x4 map: a dense layer is exactly the 4x4 transposed
@@ -71,7 +76,7 @@ class DCGANGenerator(keras.Model):
         trunk = [
             layers.Dense(4 * 4 * top, use_bias=False, kernel_initializer=_conv_init(), name="project"),
             layers.Reshape((4, 4, top)),
-            _bn("project_bn"),
+            _bn("project_bn", sync_batch_norm),
             layers.ReLU(),
         ]
         filters = top
@@ -80,7 +85,7 @@ class DCGANGenerator(keras.Model):
             trunk += [
                 layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False,
                                        kernel_initializer=_conv_init(), name=f"up{i}"),
-                _bn(f"up{i}_bn"),
+                _bn(f"up{i}_bn", sync_batch_norm),
                 layers.ReLU(),
             ]
         self.trunk = keras.Sequential(trunk, name="trunk")
@@ -106,7 +111,7 @@ class DCGANGenerator(keras.Model):
     def get_config(self):
         return {**super().get_config(), "image_size": self.image_size, "channels": self.channels,
                 "latent_dim": self.latent_dim, "base_filters": self.base_filters,
-                "output_activation": self.output_activation}
+                "output_activation": self.output_activation, "sync_batch_norm": self.sync_batch_norm}
 
 
 @keras.saving.register_keras_serializable(package="tfgen")
@@ -117,17 +122,19 @@ class DCGANDiscriminator(keras.Model):
       image_size: input height and width (power of two >= 8).
       channels: input channels.
       base_filters: channels after the first convolution (doubling after).
+      sync_batch_norm: batch statistics over the global batch under a strategy.
 
     Call:
       images float32 [batch, image_size, image_size, channels] in [-1, 1]
       -> logits float32 [batch] (any real value).
     """
 
-    def __init__(self, image_size=32, channels=3, base_filters=64, **kwargs):
+    def __init__(self, image_size=32, channels=3, base_filters=64, sync_batch_norm=False, **kwargs):
         super().__init__(**kwargs)
         self.image_size = image_size
         self.channels = channels
         self.base_filters = base_filters
+        self.sync_batch_norm = sync_batch_norm
         n = num_stages(image_size)
         trunk = []
         filters = base_filters
@@ -135,7 +142,7 @@ class DCGANDiscriminator(keras.Model):
             trunk.append(layers.Conv2D(filters, 4, strides=2, padding="same", use_bias=False,
                                        kernel_initializer=_conv_init(), name=f"down{i}"))
             if i > 0:  # DCGAN: no batch norm on the discriminator's input layer.
-                trunk.append(_bn(f"down{i}_bn"))
+                trunk.append(_bn(f"down{i}_bn", sync_batch_norm))
             trunk.append(layers.LeakyReLU(0.2))
             filters *= 2
         self.trunk = keras.Sequential(trunk, name="trunk")
@@ -159,4 +166,4 @@ class DCGANDiscriminator(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "image_size": self.image_size, "channels": self.channels,
-                "base_filters": self.base_filters}
+                "base_filters": self.base_filters, "sync_batch_norm": self.sync_batch_norm}

@@ -9,7 +9,8 @@ base class gives each one the same skeleton:
 * `maybe_xla(fn)`: wraps a per-replica loss-and-gradient function in
   `tf.function(jit_compile=True)` when XLA is on. Gradients are applied
   outside it because optimizer updates under a strategy all-reduce, which
-  cannot run inside an XLA cluster (see KERAS3_NOTES);
+  cannot run inside an XLA cluster (see KERAS3_NOTES); for the same reason
+  XLA and synchronized batch norm exclude each other on several replicas;
 * `global_batch_size(x)`: the batch size of the whole step across replicas,
   for `tfgen.losses.reduce_loss`;
 * hooks the harness and exporter call without knowing the method:
@@ -38,6 +39,8 @@ class GenerativeModel(keras.Model):
       num_classes: classes in the data, when labelled (else None).
       xla: compile the inner loss/gradient functions with XLA.
       seed: seed of the model's own noise draws.
+      sync_batch_norm: batch-norm statistics over the global batch when
+        training under a strategy (N replicas then train like one device).
     """
 
     config_class = config_lib.ModelConfig
@@ -47,7 +50,7 @@ class GenerativeModel(keras.Model):
     inline_inner_functions = False
 
     def __init__(self, model_config, image_shape: Sequence[int], num_classes=None, xla=False, seed=0,
-                 **kwargs):
+                 sync_batch_norm=True, **kwargs):
         super().__init__(**kwargs)
         if isinstance(model_config, dict):
             model_config = self.config_class(**model_config)
@@ -56,6 +59,7 @@ class GenerativeModel(keras.Model):
         self.num_classes = num_classes
         self.xla = bool(xla)
         self.seed = int(seed)
+        self.sync_batch_norm = bool(sync_batch_norm)
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
         self._trackers: Dict[str, keras.metrics.Metric] = {}
 
@@ -67,6 +71,7 @@ class GenerativeModel(keras.Model):
             "num_classes": self.num_classes,
             "xla": self.xla,
             "seed": self.seed,
+            "sync_batch_norm": self.sync_batch_norm,
             "name": self.name,
         }
 
@@ -90,10 +95,15 @@ class GenerativeModel(keras.Model):
 
     # -- helpers for train steps --------------------------------------------
     def maybe_xla(self, fn: Callable) -> Callable:
-        """`fn` as a graph function, XLA-compiled when `self.xla`."""
-        if GenerativeModel.inline_inner_functions:
+        """`fn` XLA-compiled when `self.xla`, else `fn` itself.
+
+        Without XLA the function runs inline in Keras' compiled train step: a
+        nested `tf.function` would gain nothing and would forbid the
+        cross-replica all-reduce of synchronized batch norm.
+        """
+        if not self.xla or GenerativeModel.inline_inner_functions:
             return fn
-        return tf.function(fn, jit_compile=self.xla, reduce_retracing=True)
+        return tf.function(fn, jit_compile=True, reduce_retracing=True)
 
     @staticmethod
     def global_batch_size(x: tf.Tensor) -> tf.Tensor:
@@ -143,6 +153,15 @@ class GenerativeModel(keras.Model):
     def optimizers_by_name(self) -> Dict[str, keras.optimizers.Optimizer]:
         """Every optimizer the model owns (checkpointed with the model)."""
         raise NotImplementedError
+
+    def persistent_state(self) -> Dict[str, object]:
+        """State beyond weights and optimizers that a resumed run must get back.
+
+        Checkpointed with the model: the noise generator's state (so a resumed
+        run draws the noise an uninterrupted run would), and whatever a model
+        adds (latent banks, Langevin chains, replay buffers).
+        """
+        return {"noise_seed": self.seed_generator.state}
 
     def sub_networks(self) -> Dict[str, keras.Model]:
         """Every trainable sub-network, by name."""

@@ -51,8 +51,9 @@ class DCGAN(GenerativeModel):
         h, w, c = self.image_shape
         if h != w:
             raise ValueError(f"DCGAN needs square images, got {self.image_shape}")
-        self.generator = DCGANGenerator(h, c, cfg.latent_dim, cfg.g_filters, name="generator")
-        self.discriminator = DCGANDiscriminator(h, c, cfg.d_filters, name="discriminator")
+        sync = self.sync_batch_norm
+        self.generator = DCGANGenerator(h, c, cfg.latent_dim, cfg.g_filters, sync_batch_norm=sync, name="generator")
+        self.discriminator = DCGANDiscriminator(h, c, cfg.d_filters, sync_batch_norm=sync, name="discriminator")
         self.generator.build((None, cfg.latent_dim))
         self.discriminator.build((None, h, w, c))
         self.add_trackers("d_loss", "g_loss", "d_real", "d_fake")

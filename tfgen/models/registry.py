@@ -41,4 +41,4 @@ def build_model(config: config_lib.Config, image_shape, num_classes=None, xla=Fa
     """Instantiates the configured model (call inside the strategy scope)."""
     cls = get_model_class(config.model.name)
     return cls(config.model, image_shape=image_shape, num_classes=num_classes, xla=xla,
-               seed=config.train.seed, name=config.model.name)
+               seed=config.train.seed, sync_batch_norm=config.train.sync_batch_norm, name=config.model.name)

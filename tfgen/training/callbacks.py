@@ -31,23 +31,49 @@ class StepCounter(keras.callbacks.Callback):
 
 
 class NonFiniteGuard(keras.callbacks.Callback):
-    """Stops training at the first non-finite loss, before anything is saved.
+    """Stops training at the first non-finite loss or weight, before anything is saved.
 
-    Put it right after the `StepCounter`, ahead of the checkpointing callback,
-    so that a diverged state is never written over the last good checkpoint.
+    Losses are checked from the step's logs; weights are checked every step
+    too (one small graph reduction), which catches a NaN or Inf gradient the
+    moment it is applied even when the loss itself stayed finite. Put it
+    right after the `StepCounter`, ahead of the checkpointing callback, so a
+    diverged state is never written over the last good checkpoint.
     """
 
-    def __init__(self, counter: StepCounter):
+    def __init__(self, counter: StepCounter, model=None):
         super().__init__()
         self.counter = counter
         self.failure: Optional[str] = None
+        self._networks = dict(model.sub_networks()) if model is not None else {}
+        self._check = None
+
+    def _weights_finite(self):
+        if self._check is None:
+            nets = list(self._networks.values())
+
+            @tf.function
+            def check():
+                return tf.stack([tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in net.trainable_variables])
+                                 for net in nets])
+
+            self._check = check
+        return self._check().numpy()
 
     def on_train_batch_end(self, batch, logs=None):
+        step = self.counter.step
         for name, value in (logs or {}).items():
             if not math.isfinite(float(value)):
-                self.failure = f"{name} became {value} at step {self.counter.step}"
+                self.failure = f"loss {name} became {value} at step {step}"
                 self.model.stop_training = True
                 return
+        if self._networks:
+            finite = self._weights_finite()
+            for name, ok in zip(self._networks, finite):
+                if not ok:
+                    self.failure = (f"weights of {name} became non-finite at step {step} "
+                                    f"(a gradient was NaN or Inf)")
+                    self.model.stop_training = True
+                    return
 
 
 class ScalarLogger(keras.callbacks.Callback):

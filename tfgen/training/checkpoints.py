@@ -1,14 +1,22 @@
 """Checkpoints of a whole training state, and resume.
 
-A checkpoint holds the model (all sub-networks), every optimizer (slots and
-iteration counts) and the global step. `tf.train.CheckpointManager` writes
-the data files first and the `checkpoint` index last, so a run killed
-mid-write still resumes from the previous complete checkpoint.
+A checkpoint holds the model (all sub-networks), every optimizer (slots,
+iteration counts, learning rates), the model's persistent state (noise seed,
+latent banks, chains) and the global step. The data position is not stored:
+the input pipeline is a deterministic function of `train.seed`, so a resumed
+run skips the batches already consumed.
+
+Atomicity: TensorFlow writes a checkpoint's data and index files under
+temporary names and renames them, then rewrites the small `checkpoint` index
+file atomically, so a run killed at any moment (SIGKILL included) leaves the
+previous checkpoint loadable and named as the latest.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 import tensorflow as tf
 
@@ -17,21 +25,31 @@ FINAL_DIR = "final"
 
 
 class TrainingState:
-    """The model, its optimizers and the global step, checkpointed together.
+    """The model, its optimizers, its persistent state and the global step.
 
     Args:
       model: a compiled `GenerativeModel` (optimizers built).
       workdir: the run's work directory.
       keep: checkpoints to keep.
+      is_chief: whether this worker owns the work directory. Under
+        MultiWorkerMirroredStrategy every worker must take part in a save;
+        the others write to a temporary directory that is deleted at once.
     """
 
-    def __init__(self, model, workdir: str, keep: int = 3):
+    def __init__(self, model, workdir: str, keep: int = 3, is_chief: bool = True):
         self.model = model
+        self.is_chief = is_chief
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        self.checkpoint = tf.train.Checkpoint(model=model, step=self.step, **model.optimizers_by_name())
+        self.checkpoint = tf.train.Checkpoint(
+            model=model, step=self.step, **model.optimizers_by_name(),
+            state=tf.train.Checkpoint(**model.persistent_state()))
         self.directory = os.path.join(workdir, CHECKPOINT_DIR)
         self.manager = tf.train.CheckpointManager(self.checkpoint, self.directory, max_to_keep=keep)
         self.final_path = os.path.join(workdir, FINAL_DIR, "model")
+
+    @property
+    def latest(self):
+        return self.manager.latest_checkpoint
 
     def restore_latest(self) -> int:
         """Restores the newest checkpoint if any; returns the step it was at (0 if none)."""
@@ -42,8 +60,23 @@ class TrainingState:
 
     def save(self, step: int) -> str:
         self.step.assign(step)
-        return self.manager.save(checkpoint_number=step)
+        if self.is_chief:
+            return self.manager.save(checkpoint_number=step)
+        scratch = tempfile.mkdtemp(prefix="tfgen-worker-ckpt-")
+        try:
+            tf.train.CheckpointManager(self.checkpoint, scratch, max_to_keep=1).save(checkpoint_number=step)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return ""
 
     def save_final(self) -> str:
         """Writes the model weights alone (no optimizer state): what export and sampling read."""
-        return tf.train.Checkpoint(model=self.model).write(self.final_path)
+        weights = tf.train.Checkpoint(model=self.model)
+        if self.is_chief:
+            return weights.write(self.final_path)
+        scratch = tempfile.mkdtemp(prefix="tfgen-worker-final-")
+        try:  # every worker takes part (reads may all-reduce); only the chief keeps the file
+            weights.write(os.path.join(scratch, "model"))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return ""

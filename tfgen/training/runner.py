@@ -1,7 +1,13 @@
 """Runs one experiment: strategy -> data -> model in scope -> fit -> checkpoints.
 
 The runner never knows a method by name; it asks the registry for the model
-and the model for its optimizers, panels and sub-networks.
+and the model for its optimizers, panels, persistent state and sub-networks.
+
+Resume: the same command on the same work directory restores the newest
+checkpoint (weights, optimizers, noise seed, model state, step) and skips the
+batches already consumed, so an interrupted run continues exactly where it
+stopped; with `train.deterministic` it ends bit-identical to an
+uninterrupted run.
 """
 
 from __future__ import annotations
@@ -17,14 +23,14 @@ from tfgen import config as config_lib
 from tfgen.errors import ConfigError, TfgenError
 from tfgen.training import callbacks as cb
 from tfgen.training.checkpoints import TrainingState
-from tfgen.training.strategy import make_strategy, resolve_xla
+from tfgen.training.strategy import is_chief, make_strategy, resolve_xla
 from tfgen.training.workdir import CONFIG_FILE, MODEL_FILE, STATUS_FILE, write_json
 
 FIXED_LATENT_SEED = 20161115  # the fixed-noise grid is the same in every run
 
 
 class TrainingDiverged(TfgenError):
-    """A loss became NaN or Inf; the last good checkpoint was kept."""
+    """A loss or weight became NaN or Inf; the last good checkpoint was kept."""
 
 
 def _check_same_experiment(workdir: str, config: config_lib.Config) -> None:
@@ -40,14 +46,38 @@ def _check_same_experiment(workdir: str, config: config_lib.Config) -> None:
                 f"resume it with the same config or choose another --workdir")
 
 
+def distributed_train_data(strategy, config: config_lib.Config, skip_batches: int = 0):
+    """The training stream, one input pipeline per worker, at a given position.
+
+    Each pipeline reads its shard of the data at the per-replica batch size
+    (`distribute_datasets_from_function`); `skip_batches` drops the batches a
+    previous run already consumed, which reproduces its data position since
+    the stream is a deterministic function of `train.seed`.
+    """
+    from tfgen.data import make_dataset
+
+    def dataset_fn(ctx: tf.distribute.InputContext):
+        ds = make_dataset(config.data, config.data.train_split, config.train.batch_size, training=True,
+                          seed=config.train.seed, input_context=ctx)
+        return ds.skip(skip_batches) if skip_batches else ds
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def _scale_learning_rates(model, factor: float) -> None:
+    for optimizer in model.optimizers_by_name().values():
+        optimizer.learning_rate.assign(optimizer.learning_rate * factor)
+
+
 def train(config: config_lib.Config, workdir: str, log: Callable[[str], None] = print) -> dict:
     """Trains (or resumes) the configured model in `workdir`.
 
     Returns:
-      Summary dict: start_step, end_step, seconds, last metrics, samples png.
+      Summary dict: start_step, end_step, seconds, last metrics, samples png, rollbacks.
 
     Raises:
-      TrainingDiverged: a loss became non-finite (last good checkpoint kept).
+      TrainingDiverged: a loss or weight became non-finite and no rollback
+        was allowed or left (the last good checkpoint is kept).
     """
     import tfgen.models  # noqa: F401  (registers the models)
     from tfgen.data import dataset_info, make_dataset
@@ -56,60 +86,86 @@ def train(config: config_lib.Config, workdir: str, log: Callable[[str], None] = 
     tc = config.train
     os.makedirs(workdir, exist_ok=True)
     _check_same_experiment(workdir, config)
-    config_lib.save_config(config, os.path.join(workdir, CONFIG_FILE))
 
+    if tc.deterministic:
+        tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(tc.seed)
     strategy = make_strategy(tc.strategy)
-    xla = resolve_xla(tc.xla)
+    chief = is_chief(strategy)
+    if chief:
+        config_lib.save_config(config, os.path.join(workdir, CONFIG_FILE))
+    replicas = strategy.num_replicas_in_sync
+    if tc.batch_size % replicas:
+        raise ConfigError(f"train.batch_size: {tc.batch_size} does not split evenly over {replicas} replicas")
+    xla = resolve_xla(tc.xla, replicas, tc.sync_batch_norm)
     info = dataset_info(config.data)
     log(f"tfgen: {config.model.name} on {config.data.name} {info.image_shape}, "
-        f"{strategy.num_replicas_in_sync} replica(s), xla={'on' if xla else 'off'}, workdir={workdir}")
+        f"{replicas} replica(s), xla={'on' if xla else 'off'}, workdir={workdir}")
 
     with strategy.scope():
         model = build_model(config, info.image_shape, num_classes=info.num_classes, xla=xla)
         model.compile()
-        state = TrainingState(model, workdir, keep=tc.keep_checkpoints)
+        state = TrainingState(model, workdir, keep=tc.keep_checkpoints, is_chief=chief)
         start = state.restore_latest()
-    write_json(os.path.join(workdir, MODEL_FILE), model.get_config())
+    if chief:
+        write_json(os.path.join(workdir, MODEL_FILE), model.get_config())
     if start:
-        log(f"tfgen: resuming from step {start} ({state.manager.latest_checkpoint})")
+        log(f"tfgen: resuming from step {start} ({state.latest})")
 
-    summary = {"start_step": start, "end_step": start, "seconds": 0.0, "metrics": {}, "samples_png": None}
+    summary = {"start_step": start, "end_step": start, "seconds": 0.0, "metrics": {}, "samples_png": None,
+               "rollbacks": 0}
     if start >= tc.steps:
         log(f"tfgen: already trained to step {start} (train.steps={tc.steps}); nothing to do")
         return summary
 
-    train_ds = make_dataset(config.data, config.data.train_split, tc.batch_size, training=True, seed=tc.seed)
     preview = make_dataset(config.data, config.data.test_split, tc.num_grid_images, training=False)
     real_batch = next(iter(preview))
     fixed_latent = model.sample_latent(tc.num_grid_images, seed=FIXED_LATENT_SEED)
-
-    counter = cb.StepCounter(start)
-    guard = cb.NonFiniteGuard(counter)
     logdir = os.path.join(workdir, "logs")
-    images = cb.ImageLogger(os.path.join(logdir, "images"), os.path.join(workdir, "samples"), counter, guard,
-                            tc.image_every, fixed_latent, real_batch)
-    checkpointer = cb.Checkpointer(state, counter, guard, tc.checkpoint_every)
-    callbacks = [counter, guard,
-                 cb.ScalarLogger(os.path.join(logdir, "train"), counter, guard, tc.log_every, tc.batch_size),
-                 images, checkpointer]
 
     t0 = time.perf_counter()
-    history = model.fit(train_ds, epochs=1, steps_per_epoch=tc.steps - start, callbacks=callbacks, shuffle=False,
-                        verbose=tc.verbose)
+    rollbacks = 0
+    while True:
+        begin = int(state.step.numpy())
+        counter = cb.StepCounter(begin)
+        guard = cb.NonFiniteGuard(counter, model)
+        checkpointer = cb.Checkpointer(state, counter, guard, tc.checkpoint_every)
+        callbacks = [counter, guard]
+        images = None
+        if chief:  # only the chief writes summaries
+            images = cb.ImageLogger(os.path.join(logdir, "images"), os.path.join(workdir, "samples"), counter,
+                                    guard, tc.image_every, fixed_latent, real_batch)
+            callbacks += [cb.ScalarLogger(os.path.join(logdir, "train"), counter, guard, tc.log_every,
+                                          tc.batch_size), images]
+        callbacks.append(checkpointer)
+        history = model.fit(distributed_train_data(strategy, config, skip_batches=begin), epochs=1,
+                            steps_per_epoch=tc.steps - begin, callbacks=callbacks, shuffle=False,
+                            verbose=tc.verbose if chief else 0)
+        if not guard.failure:
+            break
+        latest = state.latest
+        if tc.on_nonfinite == "rollback" and rollbacks < tc.max_rollbacks and latest:
+            rollbacks += 1
+            state.restore_latest()
+            _scale_learning_rates(model, tc.rollback_lr_factor)
+            log(f"tfgen: {guard.failure}; rolled back to {latest} with learning rates x{tc.rollback_lr_factor} "
+                f"(rollback {rollbacks} of {tc.max_rollbacks})")
+            continue
+        if chief:
+            write_json(os.path.join(workdir, STATUS_FILE),
+                       {"step": int(state.step.numpy()), "finished": False, "failure": guard.failure})
+        kept = latest or "none (no checkpoint was written yet)"
+        raise TrainingDiverged(f"training stopped: {guard.failure}; last good checkpoint kept: {kept}")
+
     seconds = time.perf_counter() - t0
     end = counter.step
-    write_json(os.path.join(workdir, STATUS_FILE),
-               {"step": end if not guard.failure else checkpointer.last_saved or start,
-                "finished": end >= tc.steps and not guard.failure, "failure": guard.failure})
-    if guard.failure:
-        kept = state.manager.latest_checkpoint or "none (no checkpoint was written yet)"
-        raise TrainingDiverged(f"training stopped: {guard.failure}; last good checkpoint kept: {kept}")
     if checkpointer.last_saved != end:
         state.save(end)
     state.save_final()
+    if chief:
+        write_json(os.path.join(workdir, STATUS_FILE), {"step": end, "finished": end >= tc.steps, "failure": None})
     metrics = {k: float(v[-1]) for k, v in history.history.items()}
-    summary.update(end_step=end, seconds=seconds, metrics=metrics, samples_png=images.last_png)
-    log(f"tfgen: trained steps {start}..{end} in {seconds:.1f}s; samples: {images.last_png}")
+    png = images.last_png if images else None
+    summary.update(end_step=end, seconds=seconds, metrics=metrics, samples_png=png, rollbacks=rollbacks)
+    log(f"tfgen: trained steps {start}..{end} in {seconds:.1f}s; samples: {png}")
     return summary
-
