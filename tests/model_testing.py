@@ -20,6 +20,13 @@ from tfgen import config as config_lib
 from tfgen.models import build_model, get_model_class
 
 
+# Smallest settings of each registered model, for tests that train every model
+# (distributed parity, soak): every new model adds its entry here.
+TINY_OVERRIDES = {
+    "dcgan": {"g_filters": 8, "d_filters": 8},
+}
+
+
 def make_config(model_name: str, overrides=None, batch_size: int = 8):
     return config_lib.config_from_dict(
         {"model": {"name": model_name, **(overrides or {})}, "train": {"batch_size": batch_size}})

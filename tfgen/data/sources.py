@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import tensorflow as tf
 
+from tfgen.config import DataConfig
 from tfgen.data.catalog import CATALOG, get_spec
 from tfgen.errors import BadImageError, ConfigError, DatasetNotFoundError
 
@@ -188,11 +189,12 @@ def load_tfds(name: str, split: str, *, data_dir: Optional[str] = None,
 # Image folders
 # ---------------------------------------------------------------------------
 
-# What `index_folder` and `load_folder` do when no policy is given: the same as
-# a default `DataConfig`, so that calling them directly matches a config file.
-DEFAULT_ON_BAD_IMAGE = "skip"
-DEFAULT_MIN_IMAGE_SIZE = 8
-_BAD_IMAGE_POLICIES = ("skip", "error")
+# What `index_folder` and `load_folder` do when no policy is given: read from
+# `DataConfig`'s fields, so that direct calls match a config file's defaults.
+_DATA_FIELDS = {f.name: f for f in dataclasses.fields(DataConfig)}
+DEFAULT_ON_BAD_IMAGE: str = _DATA_FIELDS["on_bad_image"].default
+DEFAULT_MIN_IMAGE_SIZE: int = _DATA_FIELDS["min_image_size"].default
+_BAD_IMAGE_POLICIES = tuple(_DATA_FIELDS["on_bad_image"].metadata["choices"])
 # How many bad files a warning or an error names (the rest are counted).
 _EXAMPLES = 3
 
@@ -338,15 +340,17 @@ def _check_image(path: str) -> _FileCheck:
 def _scan(files: Sequence[str]) -> List[_FileCheck]:
     """Checks every file, reusing cached results of files that did not change."""
     results: List[Optional[_FileCheck]] = [None] * len(files)
+    stamps = []
+    for i, f in enumerate(files):
+        try:
+            st = os.stat(f)
+        except OSError as e:  # e.g. a dangling symlink
+            results[i] = _FileCheck(f"cannot be read: {e.strerror or _one_line(e)}")
+            continue
+        stamps.append((i, f, (st.st_mtime_ns, st.st_size)))
     todo = []
     with _SCAN_LOCK:
-        for i, f in enumerate(files):
-            try:
-                st = os.stat(f)
-            except OSError as e:  # e.g. a dangling symlink
-                results[i] = _FileCheck(f"cannot be read: {e.strerror or _one_line(e)}")
-                continue
-            key = (st.st_mtime_ns, st.st_size)
+        for i, f, key in stamps:
             cached = _SCANS.get(os.path.abspath(f))
             if cached is not None and cached[0] == key:
                 results[i] = cached[1]

@@ -27,9 +27,10 @@ import keras
 import tensorflow as tf
 
 from tfgen import config as config_lib
+from tfgen.models.keras_workarounds import DistributedFitWorkarounds, logs_for_reduction
 
 
-class GenerativeModel(keras.Model):
+class GenerativeModel(DistributedFitWorkarounds):
     """Base of every tfgen model.
 
     Args:
@@ -91,7 +92,7 @@ class GenerativeModel(keras.Model):
     def update_trackers(self, values: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
         for name, value in values.items():
             self._trackers[name].update_state(value)
-        return {name: t.result() for name, t in self._trackers.items()}
+        return logs_for_reduction({name: t.result() for name, t in self._trackers.items()})
 
     # -- helpers for train steps --------------------------------------------
     def maybe_xla(self, fn: Callable) -> Callable:

@@ -12,11 +12,13 @@ uninterrupted run.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from typing import Callable
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfgen import config as config_lib
@@ -64,6 +66,14 @@ def distributed_train_data(strategy, config: config_lib.Config, skip_batches: in
     return strategy.distribute_datasets_from_function(dataset_fn)
 
 
+def weights_fingerprint(model) -> str:
+    """SHA-256 of every weight of the model, in order: equal iff bit-identical."""
+    digest = hashlib.sha256()
+    for w in model.get_weights():
+        digest.update(np.ascontiguousarray(w).tobytes())
+    return digest.hexdigest()
+
+
 def _scale_learning_rates(model, factor: float) -> None:
     for optimizer in model.optimizers_by_name().values():
         optimizer.learning_rate.assign(optimizer.learning_rate * factor)
@@ -84,15 +94,18 @@ def train(config: config_lib.Config, workdir: str, log: Callable[[str], None] = 
     from tfgen.models import build_model
 
     tc = config.train
-    os.makedirs(workdir, exist_ok=True)
-    _check_same_experiment(workdir, config)
+    if os.path.isdir(workdir):
+        _check_same_experiment(workdir, config)
 
+    # The strategy first: MultiWorkerMirroredStrategy must configure collective
+    # ops before TensorFlow runs anything (seeding included).
+    strategy = make_strategy(tc.strategy)
     if tc.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(tc.seed)
-    strategy = make_strategy(tc.strategy)
     chief = is_chief(strategy)
-    if chief:
+    if chief:  # other workers never touch the work directory
+        os.makedirs(workdir, exist_ok=True)
         config_lib.save_config(config, os.path.join(workdir, CONFIG_FILE))
     replicas = strategy.num_replicas_in_sync
     if tc.batch_size % replicas:
@@ -166,6 +179,7 @@ def train(config: config_lib.Config, workdir: str, log: Callable[[str], None] = 
         write_json(os.path.join(workdir, STATUS_FILE), {"step": end, "finished": end >= tc.steps, "failure": None})
     metrics = {k: float(v[-1]) for k, v in history.history.items()}
     png = images.last_png if images else None
-    summary.update(end_step=end, seconds=seconds, metrics=metrics, samples_png=png, rollbacks=rollbacks)
+    summary.update(end_step=end, seconds=seconds, metrics=metrics, samples_png=png, rollbacks=rollbacks,
+                   weights_sha256=weights_fingerprint(model))
     log(f"tfgen: trained steps {start}..{end} in {seconds:.1f}s; samples: {png}")
     return summary

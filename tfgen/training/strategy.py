@@ -21,6 +21,8 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     strategy. one_device: the first GPU, or the CPU. mirrored: all local GPUs
     (or all logical CPUs when there is no GPU, which tests use).
     """
+    if name == "multi_worker":  # before anything initialises TensorFlow's runtime (listing devices does)
+        return _multi_worker()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
         name = "mirrored" if len(gpus) > 1 else "default"
@@ -31,8 +33,6 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     if name == "mirrored":
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices)
-    if name == "multi_worker":
-        return _multi_worker()
     raise ConfigError(f"train.strategy: unknown strategy '{name}'")
 
 
