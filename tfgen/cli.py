@@ -29,7 +29,8 @@ def cmd_train(args) -> int:
     import tfgen.models  # noqa: F401
     from tfgen.training import train
 
-    config = config_lib.load_config(args.config, args.set)
+    overrides = list(args.set) + ([f"train.strategy={args.strategy}"] if args.strategy else [])
+    config = config_lib.load_config(args.config, overrides)
     workdir = args.workdir or default_workdir(args.config)
     summary = train(config, workdir)
     print(json.dumps({"workdir": workdir, **summary}, indent=2, default=str))
@@ -98,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--workdir", help="work directory (default runs/<method>/<config name>)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.steps=100 (repeatable)")
+    t.add_argument("--strategy", choices=["auto", "default", "one_device", "mirrored", "multi_worker"],
+                   help="tf.distribute strategy (same as --set train.strategy=...); multi_worker reads TF_CONFIG")
     t.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("sample", help="write a grid of samples from a trained work directory")
