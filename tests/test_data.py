@@ -23,7 +23,7 @@ from tfgen.config import DataConfig  # noqa: E402
 from tfgen.data import (dataset_info, describe_datasets, load_arrays, make_dataset,  # noqa: E402
                         render_multidigit, render_shapes)
 from tfgen.data import builtin, catalog, sources  # noqa: E402
-from tfgen.errors import ConfigError, DatasetNotFoundError, TfgenError  # noqa: E402
+from tfgen.errors import BadImageError, ConfigError, DatasetNotFoundError, TfgenError  # noqa: E402
 
 
 def _centroids(masks):
@@ -539,3 +539,191 @@ def test_describe_datasets(tmp_path):
     for r in rows:
         assert r["description"] and r["prepare"] and r["papers"], r["name"]
         assert "\n" not in r["description"]
+
+
+# ---------------------------------------------------------------------------
+# Image folders: bad files
+# ---------------------------------------------------------------------------
+
+def _bad_folder(root, good=6):
+    """`good` 12x10 gray PNGs plus one file of every kind of bad image.
+
+    Returns:
+      {file name: the words its reason must contain} for the bad files.
+    """
+    for i in range(good):
+        _write_png(str(root / f"good{i}.png"), 20 * i + 10, mode="L")
+    whole = (root / "good0.png").read_bytes()
+    (root / "truncated.png").write_bytes(whole[:len(whole) // 2])
+    (root / "text.jpg").write_text("this is not a JPEG")
+    rng = np.random.RandomState(0)
+    Image.fromarray(rng.randint(0, 255, (64, 64, 3)).astype(np.uint8)).save(root / "full.jpg", quality=90)
+    jpeg = (root / "full.jpg").read_bytes()
+    (root / "full.jpg").unlink()
+    Image.fromarray(rng.randint(0, 255, (64, 64)).astype(np.uint8)).save(root / "full.png")
+    png = (root / "full.png").read_bytes()
+    (root / "full.png").unlink()
+    # Cut inside the pixel data: the headers still parse.
+    (root / "cut.jpg").write_bytes(jpeg[:int(len(jpeg) * 0.7)])
+    (root / "cut.png").write_bytes(png[:int(len(png) * 0.7)])
+    Image.new("1", (12, 10), 1).save(root / "onebit.bmp")
+    _write_png(str(root / "tiny.png"), 50, size=(12, 5), mode="L")
+    Image.new("RGB", (12, 10), (1, 2, 3)).save(root / "tiff.png", format="TIFF")
+    os.symlink(root / "gone.png", root / "dangling.png")
+    return {"truncated.png": "corrupt or not an image", "text.jpg": "corrupt or not an image",
+            "cut.jpg": "corrupt image: image file is truncated", "cut.png": "corrupt image",
+            "onebit.bmp": "1-bit BMP", "tiny.png": "too small: 12x5",
+            "tiff.png": "TIFF data", "dangling.png": "cannot be read"}
+
+
+def _folder_records(caplog):
+    return [r for r in caplog.records if r.name == "tfgen.data.sources" and r.levelname == "WARNING"]
+
+
+def test_folder_bad_images_skipped_with_one_warning(tmp_path, caplog):
+    sources.clear_folder_cache()
+    bad = _bad_folder(tmp_path)
+    data = DataConfig(name="folder", path=str(tmp_path), image_size=8, shuffle_buffer=8)
+    with caplog.at_level("WARNING", logger="tfgen.data.sources"):
+        index = sources.index_folder(str(tmp_path), "train")
+        info = dataset_info(data)
+        arrays = load_arrays(data, "train")  # decodes every kept file: none may fail in TF
+        batch = next(iter(make_dataset(data, "test", 4)))
+    reasons = {os.path.basename(f): why for f, why in index.skipped}
+    assert set(reasons) == set(bad)
+    for name, words in bad.items():
+        assert words in reasons[name], (name, reasons[name])
+    assert [os.path.basename(f) for f in index.files] == [f"good{i}.png" for i in range(6)]
+    assert info.num_train == 6 and info.image_shape == (8, 8, 1)
+    assert arrays["image"].shape == (6, 8, 8, 1)
+    np.testing.assert_array_equal(arrays["index"], np.arange(6))
+    np.testing.assert_allclose(arrays["image"][:, 0, 0, 0], (20 * np.arange(6) + 10) / 127.5 - 1, atol=1e-6)
+    assert batch["image"].shape == (4, 8, 8, 1)
+    # One warning for the folder, however often it is listed, with the count and examples.
+    records = _folder_records(caplog)
+    assert len(records) == 1, [r.getMessage() for r in records]
+    msg = records[0].getMessage()
+    assert "skipped 8 of 14 images" in msg and str(tmp_path) in msg
+    assert "cut.jpg" in msg and "and 5 more" in msg and "on_bad_image: error" in msg
+    assert "\n" not in msg
+
+
+def test_folder_bad_image_error_names_the_file(tmp_path):
+    sources.clear_folder_cache()
+    for i in range(3):
+        _write_png(str(tmp_path / f"ok{i}.png"), 100)
+    (tmp_path / "z_broken.jpg").write_text("not an image")
+    data = DataConfig(name="folder", path=str(tmp_path), on_bad_image="error")
+    for call in (lambda: make_dataset(data, "train", 2), lambda: dataset_info(data),
+                 lambda: sources.load_folder(str(tmp_path), "train", on_bad_image="error")):
+        with pytest.raises(BadImageError) as e:
+            call()
+        msg = str(e.value)
+        assert f"bad image {tmp_path / 'z_broken.jpg'}: corrupt or not an image" in msg
+        assert "on_bad_image: skip" in msg and "more bad images" not in msg and "\n" not in msg
+    assert isinstance(e.value, TfgenError)
+    # Several bad files: the first is named, the others counted.
+    (tmp_path / "a_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    with pytest.raises(BadImageError, match=r"a_broken\.png: .*\(1 more bad images: z_broken\.jpg"):
+        sources.index_folder(str(tmp_path), "train", on_bad_image="error")
+    with pytest.raises(ConfigError, match="on_bad_image"):
+        sources.index_folder(str(tmp_path), "train", on_bad_image="ignore")
+
+
+def test_folder_every_image_bad_is_an_error_either_way(tmp_path):
+    sources.clear_folder_cache()
+    (tmp_path / "a.png").write_text("text")
+    _write_png(str(tmp_path / "b.png"), 9, size=(4, 4))
+    for policy in ("skip", "error"):
+        with pytest.raises(BadImageError) as e:
+            make_dataset(DataConfig(name="folder", path=str(tmp_path), on_bad_image=policy), "train", 2)
+        assert "none of its 2 images can be used" in str(e.value)
+        assert "a.png (corrupt or not an image" in str(e.value) and "b.png (too small: 4x4" in str(e.value)
+
+
+def test_folder_min_image_size(tmp_path):
+    sources.clear_folder_cache()
+    _write_png(str(tmp_path / "wide.png"), 10, size=(40, 6))
+    _write_png(str(tmp_path / "square.png"), 10, size=(8, 8))
+    small = sources.index_folder(str(tmp_path), "train", min_image_size=8)
+    assert [os.path.basename(f) for f in small.files] == ["square.png"]
+    assert "wide.png" in small.skipped[0][0] and "shorter side below data.min_image_size=8" in small.skipped[0][1]
+    relaxed = sources.index_folder(str(tmp_path), "train", min_image_size=6)
+    assert len(relaxed.files) == 2 and relaxed.skipped == ()
+    with pytest.raises(BadImageError, match=r"wide\.png: too small: 40x6"):
+        load_arrays(DataConfig(name="folder", path=str(tmp_path), min_image_size=7, on_bad_image="error"),
+                    "train")
+
+
+def test_folder_alpha_and_gray_variants_convert(tmp_path):
+    sources.clear_folder_cache()
+    Image.new("RGBA", (10, 10), (200, 100, 50, 0)).save(tmp_path / "a_rgba.png")
+    Image.new("LA", (10, 10), (80, 255)).save(tmp_path / "b_gray_alpha.png")
+    Image.new("P", (10, 10), 0).save(tmp_path / "c_palette.png")
+    Image.new("L", (10, 10), 60).save(tmp_path / "d_gray.bmp")
+    index = sources.index_folder(str(tmp_path), "train")
+    assert len(index.files) == 4 and index.skipped == () and index.channels == 3  # not all gray
+    arrays = load_arrays(DataConfig(name="folder", path=str(tmp_path), image_size=8), "train")
+    assert arrays["image"].shape == (4, 8, 8, 3)
+    px = np.round((arrays["image"][:, 0, 0] + 1) * 127.5)
+    np.testing.assert_array_equal(px[0], [200, 100, 50])  # alpha dropped, colour kept
+    np.testing.assert_array_equal(px[1], [80, 80, 80])  # gray+alpha -> gray -> RGB
+    np.testing.assert_array_equal(px[3], [60, 60, 60])
+    # Only gray (and gray+alpha) images: one channel.
+    os.remove(tmp_path / "a_rgba.png")
+    os.remove(tmp_path / "c_palette.png")
+    gray = load_arrays(DataConfig(name="folder", path=str(tmp_path), image_size=8), "train")
+    assert gray["image"].shape == (2, 8, 8, 1)
+    np.testing.assert_array_equal(np.round((gray["image"][:, 0, 0, 0] + 1) * 127.5), [80, 60])
+
+
+def test_folder_scan_is_cached_until_files_change(tmp_path, monkeypatch):
+    sources.clear_folder_cache()
+    for i in range(5):
+        _write_png(str(tmp_path / f"{i}.png"), 30)
+    opened = []
+    real_check = sources._check_image
+    monkeypatch.setattr(sources, "_check_image", lambda p: opened.append(p) or real_check(p))
+    sources.index_folder(str(tmp_path), "train")
+    assert len(opened) == 5
+    data = DataConfig(name="folder", path=str(tmp_path), image_size=8)
+    dataset_info(data)
+    make_dataset(data, "train", 2)
+    assert len(opened) == 5  # listed three times, opened once
+    (tmp_path / "3.png").write_text("overwritten by something that is not an image")
+    index = sources.index_folder(str(tmp_path), "train")
+    assert opened[5:] == [str(tmp_path / "3.png")]  # only the changed file is read again
+    assert [os.path.basename(f) for f, _ in index.skipped] == ["3.png"]
+
+
+def test_folder_labels_stable_when_a_class_is_all_bad(tmp_path):
+    sources.clear_folder_cache()
+    _write_png(str(tmp_path / "apple" / "0.png"), 10)
+    (tmp_path / "banana").mkdir()
+    (tmp_path / "banana" / "0.png").write_text("broken")
+    _write_png(str(tmp_path / "cherry" / "0.png"), 30)
+    index = sources.index_folder(str(tmp_path), "train")
+    assert index.classes == ("apple", "banana", "cherry")
+    assert index.labels == (0, 2)
+    info = dataset_info(DataConfig(name="folder", path=str(tmp_path)))
+    assert info.num_classes == 3 and info.num_train == 2
+
+
+def test_folder_bad_images_scan_speed(tmp_path):
+    # A few thousand files are checked in seconds, and a second listing is cheap.
+    sources.clear_folder_cache()
+    buf = tmp_path / "src.png"
+    _write_png(str(buf), 77, size=(32, 32))
+    data = buf.read_bytes()
+    for i in range(2000):
+        (tmp_path / f"{i:05d}.png").write_bytes(data)
+    buf.unlink()
+    start = time.perf_counter()
+    index = sources.index_folder(str(tmp_path), "train")
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    sources.index_folder(str(tmp_path), "train")
+    second = time.perf_counter() - start
+    assert len(index.files) == 2000
+    assert first < 20, first
+    assert second < max(1.0, first / 2), (first, second)

@@ -129,18 +129,31 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_arguments(args) -> str:
+    """Argument problems argparse cannot see; '' when there are none."""
+    if getattr(args, "num", None) is not None and args.num < 1:
+        return "--num must be at least 1"
+    if getattr(args, "num_samples", None) is not None and args.num_samples < 10:
+        return "--num-samples must be at least 10"
+    out = getattr(args, "out", None)
+    if args.command in ("sample", "evaluate") and out and os.path.isdir(out):
+        return f"--out {out}: is a directory; give a file name"
+    return ""
+
+
 def main(argv=None) -> int:
     _quiet_tensorflow()
     args = build_parser().parse_args(argv)
     from tfgen.errors import TfgenError
 
-    if getattr(args, "num", 1) is not None and getattr(args, "num", 1) < 1:
-        print("tfgen: error: --num must be at least 1", file=sys.stderr)
+    problem = _check_arguments(args)
+    if problem:
+        print(f"tfgen: error: {problem}", file=sys.stderr)
         return 2
     try:
         return args.fn(args)
     except TfgenError as e:
-        print(f"tfgen: error: {e}", file=sys.stderr)
+        print("tfgen: error: " + " ".join(str(e).split()), file=sys.stderr)  # always one line
         return 2
     except KeyboardInterrupt:
         print("tfgen: interrupted; the last checkpoint is kept, run the same command to resume",

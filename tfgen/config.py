@@ -247,6 +247,13 @@ def config_from_dict(raw: Dict[str, Any], source: str = "") -> Config:
     return Config(**sections)
 
 
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """One line: what is wrong and where (YAML's own message spans several lines)."""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
+
+
 def parse_override(text: str):
     """Splits `key.path=value`; the value is parsed as YAML (so 3, 0.5, true, [1, 2] work)."""
     if "=" not in text:
@@ -255,12 +262,15 @@ def parse_override(text: str):
     try:
         parsed = yaml.safe_load(value) if value.strip() else ""
     except yaml.YAMLError as e:
-        raise ConfigError(f"--set {key}: cannot parse value {value!r}: {e}") from None
+        raise ConfigError(f"--set {key}: cannot parse value {value!r}: {_yaml_problem(e)}") from None
     return key.strip(), parsed
 
 
-def apply_overrides(raw: Dict[str, Any], overrides: List[str]) -> Dict[str, Any]:
+def apply_overrides(raw: Dict[str, Any], overrides: List[str], source: str = "") -> Dict[str, Any]:
     """Applies `--set a.b=v` overrides to a raw config dict (validated afterwards)."""
+    if overrides and not isinstance(raw, dict):
+        where = f"{source}: " if source else ""
+        raise ConfigError(f"{where}expected a mapping with sections model, data, train, eval")
     for text in overrides or []:
         key, value = parse_override(text)
         parts = key.split(".")
@@ -281,8 +291,8 @@ def load_config(path: str, overrides: Optional[List[str]] = None) -> Config:
         with open(path) as f:
             raw = yaml.safe_load(f) or {}
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
-    raw = apply_overrides(raw, overrides or [])
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(e)}") from None
+    raw = apply_overrides(raw, overrides or [], source=path)
     return config_from_dict(raw, source=path)
 
 

@@ -7,8 +7,10 @@ The SavedModel loads with plain TensorFlow, without tfgen installed::
 
 Signatures come from `model.serving_endpoints()`; `serving_default` is
 `generate`. Inputs are checked inside the graph: a non-finite input is an
-`InvalidArgumentError` naming the input and its expected shape, and a wrong dtype
-or rank is rejected by the signature itself before anything runs. `signatures.json`
+`InvalidArgumentError` naming the input, a wrong shape or rank one naming
+the input and its expected shape; a wrong dtype is rejected by TensorFlow
+before the graph runs, with a message that gives the input's position
+("input #0") rather than its name. `signatures.json`
 beside `saved_model.pb` documents every signature.
 """
 
@@ -21,6 +23,8 @@ import tempfile
 
 import keras
 import tensorflow as tf
+
+from tfgen.errors import TfgenError
 
 
 def _describe(spec) -> str:
@@ -40,6 +44,8 @@ def _checked(fn, specs):
         checked = []
         for spec, arg in zip(specs, args):
             expected = _describe(spec)
+            # Rank first (a wrong rank would otherwise fail deep inside the graph).
+            arg = tf.ensure_shape(arg, [None] * spec.shape.rank, name=f"check_{spec.name}")
             for axis, dim in enumerate(spec.shape.as_list()):
                 if dim is not None:
                     tf.debugging.assert_equal(
@@ -53,6 +59,15 @@ def _checked(fn, specs):
     return wrapped
 
 
+def _check_destination(out_dir: str) -> None:
+    """Refuses to replace anything but an earlier export (never a run or a folder of runs)."""
+    if not os.path.exists(out_dir):
+        return
+    if not os.path.isdir(out_dir) or not os.path.exists(os.path.join(out_dir, "saved_model.pb")):
+        raise TfgenError(f"--out {out_dir}: exists and is not an earlier SavedModel export; "
+                         "choose a new path (tfgen only replaces its own exports)")
+
+
 def export_model(model, out_dir: str) -> dict:
     """Exports `model`'s serving endpoints to `out_dir` (replaced atomically).
 
@@ -63,6 +78,7 @@ def export_model(model, out_dir: str) -> dict:
     Returns:
       {signature name: description} as also written to signatures.json.
     """
+    _check_destination(out_dir)
     endpoints = model.serving_endpoints()
     if "generate" not in endpoints:
         raise ValueError(f"{model.name} has no 'generate' endpoint")

@@ -12,6 +12,7 @@ uninterrupted run.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import time
@@ -22,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgen import config as config_lib
-from tfgen.errors import ConfigError, TfgenError
+from tfgen.errors import ConfigError, TfgenError, WorkdirError
 from tfgen.training import callbacks as cb
 from tfgen.training.checkpoints import TrainingState
 from tfgen.training.strategy import is_chief, make_strategy, resolve_xla
@@ -35,14 +36,24 @@ class TrainingDiverged(TfgenError):
     """A loss or weight became NaN or Inf; the last good checkpoint was kept."""
 
 
-def _check_same_experiment(workdir: str, config: config_lib.Config) -> None:
-    """Refuses to resume a work directory with a different model or dataset."""
+# Data fields that change neither the images nor their order: a run may be
+# resumed with other values (e.g. switching on_bad_image from error to skip).
+_DATA_FIELDS_FREE_ON_RESUME = ("on_bad_image", "min_image_size", "cache")
+
+
+def _check_workdir(workdir: str, config: config_lib.Config) -> None:
+    """Refuses a work directory that is a file, or holds a different experiment."""
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise WorkdirError(f"--workdir {workdir}: exists and is not a directory")
     path = os.path.join(workdir, CONFIG_FILE)
     if not os.path.exists(path):
         return
     old = config_lib.load_config(path)
-    for section in ("model", "data"):
-        if getattr(old, section) != getattr(config, section):
+    free = {name: None for name in _DATA_FIELDS_FREE_ON_RESUME}
+    comparable = {"model": (old.model, config.model),
+                  "data": (dataclasses.replace(old.data, **free), dataclasses.replace(config.data, **free))}
+    for section, (before, now) in comparable.items():
+        if before != now:
             raise ConfigError(
                 f"{workdir}: holds a run with a different '{section}' section; "
                 f"resume it with the same config or choose another --workdir")
@@ -94,8 +105,7 @@ def train(config: config_lib.Config, workdir: str, log: Callable[[str], None] = 
     from tfgen.models import build_model
 
     tc = config.train
-    if os.path.isdir(workdir):
-        _check_same_experiment(workdir, config)
+    _check_workdir(workdir, config)
 
     # The strategy first: MultiWorkerMirroredStrategy must configure collective
     # ops before TensorFlow runs anything (seeding included).
@@ -104,14 +114,18 @@ def train(config: config_lib.Config, workdir: str, log: Callable[[str], None] = 
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(tc.seed)
     chief = is_chief(strategy)
-    if chief:  # other workers never touch the work directory
-        os.makedirs(workdir, exist_ok=True)
-        config_lib.save_config(config, os.path.join(workdir, CONFIG_FILE))
     replicas = strategy.num_replicas_in_sync
     if tc.batch_size % replicas:
         raise ConfigError(f"train.batch_size: {tc.batch_size} does not split evenly over {replicas} replicas")
     xla = resolve_xla(tc.xla, replicas, tc.sync_batch_norm)
     info = dataset_info(config.data)
+    # Touch the data before the work directory: a dataset that fails to load
+    # leaves no half-made run behind (and an existing one unchanged).
+    preview = make_dataset(config.data, config.data.test_split, tc.num_grid_images, training=False)
+    real_batch = next(iter(preview))
+    if chief:  # other workers never touch the work directory
+        os.makedirs(workdir, exist_ok=True)
+        config_lib.save_config(config, os.path.join(workdir, CONFIG_FILE))
     log(f"tfgen: {config.model.name} on {config.data.name} {info.image_shape}, "
         f"{replicas} replica(s), xla={'on' if xla else 'off'}, workdir={workdir}")
 
@@ -131,8 +145,6 @@ def train(config: config_lib.Config, workdir: str, log: Callable[[str], None] = 
         log(f"tfgen: already trained to step {start} (train.steps={tc.steps}); nothing to do")
         return summary
 
-    preview = make_dataset(config.data, config.data.test_split, tc.num_grid_images, training=False)
-    real_batch = next(iter(preview))
     fixed_latent = model.sample_latent(tc.num_grid_images, seed=FIXED_LATENT_SEED)
     logdir = os.path.join(workdir, "logs")
 
