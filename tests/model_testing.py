@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
+import yaml
 
 import tfgen.models  # noqa: F401
 from tfgen import config as config_lib
@@ -25,6 +26,22 @@ from tfgen.models import build_model, get_model_class
 TINY_OVERRIDES = {
     "dcgan": {"g_filters": 8, "d_filters": 8},
 }
+
+
+def tiny_run_yaml(train=None, data=None, eval=None) -> str:
+    """The YAML of a tiny DCGAN run on the built-in digits (seconds on a CPU).
+
+    Command-line tests write it to a file; keyword dicts override fields of
+    the train, data and eval sections.
+    """
+    sections = {
+        "model": {"name": "dcgan", **TINY_OVERRIDES["dcgan"]},
+        "data": {"name": "multidigit", "num_train": 256, "num_test": 128, "shuffle_buffer": 256, **(data or {})},
+        "train": {"batch_size": 16, "steps": 4, "log_every": 1, "image_every": 2, "checkpoint_every": 2,
+                  "num_grid_images": 16, "verbose": 0, **(train or {})},
+        "eval": {"num_samples": 64, "classifier_steps": 30, **(eval or {})},
+    }
+    return yaml.safe_dump(sections, sort_keys=False)
 
 
 def make_config(model_name: str, overrides=None, batch_size: int = 8):

@@ -18,35 +18,15 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import pytest
 from PIL import Image
 
+from model_testing import tiny_run_yaml
+
 PY = sys.executable
 
-TINY = textwrap.dedent("""\
-    model:
-      name: dcgan
-      g_filters: 8
-      d_filters: 8
-    data:
-      name: multidigit
-      num_train: 256
-      num_test: 128
-      shuffle_buffer: 256
-    train:
-      batch_size: 16
-      steps: 2
-      log_every: 1
-      image_every: 2
-      checkpoint_every: 2
-      num_grid_images: 16
-      verbose: 0
-    eval:
-      num_samples: 64
-      classifier_steps: 30
-    """)
+TINY = tiny_run_yaml(train={"steps": 2})
 
 
 def folder_config(path, on_bad_image="skip"):

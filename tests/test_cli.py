@@ -10,30 +10,11 @@ import textwrap
 import numpy as np
 import pytest
 
+from model_testing import tiny_run_yaml
+
 PY = sys.executable
 
-TINY = textwrap.dedent("""\
-    model:
-      name: dcgan
-      g_filters: 8
-      d_filters: 8
-    data:
-      name: multidigit
-      num_train: 256
-      num_test: 128
-      shuffle_buffer: 256
-    train:
-      batch_size: 16
-      steps: 4
-      log_every: 1
-      image_every: 2
-      checkpoint_every: 2
-      num_grid_images: 16
-      verbose: 0
-    eval:
-      num_samples: 64
-      classifier_steps: 30
-    """)
+TINY = tiny_run_yaml()
 
 
 def tfgen(*args, env=None, check=True):

@@ -11,32 +11,15 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 import numpy as np
 import tensorflow as tf
 
-CONFIG = textwrap.dedent("""\
-    model:
-      name: dcgan
-      g_filters: 8
-      d_filters: 8
-    data:
-      name: multidigit
-      num_train: 256
-      num_test: 64
-      shuffle_buffer: 256
-    train:
-      batch_size: 16
-      steps: 40
-      checkpoint_every: 5
-      log_every: 5
-      image_every: 1000
-      num_grid_images: 4
-      deterministic: true
-      verbose: 0
-    """)
+from model_testing import tiny_run_yaml
+
+CONFIG = tiny_run_yaml(train={"steps": 40, "checkpoint_every": 5, "log_every": 5, "image_every": 1000,
+                                "num_grid_images": 4, "deterministic": True}, data={"num_test": 64})
 
 
 def command(cfg, workdir, *extra):

@@ -9,21 +9,31 @@ one run (absolute numbers drift on shared machines; compare ratios):
 * GFLOP per train step (static count of the traced step: conv, matmul, ...)
   and the achieved GFLOP/s next to this machine's fp32 matmul peak.
 
+With --soak it instead trains each model for a fixed number of steps and
+watches the process: resident memory (VmRSS) and its peak (VmHWM) per chunk of
+steps, ms/step at the start and end, a least-squares RSS slope (KiB/step) with
+a flat/leaking verdict, and how often the train step was traced.
+
 Usage:
     python tools/benchmark.py --out runs/benchmark.json [--models dcgan] [--steps 20] [--quick]
+    python tools/benchmark.py --soak [--soak-steps 600] [--models dcgan] [--tiny] [--quick] [--out runs/soak.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import math
 import os
 import platform
 import sys
 import time
+import types
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -98,15 +108,366 @@ def time_training(config, image_shape, batch: int, xla: bool, steps: int) -> dic
             "generate_images_per_sec": reps * batch / gen_seconds}
 
 
+# -- soak mode ----------------------------------------------------------------
+
+# --tiny (tests, smoke runs): each model's smallest sensible width, 16x16 images, batch 16.
+TINY_OVERRIDES = {"dcgan": {"g_filters": 8, "d_filters": 8}}
+TINY_SIZE = 16
+TINY_BATCH = 16
+
+# Verdict rule of `memory_trend`. RSS of a healthy TF process is not a smooth
+# curve: the allocator keeps freed activation buffers in its arenas and takes
+# memory from / gives it back to the OS in lumps. Two 600-step dcgan 32x32x1
+# soaks on this CPU showed both kinds of noise: one jittered (residual SD ~8
+# MiB around the fitted line, swings of up to 25 MiB between chunks), the
+# other was a staircase (flat, +3 MiB at step 175, +5 MiB at step 325, then
+# flat to the end within 20 KiB). A leak is growth that keeps accumulating,
+# so memory is reported growing only when the least-squares fit shows growth
+# that is all of
+#   * significant: slope > GROWTH_Z x its standard error. The noise is
+#     measured on the series itself, so a jittery run needs a clearer trend.
+#     Under independent normal noise z = 3 errs on a flat process about once
+#     in 740 soaks. Lumpy noise is not independent (a staircase fits a line
+#     with a small error), hence the persistence test;
+#   * material: the growth the line predicts over the measured window
+#     (slope x window steps) >= the larger of MATERIAL_GROWTH_KIB and
+#     MATERIAL_GROWTH_FRACTION of the start RSS. This keeps a short, smooth
+#     soak from flagging the allocator settling in (the quick 40-step tiny
+#     soak rises ~0.6 MiB with a slope 15 standard errors above zero).
+#     4 MiB is about one large activation buffer of the reference models
+#     (64 x 16 x 16 x 64 floats); 1% of RSS scales that with the process;
+#   * persistent: a line fitted to each half of the window alone predicts at
+#     least half that floor over its half. A leak grows in both halves; the
+#     allocator settling in comes in lumps that end (the staircase above
+#     gained 8 MiB in its first half and 0.02 MiB in its second).
+# The smallest slope a soak can flag is reported as
+# `detectable_slope_kib_per_step` = max(floor / window, z x standard error):
+# a longer soak resolves smaller leaks (both terms shrink with the window),
+# as it should, since a leak grows linearly and allocator noise does not.
+GROWTH_Z = 3.0
+MATERIAL_GROWTH_KIB = 4 * 1024
+MATERIAL_GROWTH_FRACTION = 0.01
+
+
+def read_memory_kib() -> dict:
+    """This process's resident memory now (VmRSS) and its peak so far (VmHWM), KiB."""
+    found = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                found[key] = int(value.split()[0])  # "    123456 kB"; the kernel's kB are KiB
+    return {"rss_kib": found["VmRSS"], "hwm_kib": found["VmHWM"]}
+
+
+def _fit_line(x: np.ndarray, y: np.ndarray):
+    """Least-squares slope of y on x and its standard error (independent residuals assumed)."""
+    # Centred sums: the textbook formula, stable for large step numbers.
+    dx, dy = x - x.mean(), y - y.mean()
+    sxx = float(np.dot(dx, dx))
+    slope = float(np.dot(dx, dy)) / sxx
+    residuals = dy - slope * dx
+    return slope, math.sqrt(float(np.dot(residuals, residuals)) / (len(x) - 2) / sxx)
+
+
+def memory_trend(steps, rss_kib, floor_kib: float = MATERIAL_GROWTH_KIB,
+                 floor_fraction: float = MATERIAL_GROWTH_FRACTION, z: float = GROWTH_Z) -> dict:
+    """Least-squares line through (step, RSS KiB) samples and the flat/growing verdict.
+
+    Args:
+      steps: training step of each sample (increasing); the first one starts
+        the measured window (after warm-up). At least 5 samples, so that
+        each half of the window has a line of its own.
+      rss_kib: VmRSS at those steps, KiB.
+      floor_kib, floor_fraction, z: the verdict rule (see GROWTH_Z above).
+
+    Returns a dict: slope (KiB/step) and its standard error, the growth the
+    line predicts over the window and the observed start->end growth (MiB),
+    the growth predicted over each half, the materiality floor, the smallest
+    slope this series could flag, the three tests and `memory_flat`: False
+    only when the growth is significant, material and persistent.
+    """
+    x = np.asarray(steps, dtype=np.float64)
+    y = np.asarray(rss_kib, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1 or len(x) < 5:
+        raise ValueError(f"need >= 5 (step, rss) samples of equal length, got {x.shape} and {y.shape}")
+    if np.any(np.diff(x) <= 0):
+        raise ValueError("steps must increase")
+    slope, stderr = _fit_line(x, y)
+    window = float(x[-1] - x[0])
+    fitted_growth_kib = slope * window
+    floor = max(float(floor_kib), floor_fraction * float(y[0]))
+    # Halves share the middle sample, so together they cover the window once.
+    mid = len(x) // 2
+    halves = [(x[: mid + 1], y[: mid + 1]), (x[mid:], y[mid:])]
+    half_growth_kib = [_fit_line(hx, hy)[0] * float(hx[-1] - hx[0]) for hx, hy in halves]
+    significant = slope > z * stderr
+    material = fitted_growth_kib >= floor
+    # Each half's share of the floor is in proportion to its length (about half).
+    persistent = all(g >= floor * float(hx[-1] - hx[0]) / window for g, (hx, _) in zip(half_growth_kib, halves))
+    return {
+        "slope_kib_per_step": slope,
+        "slope_stderr_kib_per_step": stderr,
+        "window_steps": int(window),
+        "fitted_growth_mib": fitted_growth_kib / 1024,
+        "observed_growth_mib": float(y[-1] - y[0]) / 1024,
+        "first_half_growth_mib": half_growth_kib[0] / 1024,
+        "second_half_growth_mib": half_growth_kib[1] / 1024,
+        "material_growth_mib": floor / 1024,
+        "growth_significant": bool(significant),
+        "growth_material": bool(material),
+        "growth_persistent": bool(persistent),
+        "detectable_slope_kib_per_step": max(floor / window, z * stderr),
+        "memory_flat": not (significant and material and persistent),
+    }
+
+
+def count_train_step_traces(model) -> dict:
+    """Counts the traces of `model.train_step`; returns the live counter {"traces": n}.
+
+    Under `fit` (graph mode) the Python body of train_step runs only while
+    TensorFlow traces it into a graph; every later step replays the graph. So
+    the number of Python calls is the number of traces, whatever Keras wraps
+    around it. Must be installed before the first `fit`, which captures
+    `model.train_step` when it builds `model.train_function`.
+    """
+    counter = {"traces": 0}
+    step = model.train_step
+
+    def counted_train_step(data):
+        counter["traces"] += 1
+        return step(data)
+
+    model.train_step = counted_train_step
+    return counter
+
+
+def tf_function_traces(model) -> dict:
+    """Tracing counts of the graph functions a train step runs: name -> count.
+
+    The model's own inner functions (attributes, e.g. DCGAN's `_d_grads`) and
+    the functions Keras builds around train_step, found in the closure of
+    `model.train_function` (a plain Python function in Keras 3). Reporting
+    only: the Keras part depends on its internals and may come back empty.
+    """
+    found = {}
+    polymorphic = tf.types.experimental.PolymorphicFunction
+    for attr, value in vars(model).items():
+        if isinstance(value, polymorphic):
+            found[attr] = value.experimental_get_tracing_count()
+
+    def visit(obj, depth):
+        if isinstance(obj, polymorphic):
+            found.setdefault(getattr(obj, "__name__", "tf_function"), obj.experimental_get_tracing_count())
+        elif depth > 0 and isinstance(obj, types.FunctionType):
+            for cell in obj.__closure__ or ():
+                try:
+                    visit(cell.cell_contents, depth - 1)
+                except ValueError:  # a cell not filled yet
+                    pass
+            visit(getattr(obj, "__wrapped__", None), depth - 1)
+
+    visit(getattr(model, "train_function", None), 3)
+    return found
+
+
+class SoakMonitor(keras.callbacks.Callback):
+    """Samples ms/step and memory after every chunk of steps (one Keras epoch).
+
+    Keeps only Python ints and floats, never the logs' tensors, so its own
+    footprint grows by a few hundred bytes per chunk. It hooks epochs only: a
+    batch hook would make Keras convert the logs to Python after every step
+    (a device sync per step), which changes the step time being measured.
+
+    `leak_kib_per_step` > 0 deliberately retains that much memory per step
+    (written, so resident): the positive control that shows a leak is seen.
+    """
+
+    def __init__(self, chunk: int, warmup_chunks: int, trace_counter: dict, leak_kib_per_step: int = 0):
+        super().__init__()
+        self.chunk = chunk
+        self.warmup_chunks = warmup_chunks
+        self.trace_counter = trace_counter
+        self.leak_kib_per_step = leak_kib_per_step
+        self.series = []
+        self.train_function_at_start = None
+        self.tf_traces_at_start = {}
+        self._ballast = []
+        self._t0 = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        # Keras waits for the chunk's last step (and has read the metrics)
+        # before on_epoch_end, so this is the chunk's full compute time.
+        seconds = time.perf_counter() - self._t0
+        if self.leak_kib_per_step:
+            self._ballast.append(np.ones(self.leak_kib_per_step * self.chunk * 1024 // 8))  # float64: 8 B
+        # Cyclic garbage is freed eventually and is no leak; collect it so the
+        # sample shows what the process really keeps. Outside the timed part.
+        gc.collect()
+        self.series.append({"step": (epoch + 1) * self.chunk, "ms_per_step": 1000 * seconds / self.chunk,
+                            "train_step_traces": self.trace_counter["traces"],
+                            "warmup": epoch < self.warmup_chunks, **read_memory_kib()})
+        if epoch + 1 == self.warmup_chunks:
+            self.train_function_at_start = self.model.train_function
+            self.tf_traces_at_start = tf_function_traces(self.model)
+
+
+def soak_case(config, image_shape, batch: int, xla: bool = False, soak_steps: int = 600, chunk: int = 25,
+              warmup_steps: int = 50, leak_kib_per_step: int = 0) -> dict:
+    """Trains one model for warmup_steps + soak_steps steps in one `fit`; the soak report.
+
+    One `fit` with one epoch per chunk, like a long training run (the runner
+    also makes a single `fit` call): a `fit` per chunk would add a new data
+    iterator, callback list and history per chunk, i.e. measure Keras set-up
+    rather than the train step. The start sample is taken after the warm-up
+    (tracing and the allocator's first growth), the end sample after the last
+    chunk; the memory trend is fitted on the samples from start to end.
+    """
+    if chunk < 1 or warmup_steps < chunk or warmup_steps % chunk or soak_steps % chunk:
+        raise ValueError(f"warmup_steps ({warmup_steps}) and soak_steps ({soak_steps}) must be positive "
+                         f"multiples of chunk ({chunk}), warm-up at least one chunk (it holds the tracing)")
+    if soak_steps < 4 * chunk:  # 5 samples with the start one: a line per half of the window
+        raise ValueError(f"soak_steps ({soak_steps}) must span at least 4 chunks of {chunk}")
+    model = build_model(config, image_shape, num_classes=10, xla=xla)
+    model.compile()
+    traces = count_train_step_traces(model)
+    warmup_chunks = warmup_steps // chunk
+    monitor = SoakMonitor(chunk, warmup_chunks, traces, leak_kib_per_step)
+    chunks = warmup_chunks + soak_steps // chunk
+    history = model.fit(batches(image_shape, batch), epochs=chunks, steps_per_epoch=chunk, callbacks=[monitor],
+                        verbose=0, shuffle=False)
+
+    series = monitor.series
+    start, first, end = series[warmup_chunks - 1], series[warmup_chunks], series[-1]
+    measured = series[warmup_chunks - 1:]
+    trend = memory_trend([s["step"] for s in measured], [s["rss_kib"] for s in measured])
+    tf_traces_end = tf_function_traces(model)
+    tracing = {
+        "train_step_traces": traces["traces"],
+        "train_step_traces_during_soak": traces["traces"] - start["train_step_traces"],
+        "tf_function_traces": tf_traces_end,
+        "tf_function_traces_during_soak": {k: v - monitor.tf_traces_at_start.get(k, 0)
+                                           for k, v in tf_traces_end.items()},
+        "train_function_unchanged": model.train_function is monitor.train_function_at_start,
+    }
+    tracing["traced_once"] = bool(traces["traces"] == 1 and all(v == 1 for v in tf_traces_end.values())
+                                  and tracing["train_function_unchanged"])
+    mib = lambda kib: kib / 1024  # noqa: E731
+    row = {
+        "warmup_steps": warmup_steps, "soak_steps": soak_steps, "chunk_steps": chunk,
+        "steps_run": len(series) * chunk,
+        "optimizer_iterations": {name: int(opt.iterations.numpy())
+                                 for name, opt in model.optimizers_by_name().items()},
+        "rss_start_mib": mib(start["rss_kib"]), "rss_end_mib": mib(end["rss_kib"]),
+        "hwm_start_mib": mib(start["hwm_kib"]), "hwm_end_mib": mib(end["hwm_kib"]),
+        "rss_growth_mib": mib(end["rss_kib"] - start["rss_kib"]),
+        "hwm_growth_mib": mib(end["hwm_kib"] - start["hwm_kib"]),
+        "ms_per_step_start": first["ms_per_step"], "ms_per_step_end": end["ms_per_step"],
+        "ms_per_step_end_over_start": end["ms_per_step"] / first["ms_per_step"],
+        "ms_per_step_median": float(np.median([s["ms_per_step"] for s in series[warmup_chunks:]])),
+        **trend,
+        "tracing": tracing,
+        "final_metrics": {k: float(v[-1]) for k, v in history.history.items()},
+        "series": series,
+    }
+    return row
+
+
+def soak_cases(names_, tiny: bool, all_cases: bool):
+    """(name, label, overrides, config, image shape, batch) per soak: each model's first CASES entry
+    (its reference shape) unless all_cases; --tiny shrinks it to TINY_* sizes."""
+    for name in names_:
+        for model_name, label, overrides, shape, batch in CASES[name][: None if all_cases else 1]:
+            if tiny:
+                overrides = {**overrides, **TINY_OVERRIDES.get(model_name, {})}
+                shape, batch = (TINY_SIZE, TINY_SIZE, shape[-1]), TINY_BATCH
+                label = f"{TINY_SIZE}x{TINY_SIZE}x{shape[-1]}-tiny"
+            config = config_lib.config_from_dict({"model": {"name": model_name, **overrides},
+                                                  "train": {"batch_size": batch}})
+            yield name, label, overrides, config, shape, batch
+
+
+def soak_main(args, models) -> dict:
+    if args.quick:  # smoke run: seconds, not minutes
+        soak_steps, chunk, warmup = 40, 5, 10
+    else:
+        soak_steps, chunk, warmup = args.soak_steps, args.soak_chunk, args.soak_warmup
+    xla_modes = {"off": [False], "on": [True], "both": [False, True]}[args.soak_xla]
+    rows = []
+    for name, label, overrides, config, shape, batch in soak_cases(models, args.tiny, args.soak_all_cases):
+        for xla in xla_modes:
+            row = soak_case(config, shape, batch, xla=xla, soak_steps=soak_steps, chunk=chunk, warmup_steps=warmup,
+                            leak_kib_per_step=args.soak_leak_kib_per_step)
+            row = {"model": name, "case": label, "image_shape": list(shape), "batch_size": batch,
+                   "overrides": overrides, "xla": xla, **row}
+            rows.append(row)
+            tr = row["tracing"]
+            print(f"{name:8s} {label:14s} {'xla' if xla else 'graph':5s} "
+                  f"RSS {row['rss_start_mib']:.1f}->{row['rss_end_mib']:.1f} MiB "
+                  f"(peak {row['hwm_start_mib']:.1f}->{row['hwm_end_mib']:.1f})  "
+                  f"slope {row['slope_kib_per_step']:+.2f}±{row['slope_stderr_kib_per_step']:.2f} KiB/step "
+                  f"over {row['window_steps']} steps: {'flat' if row['memory_flat'] else 'GROWING'}  "
+                  f"ms/step {row['ms_per_step_start']:.1f}->{row['ms_per_step_end']:.1f}  "
+                  f"traces {tr['train_step_traces']}{'' if tr['traced_once'] else ' RETRACED'}", flush=True)
+            # Free this model's graphs and variables before the next soak starts.
+            keras.backend.clear_session()
+            gc.collect()
+    return {"mode": "soak", "tensorflow": tf.__version__, "keras": keras.__version__,
+            "devices": [d.name for d in tf.config.list_logical_devices()], "machine": platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "settings": {"soak_steps": soak_steps, "chunk_steps": chunk, "warmup_steps": warmup, "tiny": args.tiny,
+                         "xla": args.soak_xla, "leak_kib_per_step": args.soak_leak_kib_per_step},
+            "flatness_rule": (f"least-squares RSS slope over the post-warm-up samples; memory_flat is false "
+                              f"only if slope > {GROWTH_Z:g} standard errors AND slope x window >= "
+                              f"floor = max({MATERIAL_GROWTH_KIB / 1024:g} MiB, {100 * MATERIAL_GROWTH_FRACTION:g}% "
+                              f"of start RSS) AND a line fitted to each half of the window predicts >= half the "
+                              f"floor over it (see GROWTH_Z in tools/benchmark.py)"),
+            "soak": rows}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="runs/benchmark.json")
+    p.add_argument("--out", default=None, help="JSON report (default runs/benchmark.json, with --soak runs/soak.json)")
     p.add_argument("--models", nargs="*", default=None, help=f"subset of {names()}")
     p.add_argument("--steps", type=int, default=20, help="timed train steps per case")
-    p.add_argument("--quick", action="store_true", help="first case of each model only, 5 steps (smoke run)")
+    p.add_argument("--quick", action="store_true",
+                   help="first case of each model only, 5 steps (smoke run); with --soak: 10 warm-up + 40 steps "
+                        "in chunks of 5")
+    soak = p.add_argument_group("soak mode")
+    soak.add_argument("--soak", action="store_true",
+                      help="instead of timing: train each model for a fixed number of steps and track memory "
+                           "(VmRSS, VmHWM), ms/step and tracing")
+    soak.add_argument("--soak-steps", type=int, default=600, help="measured steps after the warm-up")
+    soak.add_argument("--soak-chunk", type=int, default=25, help="steps between samples")
+    soak.add_argument("--soak-warmup", type=int, default=50,
+                      help="steps before the start sample (tracing, allocator growth); a multiple of --soak-chunk")
+    soak.add_argument("--soak-xla", choices=["off", "on", "both"], default="off",
+                      help="XLA for the soaked models (off: the CPU default of train.xla=auto)")
+    soak.add_argument("--soak-all-cases", action="store_true",
+                      help="soak every CASES entry of a model, not just its first (reference) shape")
+    soak.add_argument("--soak-leak-kib-per-step", type=int, default=0,
+                      help="positive control: retain this much memory per step on purpose, to see it flagged")
+    soak.add_argument("--tiny", action="store_true",
+                      help=f"soak small stand-ins: {TINY_SIZE}x{TINY_SIZE} images, batch {TINY_BATCH}, "
+                           f"TINY_OVERRIDES (dcgan: 8 filters)")
     args = p.parse_args(argv)
 
     models = args.models or [m for m in names() if m in CASES]
+    unknown = [m for m in models if m not in CASES]
+    if unknown:
+        p.error(f"--models: no benchmark cases for {unknown} (have {sorted(CASES)})")
+    if args.soak:
+        report = soak_main(args, models)
+        out = args.out or "runs/soak.json"
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        with open(out, "w") as f:
+            json.dump(report, f, indent=2)
+        print(f"wrote {out}")
+        return 0
+    args.out = args.out or "runs/benchmark.json"
     steps = 5 if args.quick else args.steps
     peak = matmul_peak_gflops()
     print(f"fp32 matmul peak: {peak:.1f} GFLOP/s", flush=True)

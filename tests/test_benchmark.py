@@ -1,0 +1,219 @@
+"""tools/benchmark.py soak mode: the memory-trend helper, the trace counter and a tiny soak end to end."""
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCHMARK = os.path.join(ROOT, "tools", "benchmark.py")
+
+# --quick soak: 10 warm-up + 40 measured steps in chunks of 5.
+QUICK_WARMUP, QUICK_STEPS, QUICK_CHUNK = 10, 40, 5
+
+
+@pytest.fixture(scope="module")
+def bench():
+    # tools/ is not a package: load the script as a module.
+    spec = importlib.util.spec_from_file_location("tfgen_tools_benchmark", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def tiny_config(bench):
+    return bench.config_lib.config_from_dict({"model": {"name": "dcgan", "g_filters": 8, "d_filters": 8},
+                                              "train": {"batch_size": 16}})
+
+
+# -- memory_trend on synthetic series ------------------------------------------
+
+def test_trend_of_exact_linear_series(bench):
+    steps = np.arange(50, 651, 25)  # 25 samples over a 600-step window
+    rss = 700 * 1024 + 20.0 * steps  # 20 KiB/step from 700 MiB
+    trend = bench.memory_trend(steps, rss)
+    assert trend["slope_kib_per_step"] == pytest.approx(20.0, rel=1e-12)
+    assert trend["slope_stderr_kib_per_step"] < 1e-9
+    assert trend["window_steps"] == 600
+    assert trend["fitted_growth_mib"] == pytest.approx(20.0 * 600 / 1024, rel=1e-12)
+    assert trend["observed_growth_mib"] == pytest.approx(20.0 * 600 / 1024, rel=1e-12)
+    assert trend["first_half_growth_mib"] == pytest.approx(20.0 * 300 / 1024, rel=1e-12)
+    assert trend["second_half_growth_mib"] == pytest.approx(20.0 * 300 / 1024, rel=1e-12)
+    # 11.7 MiB over the window: above the floor (1% of the start RSS, ~7 MiB, beats 4 MiB), and noiseless.
+    floor_kib = 0.01 * rss[0]
+    assert trend["material_growth_mib"] == pytest.approx(floor_kib / 1024)
+    assert trend["detectable_slope_kib_per_step"] == pytest.approx(floor_kib / 600)
+    assert trend["growth_significant"] is True and trend["growth_material"] is True
+    assert trend["growth_persistent"] is True
+    assert trend["memory_flat"] is False
+
+
+def test_growth_that_stops_is_not_a_leak(bench):
+    """Allocator lumps early in the window (as measured on a real soak) are not flagged; lumps
+    that go on to the end of the window are."""
+    steps = np.arange(50, 651, 25)
+    settling = np.full(steps.size, 913.0 * 1024)
+    settling[steps >= 175] += 3 * 1024
+    settling[steps >= 325] += 5 * 1024
+    trend = bench.memory_trend(steps, settling)
+    assert trend["growth_significant"] is True and trend["growth_material"] is True
+    assert trend["second_half_growth_mib"] == pytest.approx(0.0, abs=1e-9)
+    assert trend["growth_persistent"] is False
+    assert trend["memory_flat"] is True
+    # 2 MiB every 100 steps, to the end: the staircase of a leak.
+    leaking = 913.0 * 1024 + 2 * 1024 * ((steps - 50) // 100)
+    trend = bench.memory_trend(steps, leaking)
+    assert trend["first_half_growth_mib"] > 4 and trend["second_half_growth_mib"] > 4
+    assert trend["growth_persistent"] is True
+    assert trend["memory_flat"] is False
+
+
+def test_materiality_compares_growth_over_window_with_floor(bench):
+    steps = np.arange(0, 401, 20)
+    rss = 500 * 1024 + 3.0 * steps  # 1200 KiB over the window, noiseless: always significant
+    assert bench.memory_trend(steps, rss, floor_kib=1199, floor_fraction=0)["memory_flat"] is False
+    assert bench.memory_trend(steps, rss, floor_kib=1201, floor_fraction=0)["memory_flat"] is True
+    # The relative floor wins when it is the larger: 1% of 500 MiB = 5120 KiB.
+    relative = bench.memory_trend(steps, rss, floor_kib=0, floor_fraction=0.01)
+    assert relative["material_growth_mib"] == pytest.approx(5.0)
+    assert relative["growth_significant"] is True and relative["growth_material"] is False
+    assert relative["memory_flat"] is True
+
+
+def test_large_growth_buried_in_noise_is_not_flagged(bench):
+    """Allocator-sized swings (+-20 MiB) with a 10 KiB/step drift: material but not significant."""
+    steps = np.arange(50, 651, 25)
+    swings = np.tile([20480.0, -20480.0], 13)[: steps.size]
+    drift = 700 * 1024 + 10.0 * steps
+    # Absolute 4 MiB floor only, so that materiality holds and significance alone decides.
+    noisy = bench.memory_trend(steps, drift + swings, floor_fraction=0)
+    assert noisy["growth_material"] is True  # ~5.9 MiB over the window
+    assert noisy["growth_significant"] is False
+    assert noisy["slope_kib_per_step"] < 3 * noisy["slope_stderr_kib_per_step"]
+    assert noisy["memory_flat"] is True
+    # The same drift without the swings is flagged.
+    assert bench.memory_trend(steps, drift, floor_fraction=0)["memory_flat"] is False
+
+
+def test_flat_noisy_series_is_flat(bench):
+    rng = np.random.default_rng(7)
+    steps = np.arange(50, 651, 25)
+    # Allocator-like jitter: +-1 MiB noise and a 2 MiB lump that comes and goes.
+    rss = 700 * 1024 + rng.normal(0, 1024, steps.size)
+    rss[10:14] += 2048
+    trend = bench.memory_trend(steps, rss)
+    slope, _ = np.polyfit(steps, rss, 1)  # independent least squares
+    assert trend["slope_kib_per_step"] == pytest.approx(slope, rel=1e-9)
+    assert abs(trend["fitted_growth_mib"]) < 4
+    assert trend["memory_flat"] is True
+
+
+def test_noisy_leak_is_recovered_and_flagged(bench):
+    rng = np.random.default_rng(11)
+    steps = np.arange(50, 651, 25)
+    rss = 700 * 1024 + 40.0 * steps + rng.normal(0, 1024, steps.size)
+    trend = bench.memory_trend(steps, rss)
+    fit = np.polyfit(steps, rss, 1)
+    residual_sd = np.std(rss - np.polyval(fit, steps), ddof=2)
+    expected_stderr = residual_sd / math.sqrt(np.sum((steps - steps.mean()) ** 2))
+    assert trend["slope_kib_per_step"] == pytest.approx(fit[0], rel=1e-9)
+    assert trend["slope_stderr_kib_per_step"] == pytest.approx(expected_stderr, rel=1e-9)
+    assert abs(trend["slope_kib_per_step"] - 40.0) < 4 * trend["slope_stderr_kib_per_step"]
+    assert trend["detectable_slope_kib_per_step"] == pytest.approx(
+        max(0.01 * rss[0] / 600, 3 * trend["slope_stderr_kib_per_step"]))
+    assert trend["memory_flat"] is False
+
+
+def test_trend_rejects_unusable_series(bench):
+    with pytest.raises(ValueError, match=">= 5"):
+        bench.memory_trend([0, 10, 20, 30], [1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(ValueError, match="increase"):
+        bench.memory_trend([0, 10, 20, 20, 30], [1.0, 2.0, 3.0, 4.0, 5.0])
+
+
+# -- tracing ---------------------------------------------------------------------
+
+def test_trace_counter_sees_a_retrace(bench):
+    """A second input shape retraces train_step: the counter must say 2, not 1."""
+    import tensorflow as tf
+
+    model = bench.build_model(tiny_config(bench), (16, 16, 1), num_classes=10)
+    model.compile()
+    traces = bench.count_train_step_traces(model)
+    model.fit(bench.batches((16, 16, 1), 16), steps_per_epoch=3, epochs=2, verbose=0, shuffle=False)
+    assert traces["traces"] == 1
+    assert bench.tf_function_traces(model)["one_step_on_data"] == 1
+    first = model.train_function
+    odd = tf.data.Dataset.from_tensors({"image": tf.zeros([5, 16, 16, 1]), "label": tf.zeros([5], tf.int32),
+                                        "index": tf.zeros([5], tf.int64)}).repeat()
+    model.fit(odd, steps_per_epoch=1, epochs=1, verbose=0, shuffle=False)
+    assert traces["traces"] == 2
+    assert bench.tf_function_traces(model)["one_step_on_data"] == 2
+    assert model.train_function is first  # retraced inside the same Keras train function
+
+
+# -- soak end to end ---------------------------------------------------------------
+
+def test_quick_soak_cli_writes_a_complete_report(tmp_path):
+    out = tmp_path / "soak.json"
+    proc = subprocess.run([sys.executable, BENCHMARK, "--soak", "--quick", "--tiny", "--models", "dcgan",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(out.read_text())
+    assert report["mode"] == "soak"
+    assert report["settings"]["soak_steps"] == QUICK_STEPS
+    assert len(report["soak"]) == 1
+    row = report["soak"][0]
+    assert (row["model"], row["image_shape"], row["batch_size"]) == ("dcgan", [16, 16, 1], 16)
+    assert row["overrides"] == {"g_filters": 8, "d_filters": 8}
+
+    total = QUICK_WARMUP + QUICK_STEPS
+    assert row["steps_run"] == total
+    assert row["optimizer_iterations"] == {"g_optimizer": total, "d_optimizer": total}
+    series = row["series"]
+    assert [s["step"] for s in series] == list(range(QUICK_CHUNK, total + 1, QUICK_CHUNK))
+    assert [s["warmup"] for s in series] == [True] * (QUICK_WARMUP // QUICK_CHUNK) + \
+        [False] * (QUICK_STEPS // QUICK_CHUNK)
+    assert row["window_steps"] == QUICK_STEPS
+
+    positive = ["rss_start_mib", "rss_end_mib", "hwm_start_mib", "hwm_end_mib", "ms_per_step_start",
+                "ms_per_step_end", "ms_per_step_median", "ms_per_step_end_over_start", "material_growth_mib",
+                "detectable_slope_kib_per_step", "slope_stderr_kib_per_step"]
+    for key in positive:
+        assert math.isfinite(row[key]) and row[key] > 0, (key, row[key])
+    for key in ["slope_kib_per_step", "fitted_growth_mib", "observed_growth_mib", "rss_growth_mib",
+                "hwm_growth_mib"]:
+        assert math.isfinite(row[key]), (key, row[key])
+    for s in series:
+        assert s["rss_kib"] > 0 and s["hwm_kib"] >= s["rss_kib"] and s["ms_per_step"] > 0
+    # The peak never falls; start/end are the samples at the end of warm-up and of the last chunk.
+    assert all(b["hwm_kib"] >= a["hwm_kib"] for a, b in zip(series, series[1:]))
+    start, end = series[QUICK_WARMUP // QUICK_CHUNK - 1], series[-1]
+    assert row["rss_start_mib"] == start["rss_kib"] / 1024 and row["rss_end_mib"] == end["rss_kib"] / 1024
+    assert row["rss_growth_mib"] == pytest.approx((end["rss_kib"] - start["rss_kib"]) / 1024)
+    assert all(math.isfinite(v) for v in row["final_metrics"].values())
+
+    tracing = row["tracing"]
+    assert tracing["train_step_traces"] == 1
+    assert tracing["train_step_traces_during_soak"] == 0
+    assert tracing["train_function_unchanged"] is True
+    assert tracing["traced_once"] is True
+    # A 50-step tiny DCGAN keeps its memory: it rises ~0.6 MiB, far under the ~7 MiB floor.
+    assert row["growth_material"] is False
+    assert row["memory_flat"] is True
+    assert "dcgan" in proc.stdout and "flat" in proc.stdout and "traces 1" in proc.stdout
+
+
+def test_soak_flags_a_deliberate_leak(bench):
+    """Positive control: 512 KiB retained per step must show as that slope and as not flat."""
+    row = bench.soak_case(tiny_config(bench), (16, 16, 1), 16, soak_steps=QUICK_STEPS, chunk=QUICK_CHUNK,
+                          warmup_steps=QUICK_WARMUP, leak_kib_per_step=512)
+    assert row["slope_kib_per_step"] == pytest.approx(512, rel=0.2)
+    assert row["rss_growth_mib"] > 0.8 * 512 * QUICK_STEPS / 1024
+    assert row["memory_flat"] is False
+    assert row["tracing"]["traced_once"] is True
