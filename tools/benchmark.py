@@ -15,7 +15,7 @@ steps, ms/step at the start and end, a least-squares RSS slope (KiB/step) with
 a flat/leaking verdict, and how often the train step was traced.
 
 Usage:
-    python tools/benchmark.py --out runs/benchmark.json [--models dcgan] [--steps 20] [--quick]
+    python tools/benchmark.py --out runs/benchmark.json [--models dcgan] [--steps 10] [--rounds 5] [--quick]
     python tools/benchmark.py --soak [--soak-steps 600] [--models dcgan] [--tiny] [--quick] [--out runs/soak.json]
 """
 
@@ -88,24 +88,55 @@ def batches(image_shape, batch: int) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices(data).batch(batch, drop_remainder=True).repeat().prefetch(2)
 
 
-def time_training(config, image_shape, batch: int, xla: bool, steps: int) -> dict:
-    model = build_model(config, image_shape, num_classes=10, xla=xla)
-    model.compile()
-    ds = batches(image_shape, batch)
-    model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)  # trace and compile
-    t = time.perf_counter()
-    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
-    seconds = time.perf_counter() - t
-    gen = tf.function(lambda z: model.generate(z), jit_compile=xla)
-    z = tf.random.normal([batch, model.latent_dim])
-    gen(z).numpy()
-    reps = max(3, steps // 2)
-    t = time.perf_counter()
-    for _ in range(reps):
-        gen(z).numpy()
-    gen_seconds = time.perf_counter() - t
-    return {"train_images_per_sec": steps * batch / seconds, "train_ms_per_step": 1000 * seconds / steps,
-            "generate_images_per_sec": reps * batch / gen_seconds}
+class _Variant:
+    """One model (XLA on or off) warmed up and ready for timed rounds."""
+
+    def __init__(self, config, image_shape, batch: int, xla: bool):
+        self.model = build_model(config, image_shape, num_classes=10, xla=xla)
+        self.model.compile()
+        self.ds = batches(image_shape, batch)
+        self.batch = batch
+        self.model.fit(self.ds, steps_per_epoch=3, epochs=1, verbose=0)  # trace and compile
+        self.gen = tf.function(lambda z: self.model.generate(z), jit_compile=xla)
+        self.z = tf.random.normal([batch, self.model.latent_dim])
+        self.gen(self.z).numpy()
+
+    def train_images_per_sec(self, steps: int) -> float:
+        t = time.perf_counter()
+        self.model.fit(self.ds, steps_per_epoch=steps, epochs=1, verbose=0)
+        return steps * self.batch / (time.perf_counter() - t)
+
+    def generate_images_per_sec(self, reps: int) -> float:
+        t = time.perf_counter()
+        for _ in range(reps):
+            self.gen(self.z).numpy()
+        return reps * self.batch / (time.perf_counter() - t)
+
+
+def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int) -> dict:
+    """Graph mode vs XLA, in alternating rounds so both see the same machine load.
+
+    Returns per variant the median (and range) of images/s over the rounds,
+    and the median of the per-round XLA/graph ratios, which is what survives
+    the load swings of a shared machine.
+    """
+    variants = {"graph": _Variant(config, image_shape, batch, False),
+                "xla": _Variant(config, image_shape, batch, True)}
+    train = {k: [] for k in variants}
+    gen = {k: [] for k in variants}
+    for _ in range(rounds):
+        for key, variant in variants.items():
+            train[key].append(variant.train_images_per_sec(steps))
+            gen[key].append(variant.generate_images_per_sec(max(3, steps // 2)))
+    out = {}
+    for key in variants:
+        med = float(np.median(train[key]))
+        out[key] = {"train_images_per_sec": med, "train_images_per_sec_range": [min(train[key]), max(train[key])],
+                    "train_ms_per_step": 1000 * batch / med,
+                    "generate_images_per_sec": float(np.median(gen[key]))}
+    out["xla_speedup_train"] = float(np.median([x / g for x, g in zip(train["xla"], train["graph"])]))
+    out["xla_speedup_generate"] = float(np.median([x / g for x, g in zip(gen["xla"], gen["graph"])]))
+    return out
 
 
 # -- soak mode ----------------------------------------------------------------
@@ -432,7 +463,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=None, help="JSON report (default runs/benchmark.json, with --soak runs/soak.json)")
     p.add_argument("--models", nargs="*", default=None, help=f"subset of {names()}")
-    p.add_argument("--steps", type=int, default=20, help="timed train steps per case")
+    p.add_argument("--steps", type=int, default=10, help="timed train steps per round")
+    p.add_argument("--rounds", type=int, default=5, help="alternating graph/XLA rounds per case")
     p.add_argument("--quick", action="store_true",
                    help="first case of each model only, 5 steps (smoke run); with --soak: 10 warm-up + 40 steps "
                         "in chunks of 5")
@@ -469,6 +501,7 @@ def main(argv=None) -> int:
         return 0
     args.out = args.out or "runs/benchmark.json"
     steps = 5 if args.quick else args.steps
+    rounds = 2 if args.quick else args.rounds
     peak = matmul_peak_gflops()
     print(f"fp32 matmul peak: {peak:.1f} GFLOP/s", flush=True)
     results = []
@@ -478,18 +511,22 @@ def main(argv=None) -> int:
                                                   "train": {"batch_size": batch}})
             gflop = train_step_gflops(config, shape, batch)
             row = {"model": name, "case": label, "batch_size": batch, "gflop_per_train_step": gflop}
-            for xla in (False, True):
-                timing = time_training(config, shape, batch, xla, steps)
-                achieved = gflop * timing["train_images_per_sec"] / batch
-                key = "xla" if xla else "graph"
-                row[key] = {**timing, "achieved_gflops": achieved, "fraction_of_matmul_peak": achieved / peak}
-                print(f"{name:8s} {label:10s} {key:5s} train {timing['train_images_per_sec']:7.1f} img/s "
-                      f"({timing['train_ms_per_step']:.0f} ms/step, {achieved:.1f} GFLOP/s = "
-                      f"{100 * achieved / peak:.0f}% of peak)  generate {timing['generate_images_per_sec']:8.1f} img/s",
+            timing = time_side_by_side(config, shape, batch, steps, rounds)
+            for key in ("graph", "xla"):
+                t = timing[key]
+                achieved = gflop * t["train_images_per_sec"] / batch
+                row[key] = {**t, "achieved_gflops": achieved, "fraction_of_matmul_peak": achieved / peak}
+                print(f"{name:8s} {label:10s} {key:5s} train {t['train_images_per_sec']:7.1f} img/s "
+                      f"(median of {rounds}, range {t['train_images_per_sec_range'][0]:.0f}-"
+                      f"{t['train_images_per_sec_range'][1]:.0f}; {achieved:.1f} GFLOP/s = "
+                      f"{100 * achieved / peak:.0f}% of peak)  generate {t['generate_images_per_sec']:8.1f} img/s",
                       flush=True)
-            row["xla_speedup"] = row["xla"]["train_images_per_sec"] / row["graph"]["train_images_per_sec"]
+            row["xla_speedup"] = timing["xla_speedup_train"]
+            row["xla_speedup_generate"] = timing["xla_speedup_generate"]
+            print(f"{name:8s} {label:10s} XLA/graph: train x{row['xla_speedup']:.2f}, "
+                  f"generate x{row['xla_speedup_generate']:.2f} (median of per-round ratios)", flush=True)
             results.append(row)
-    report = {"matmul_peak_gflops": peak, "steps": steps, "tensorflow": tf.__version__,
+    report = {"matmul_peak_gflops": peak, "steps": steps, "rounds": rounds, "tensorflow": tf.__version__,
               "devices": [d.name for d in tf.config.list_logical_devices()], "machine": platform.machine(),
               "cpu_count": os.cpu_count(), "results": results}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
