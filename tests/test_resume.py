@@ -90,3 +90,20 @@ def test_noise_seed_state_is_checkpointed(tmp_path):
     assert seeds, "noise seed state missing from the checkpoint"
     # DCGAN draws two noise batches per step.
     assert reader.get_tensor(seeds[0])[1] == 2 * 5
+
+
+def test_debris_of_an_interrupted_write_does_not_block_resume(tmp_path):
+    """A kill during a save leaves temporary or partial files next to the last
+    complete checkpoint; the `checkpoint` index still names that one, and the
+    same command resumes from it."""
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(CONFIG)
+    run(cfg, tmp_path / "r", "--set", "train.steps=5")
+    ckpts = tmp_path / "r" / "checkpoints"
+    # What a write killed half-way leaves: a temp shard folder and a data file without its index.
+    (ckpts / "ckpt-10_temp").mkdir()
+    (ckpts / "ckpt-10_temp" / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"\x00" * 100)
+    (ckpts / "ckpt-10.data-00000-of-00001").write_bytes(b"truncated")
+    out = run(cfg, tmp_path / "r", "--set", "train.steps=8")
+    assert "resuming from step 5" in out
+    assert (ckpts / "ckpt-8.index").exists()

@@ -13,8 +13,11 @@ base class gives each one the same skeleton:
   XLA and synchronized batch norm exclude each other on several replicas;
 * `global_batch_size(x)`: the batch size of the whole step across replicas,
   for `tfgen.losses.reduce_loss`;
+* `per_example_normal(batch, shape)`: noise that is the same for an example
+  however the global batch is split over replicas;
 * hooks the harness and exporter call without knowing the method:
-  `optimizers_by_name()`, `sub_networks()`, `image_panels()`,
+  `optimizers_by_name()`, `sub_networks()`, `persistent_state()` (what a
+  checkpoint must hold beyond weights), `image_panels()`,
   `serving_endpoints()`.
 """
 
