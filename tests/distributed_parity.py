@@ -9,7 +9,6 @@ changed.
 
 import json
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
@@ -19,9 +18,6 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model_testing import TINY_OVERRIDES  # noqa: E402
 
 import tfgen.models  # noqa: E402,F401
 from tfgen import config as config_lib  # noqa: E402
@@ -47,7 +43,7 @@ def train(strategy, config):
 results = {}
 for name in names():
     config = config_lib.config_from_dict({
-        "model": {"name": name, **TINY_OVERRIDES.get(name, {})},
+        "model": {"name": name, **config_lib.tiny_overrides(name)},
         "data": {"name": "multidigit", "num_train": 128, "num_test": 32, "shuffle_buffer": 0},
         "train": {"batch_size": 16, "seed": 3}})
     _, one, h1 = train(tf.distribute.get_strategy(), config)

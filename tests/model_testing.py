@@ -21,13 +21,6 @@ from tfgen import config as config_lib
 from tfgen.models import build_model, get_model_class
 
 
-# Smallest settings of each registered model, for tests that train every model
-# (distributed parity, soak): every new model adds its entry here.
-TINY_OVERRIDES = {
-    "dcgan": {"g_filters": 8, "d_filters": 8},
-}
-
-
 def tiny_run_yaml(train=None, data=None, eval=None) -> str:
     """The YAML of a tiny DCGAN run on the built-in digits (seconds on a CPU).
 
@@ -35,7 +28,7 @@ def tiny_run_yaml(train=None, data=None, eval=None) -> str:
     the train, data and eval sections.
     """
     sections = {
-        "model": {"name": "dcgan", **TINY_OVERRIDES["dcgan"]},
+        "model": {"name": "dcgan", **config_lib.tiny_overrides("dcgan")},
         "data": {"name": "multidigit", "num_train": 256, "num_test": 128, "shuffle_buffer": 256, **(data or {})},
         "train": {"batch_size": 16, "steps": 4, "log_every": 1, "image_every": 2, "checkpoint_every": 2,
                   "num_grid_images": 16, "verbose": 0, **(train or {})},

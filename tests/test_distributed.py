@@ -11,7 +11,6 @@ import textwrap
 
 import keras
 import numpy as np
-import pytest
 import tensorflow as tf
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -5,7 +5,6 @@ to it with a lowered learning rate."""
 import dataclasses
 import json
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf

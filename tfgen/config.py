@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import typing
-from typing import Any, Dict, List, Optional, Type
+from typing import Any, ClassVar, Dict, List, Optional, Type
 
 import yaml
 
@@ -41,6 +41,15 @@ class ModelConfig:
     """Base of every model section; subclasses add the model's own fields."""
 
     name: str = field("dcgan", help="Registered model name.")
+
+    # The smallest sensible settings of this model (tests, smoke runs, --tiny
+    # benchmarks): each model's config class overrides it.
+    TINY: ClassVar[Dict[str, Any]] = {}
+
+
+def tiny_overrides(name: str) -> Dict[str, Any]:
+    """`TINY` of a registered model's config class."""
+    return dict(model_config_class(name).TINY)
 
 
 @dataclasses.dataclass

@@ -142,7 +142,6 @@ def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int) 
 # -- soak mode ----------------------------------------------------------------
 
 # --tiny (tests, smoke runs): each model's smallest sensible width, 16x16 images, batch 16.
-TINY_OVERRIDES = {"dcgan": {"g_filters": 8, "d_filters": 8}}
 TINY_SIZE = 16
 TINY_BATCH = 16
 
@@ -413,7 +412,7 @@ def soak_cases(names_, tiny: bool, all_cases: bool):
     for name in names_:
         for model_name, label, overrides, shape, batch in CASES[name][: None if all_cases else 1]:
             if tiny:
-                overrides = {**overrides, **TINY_OVERRIDES.get(model_name, {})}
+                overrides = {**overrides, **config_lib.tiny_overrides(model_name)}
                 shape, batch = (TINY_SIZE, TINY_SIZE, shape[-1]), TINY_BATCH
                 label = f"{TINY_SIZE}x{TINY_SIZE}x{shape[-1]}-tiny"
             config = config_lib.config_from_dict({"model": {"name": model_name, **overrides},
@@ -484,7 +483,7 @@ def main(argv=None) -> int:
                       help="positive control: retain this much memory per step on purpose, to see it flagged")
     soak.add_argument("--tiny", action="store_true",
                       help=f"soak small stand-ins: {TINY_SIZE}x{TINY_SIZE} images, batch {TINY_BATCH}, "
-                           f"TINY_OVERRIDES (dcgan: 8 filters)")
+                           f"and each model config's TINY settings")
     args = p.parse_args(argv)
 
     models = args.models or [m for m in names() if m in CASES]

@@ -10,6 +10,7 @@ discriminator. Adam 2e-4, beta1 0.5, batch 64, z in R^100 ~ N(0, I).
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, ClassVar, Dict
 
 import keras
 import tensorflow as tf
@@ -33,6 +34,8 @@ class DCGANConfig(config_lib.ModelConfig):
     learning_rate: float = field(2e-4, min=0.0, help="Adam learning rate of both networks.")
     beta1: float = field(0.5, min=0.0, max=1.0, help="Adam beta1.")
     beta2: float = field(0.999, min=0.0, max=1.0, help="Adam beta2.")
+
+    TINY: ClassVar[Dict[str, Any]] = {"g_filters": 8, "d_filters": 8}
 
 
 @register("dcgan", DCGANConfig)
