@@ -123,10 +123,7 @@ class GenerativeModel(DistributedFitWorkarounds):
         example k of the global batch gets the same noise however the batch
         is split: one device and N replicas train on identical draws.
         """
-        strategy = tf.distribute.get_strategy()
-        replicas = strategy.num_replicas_in_sync
-        if replicas == 1:
-            return keras.random.normal((local_batch, *shape), seed=self.seed_generator)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
         noise = keras.random.normal((local_batch * replicas, *shape), seed=self.seed_generator)
         return noise[replica * local_batch:(replica + 1) * local_batch]

@@ -1,8 +1,8 @@
 """Workarounds for Keras 3.15 `fit` under tf.distribute, in one place.
 
-Each is tested by tests/test_keras_workarounds.py, which also checks that the
-upstream behaviour still needs it: when such a check fails after a Keras
-upgrade, delete the workaround.
+Each is tested in tests/test_distributed.py (two local workers train with
+them), and `test_upstream_still_misreduces_under_multi_worker` checks that
+upstream still needs them: when it fails after a Keras upgrade, delete them.
 
 1. Symbolic build under MultiWorkerMirroredStrategy
    (keras/src/backend/tensorflow/trainer.py, `_maybe_symbolic_build`): with

@@ -24,6 +24,16 @@ CHECKPOINT_DIR = "checkpoints"
 FINAL_DIR = "final"
 
 
+def _write_and_discard(write) -> None:
+    """A non-chief worker's save: every worker takes part in writing (reads of
+    synchronized variables may all-reduce), but only the chief keeps files."""
+    scratch = tempfile.mkdtemp(prefix="tfgen-worker-")
+    try:
+        write(scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 class TrainingState:
     """The model, its optimizers, its persistent state and the global step.
 
@@ -62,11 +72,8 @@ class TrainingState:
         self.step.assign(step)
         if self.is_chief:
             return self.manager.save(checkpoint_number=step)
-        scratch = tempfile.mkdtemp(prefix="tfgen-worker-ckpt-")
-        try:
-            tf.train.CheckpointManager(self.checkpoint, scratch, max_to_keep=1).save(checkpoint_number=step)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        _write_and_discard(lambda scratch: tf.train.CheckpointManager(
+            self.checkpoint, scratch, max_to_keep=1).save(checkpoint_number=step))
         return ""
 
     def save_final(self) -> str:
@@ -74,9 +81,5 @@ class TrainingState:
         weights = tf.train.Checkpoint(model=self.model)
         if self.is_chief:
             return weights.write(self.final_path)
-        scratch = tempfile.mkdtemp(prefix="tfgen-worker-final-")
-        try:  # every worker takes part (reads may all-reduce); only the chief keeps the file
-            weights.write(os.path.join(scratch, "model"))
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        _write_and_discard(lambda scratch: weights.write(os.path.join(scratch, "model")))
         return ""
