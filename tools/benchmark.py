@@ -48,6 +48,11 @@ CASES = {
         ("dcgan", "32x32x3", {}, (32, 32, 3), 64),
         ("dcgan", "64x64x1", {}, (64, 64, 1), 64),
     ],
+    # The shapes of BENCHMARKS.md's reference (the authors' PyTorch LR-GAN).
+    "lrgan": [
+        ("lrgan", "32x32x3-T2", {"timesteps": 2}, (32, 32, 3), 64),
+        ("lrgan", "64x64x1-T3", {"timesteps": 3, "min_object_scale": 2.0}, (64, 64, 1), 64),
+    ],
 }
 
 

@@ -1,5 +1,11 @@
 """Reusable network blocks."""
 
-from tfgen.layers.dcgan_blocks import DCGANDiscriminator, DCGANGenerator, num_stages
+from tfgen.layers.dcgan_blocks import (
+    DCGANDiscriminator,
+    DCGANGenerator,
+    generator_trunk,
+    num_stages,
+    to_image_layer,
+)
 
-__all__ = ["DCGANDiscriminator", "DCGANGenerator", "num_stages"]
+__all__ = ["DCGANDiscriminator", "DCGANGenerator", "generator_trunk", "num_stages", "to_image_layer"]

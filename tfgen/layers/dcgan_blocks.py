@@ -43,6 +43,39 @@ def _bn(name, synchronized):
         synchronized=synchronized, name=name)
 
 
+def generator_trunk(image_size: int, base_filters: int, sync_batch_norm: bool = False, name: str = "trunk"):
+    """A vector -> the generator's last hidden map, [batch, image_size/2, image_size/2, filters].
+
+    Returns:
+      (keras.Sequential, channels of its output map).
+    """
+    n = num_stages(image_size)
+    top = base_filters * 8
+    # z -> 4x4 map: a dense layer is exactly the 4x4 transposed convolution
+    # of a 1x1 input that DCGAN uses, and faster.
+    trunk = [
+        layers.Dense(4 * 4 * top, use_bias=False, kernel_initializer=_conv_init(), name="project"),
+        layers.Reshape((4, 4, top)),
+        _bn("project_bn", sync_batch_norm),
+        layers.ReLU(),
+    ]
+    filters = top
+    for i in range(n - 1):
+        filters //= 2
+        trunk += [
+            layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False,
+                                   kernel_initializer=_conv_init(), name=f"up{i}"),
+            _bn(f"up{i}_bn", sync_batch_norm),
+            layers.ReLU(),
+        ]
+    return keras.Sequential(trunk, name=name), filters
+
+
+def to_image_layer(channels: int, name: str):
+    """The last 4x4 stride-2 transposed convolution (hidden map -> full-size output)."""
+    return layers.Conv2DTranspose(channels, 4, strides=2, padding="same", kernel_initializer=_conv_init(), name=name)
+
+
 @keras.saving.register_keras_serializable(package="tfgen")
 class DCGANGenerator(keras.Model):
     """Maps a latent vector to an image.
@@ -69,32 +102,11 @@ class DCGANGenerator(keras.Model):
         self.base_filters = base_filters
         self.output_activation = output_activation
         self.sync_batch_norm = sync_batch_norm
-        n = num_stages(image_size)
-        top = base_filters * 8
-        # z -> 4x4 map: a dense layer is exactly the 4x4 transposed
-        # convolution of a 1x1 input that DCGAN uses, and faster.
-        trunk = [
-            layers.Dense(4 * 4 * top, use_bias=False, kernel_initializer=_conv_init(), name="project"),
-            layers.Reshape((4, 4, top)),
-            _bn("project_bn", sync_batch_norm),
-            layers.ReLU(),
-        ]
-        filters = top
-        for i in range(n - 1):
-            filters //= 2
-            trunk += [
-                layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False,
-                                       kernel_initializer=_conv_init(), name=f"up{i}"),
-                _bn(f"up{i}_bn", sync_batch_norm),
-                layers.ReLU(),
-            ]
-        self.trunk = keras.Sequential(trunk, name="trunk")
+        self.trunk, self.trunk_channels = generator_trunk(image_size, base_filters, sync_batch_norm)
         self.head = keras.Sequential([
-            layers.Conv2DTranspose(channels, 4, strides=2, padding="same",
-                                   kernel_initializer=_conv_init(), name="to_image"),
+            to_image_layer(channels, "to_image"),
             layers.Activation(output_activation),
         ], name="head")
-        self.trunk_channels = filters
 
     def build(self, input_shape):
         self.trunk.build(input_shape)

@@ -1,6 +1,7 @@
 """Every tfgen method; importing this package registers them all."""
 
 from tfgen.models import dcgan  # noqa: F401  (registers "dcgan")
+from tfgen.models import lrgan  # noqa: F401  (registers "lrgan")
 from tfgen.models.base import GenerativeModel
 from tfgen.models.registry import build_model, get_model_class, names
 

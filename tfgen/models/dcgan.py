@@ -55,14 +55,21 @@ class DCGAN(GenerativeModel):
         if h != w:
             raise ValueError(f"DCGAN needs square images, got {self.image_shape}")
         sync = self.sync_batch_norm
-        self.generator = DCGANGenerator(h, c, cfg.latent_dim, cfg.g_filters, sync_batch_norm=sync, name="generator")
+        self.generator = self.make_generator()
         self.discriminator = DCGANDiscriminator(h, c, cfg.d_filters, sync_batch_norm=sync, name="discriminator")
-        self.generator.build((None, cfg.latent_dim))
+        self.generator.build((None, self.latent_dim))
         self.discriminator.build((None, h, w, c))
         self.add_trackers("d_loss", "g_loss", "d_real", "d_fake")
         self._d_grads = self.maybe_xla(self._d_grads_impl)
         self._g_grads = self.maybe_xla(self._g_grads_impl)
         self.built = True
+
+    def make_generator(self) -> keras.Model:
+        """z [batch, latent_dim] -> images; subclasses (LR-GAN) supply their own."""
+        h, _, c = self.image_shape
+        cfg = self.model_config
+        return DCGANGenerator(h, c, cfg.latent_dim, cfg.g_filters, sync_batch_norm=self.sync_batch_norm,
+                              name="generator")
 
     def call(self, z, training=False):
         return self.generator(z, training=training)
@@ -110,7 +117,7 @@ class DCGAN(GenerativeModel):
     def train_step(self, data):
         real = data["image"]
         batch = tf.shape(real)[0]
-        z_d = self.per_example_normal(batch, [self.latent_dim])
+        z_d = self.per_example_normal(batch, [self.latent_dim])  # LR-GAN: all timesteps' noise
         d_grads, d_stats = self._d_grads(real, z_d)
         self.d_optimizer.apply(d_grads, self.discriminator.trainable_variables)
         z_g = self.per_example_normal(batch, [self.latent_dim])

@@ -1,0 +1,260 @@
+"""LR-GAN: layered recursive GAN (Yang, Kannan, Batra & Parikh, ICLR 2017).
+
+The generator composes an image recursively (§4, appendix Algorithm 1):
+noise vectors z_0..z_{T-1} run through an LSTM; its first state h^0 feeds
+the background generator G_b (half the foreground's channels), and every
+later state feeds the foreground generator, whose shared trunk G_f^c yields
+an appearance f_t (G_f^i, tanh) and a one-channel mask m_t (G_f^m, sigmoid),
+while a linear pose head T_f predicts an affine transform a_t. Appearance and
+mask are warped by the same grid and pasted (Eq. 4):
+
+    x_t = ST(m_t, a_t) * ST(f_t, a_t) + (1 - ST(m_t, a_t)) * x_{t-1}
+
+From the third timestep on, the previous foreground's trunk features are
+pooled and embedded (P_f^c, E_f^c) and joined with the LSTM state through the
+non-linear embedding E_f^l. `timesteps` counts the background too (2 for
+MNIST-ONE, CIFAR-10 and CUB; 3 for MNIST-TWO); `timesteps: 1` is exactly
+DCGAN (no LSTM, full-width generator). Training is DCGAN's: one
+discriminator step, one non-saturating generator step, Adam 2e-4 / beta1 0.5.
+
+Pose (see `PoseHead`): the matrix maps output to source coordinates, so an
+object covers 1/scale of the canvas. Scales lie in [s, 2s] with s =
+`min_object_scale` (1.2; 2 for MNIST-TWO), the off-diagonal rotation/shear
+terms in +-`max_shear`, translations in +-`max_translation`, as the
+authors' code bounds them. Their code clamps, which has zero gradient once a
+value leaves its range; `pose_bound: smooth` (default) squashes instead
+(s + s*sigmoid, tanh) so the gradient stays alive; `clamp` reproduces theirs.
+Weights start at zero and the bias at the largest, centred object.
+
+Ablations (§5.5, §5.6): `use_transform: false` pastes every foreground with
+the identity pose; `use_mask: false` pastes the warped appearance without
+alpha (its mask is the warped canvas extent).
+
+Background input: the paper feeds G_b the LSTM's first state h^0 (default,
+`background_input: lstm`); the authors' code feeds it the raw z_0 (`noise`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Dict
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from tfgen.config import field
+from tfgen.layers import DCGANGenerator, generator_trunk, to_image_layer
+from tfgen.models.dcgan import DCGAN, DCGANConfig
+from tfgen.models.registry import register
+from tfgen.ops import spatial_transform
+
+
+@dataclasses.dataclass
+class LRGANConfig(DCGANConfig):
+    """LR-GAN hyperparameters (paper and reference-code defaults)."""
+
+    name: str = field("lrgan", help="Registered model name.")
+    timesteps: int = field(2, min=1, max=8, help="T: background plus foregrounds; 1 is exactly DCGAN.")
+    hidden_dim: int = field(100, min=1, help="LSTM hidden size (the noise per timestep is latent_dim).")
+    min_object_scale: float = field(1.2, min=1.0, help="s: objects cover at most 1/s of the canvas; scales in [s, 2s].")
+    max_shear: float = field(0.1, min=0.0, help="Bound of the rotation/shear terms (reference: 0.1; 0.3 for MNIST).")
+    max_translation: float = field(1.0, min=0.0, help="Bound of the translations (normalized units).")
+    pose_bound: str = field("smooth", choices=["smooth", "clamp"],
+                            help="smooth: sigmoid/tanh squashing (gradients stay alive); clamp: the reference's clip.")
+    use_transform: bool = field(True, help="Ablation §5.5: false pastes foregrounds with the identity pose.")
+    use_mask: bool = field(True, help="Ablation §5.6: false pastes the warped appearance without alpha.")
+    background_input: str = field("lstm", choices=["lstm", "noise"],
+                                  help="G_b's input: the LSTM's first state (paper) or the raw z_0 (reference code).")
+
+    TINY: ClassVar[Dict[str, Any]] = {"g_filters": 8, "d_filters": 8, "latent_dim": 8, "hidden_dim": 8}
+
+
+class PoseHead(keras.layers.Layer):
+    """T_f: a linear layer from y_t to the six affine parameters, bounded.
+
+    Output theta [batch, 2, 3] = [[s_x, r_xy, t_x], [r_yx, s_y, t_y]] mapping
+    normalized output coordinates to source coordinates.
+    """
+
+    def __init__(self, min_scale: float, max_shear: float, max_translation: float, bound: str, **kwargs):
+        super().__init__(**kwargs)
+        self.min_scale, self.max_shear, self.max_translation, self.bound = (
+            min_scale, max_shear, max_translation, bound)
+        # Start at the largest centred object: scale s, no shear, no shift.
+        start = min_scale if bound == "clamp" else -4.0  # smooth: s + s*sigmoid(-4) = 1.018 s
+        self.dense = layers.Dense(6, kernel_initializer="zeros",
+                                  bias_initializer=keras.initializers.Constant([start, 0, 0, 0, start, 0]),
+                                  name="affine")
+
+    def build(self, input_shape):
+        self.dense.build(input_shape)
+        self.built = True
+
+    def call(self, y):
+        u = self.dense(y)
+        scale_u = tf.gather(u, [0, 4], axis=1)
+        shear_u = tf.gather(u, [1, 3], axis=1)
+        shift_u = tf.gather(u, [2, 5], axis=1)
+        s = self.min_scale
+        if self.bound == "clamp":
+            scale = tf.clip_by_value(scale_u, s, 2 * s)
+            shear = tf.clip_by_value(shear_u, -self.max_shear, self.max_shear)
+            shift = tf.clip_by_value(shift_u, -self.max_translation, self.max_translation)
+        else:
+            scale = s + s * tf.sigmoid(scale_u)
+            shear = self.max_shear * tf.tanh(shear_u)
+            shift = self.max_translation * tf.tanh(shift_u)
+        row0 = tf.stack([scale[:, 0], shear[:, 0], shift[:, 0]], axis=1)
+        row1 = tf.stack([shear[:, 1], scale[:, 1], shift[:, 1]], axis=1)
+        return tf.stack([row0, row1], axis=1)
+
+
+class LayeredRecursiveGenerator(keras.Model):
+    """z [batch, T * latent_dim] -> layers of the composed image.
+
+    `call` returns the final composite [batch, H, W, C] in [-1, 1];
+    `layers_of(z)` returns every layer (see there).
+    """
+
+    def __init__(self, image_size: int, channels: int, cfg: LRGANConfig, sync_batch_norm: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.cfg = cfg
+        self.image_size, self.channels = image_size, channels
+        self.timesteps, self.noise_dim = cfg.timesteps, cfg.latent_dim
+        sync = sync_batch_norm
+        if self.timesteps == 1:  # exactly DCGAN: no LSTM, a full-width generator on z
+            self.background = DCGANGenerator(image_size, channels, cfg.latent_dim, cfg.g_filters,
+                                             sync_batch_norm=sync, name="background")
+            return
+        self.lstm = layers.LSTMCell(cfg.hidden_dim, name="noise_lstm")
+        bg_input = cfg.hidden_dim if cfg.background_input == "lstm" else cfg.latent_dim
+        self.background = DCGANGenerator(image_size, channels, bg_input, max(1, cfg.g_filters // 2),
+                                         sync_batch_norm=sync, name="background")
+        self.foreground_trunk, trunk_channels = generator_trunk(image_size, cfg.g_filters, sync,
+                                                                name="foreground_trunk")
+        self.trunk_channels = trunk_channels
+        self.appearance = keras.Sequential([to_image_layer(channels, "to_appearance"), layers.Activation("tanh")],
+                                           name="appearance")
+        self.mask = keras.Sequential([to_image_layer(1, "to_mask"), layers.Activation("sigmoid")], name="mask")
+        if cfg.use_transform:
+            self.pose = PoseHead(cfg.min_object_scale, cfg.max_shear, cfg.max_translation, cfg.pose_bound,
+                                 name="pose")
+        if self.timesteps > 2:
+            pool = (image_size // 2) // 4  # the trunk's map pooled to 4x4
+            self.object_embedding = keras.Sequential([  # E_f^c o P_f^c
+                layers.AveragePooling2D(pool), layers.Flatten(),
+                layers.Dense(cfg.hidden_dim, name="embed_object"), layers.ReLU()], name="object_embedding")
+            # E_f^l: tanh keeps y_t in the LSTM state's range.
+            self.context_embedding = layers.Dense(cfg.hidden_dim, activation="tanh", name="context_embedding")
+
+    def build(self, input_shape):
+        cfg = self.cfg
+        if self.timesteps == 1:
+            self.background.build((None, cfg.latent_dim))
+            self.built = True
+            return
+        self.lstm.build((None, cfg.latent_dim))
+        bg_input = cfg.hidden_dim if cfg.background_input == "lstm" else cfg.latent_dim
+        self.background.build((None, bg_input))
+        self.foreground_trunk.build((None, cfg.hidden_dim))
+        half = self.image_size // 2
+        self.appearance.build((None, half, half, self.trunk_channels))
+        self.mask.build((None, half, half, self.trunk_channels))
+        if cfg.use_transform:
+            self.pose.build((None, cfg.hidden_dim))
+        if self.timesteps > 2:
+            self.object_embedding.build((None, half, half, self.trunk_channels))
+            self.context_embedding.build((None, 2 * cfg.hidden_dim))
+        self.built = True
+
+    def layers_of(self, z, training=False) -> Dict[str, Any]:
+        """Every layer of the composition.
+
+        Args:
+          z: float32 [batch, T * latent_dim], the timesteps' noise side by side.
+
+        Returns:
+          dict with "background" [B, H, W, C] and, per foreground timestep
+          (lists of length T - 1): "foregrounds" f_t [B, H, W, C] in [-1, 1],
+          "masks" m_t [B, H, W, 1] in [0, 1], "warped_foregrounds" ST(f_t),
+          "warped_masks" ST(m_t), "transforms" a_t [B, 2, 3], "composites" x_t;
+          and "image", the final composite [B, H, W, C] in [-1, 1].
+        """
+        zs = tf.unstack(tf.reshape(z, [-1, self.timesteps, self.noise_dim]), axis=1)
+        out = {k: [] for k in ("foregrounds", "masks", "warped_foregrounds", "warped_masks", "transforms",
+                               "composites")}
+        if self.timesteps == 1:
+            out["background"] = out["image"] = self.background(zs[0], training=training)
+            return out
+        batch = tf.shape(z)[0]
+        zeros = tf.zeros([batch, self.cfg.hidden_dim], z.dtype)
+        h, state = self.lstm(zs[0], [zeros, zeros], training=training)
+        canvas = self.background(h if self.cfg.background_input == "lstm" else zs[0], training=training)
+        out["background"] = canvas
+        previous = None
+        for t in range(1, self.timesteps):
+            h, state = self.lstm(zs[t], state, training=training)
+            # Chain this foreground after the canvas so far with a zero-valued data
+            # dependency: the background and foreground branches are otherwise
+            # independent, and with synchronized batch norm every replica must
+            # build (and back-propagate) its all-reduces in the same order.
+            h = h + 0.0 * tf.reduce_mean(canvas)
+            y = h if previous is None else self.context_embedding(
+                tf.concat([h, self.object_embedding(previous, training=training)], axis=1))
+            shared = self.foreground_trunk(y, training=training)  # s_t
+            f = self.appearance(shared, training=training)
+            m = self.mask(shared, training=training)
+            if self.cfg.use_transform:
+                theta = self.pose(y)
+            else:
+                theta = tf.tile(tf.constant([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], z.dtype), [batch, 1, 1])
+            # Appearance and mask share one grid: warp them in one pass.
+            alpha = m if self.cfg.use_mask else tf.ones_like(m)
+            warped = spatial_transform(tf.concat([f, alpha], axis=-1), theta)
+            f_hat, m_hat = warped[..., :self.channels], warped[..., self.channels:]
+            canvas = m_hat * f_hat + (1.0 - m_hat) * canvas  # Eq. 4
+            for key, value in zip(out, (f, m, f_hat, m_hat, theta, canvas)):
+                out[key].append(value)
+            previous = shared
+        out["image"] = canvas
+        return out
+
+    def call(self, z, training=False):
+        return self.layers_of(z, training=training)["image"]
+
+
+@register("lrgan", LRGANConfig)
+@keras.saving.register_keras_serializable(package="tfgen")
+class LRGAN(DCGAN):
+    """LR-GAN: the layered recursive generator with DCGAN's discriminator and training."""
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.model_config.timesteps * self.model_config.latent_dim)
+
+    def make_generator(self) -> keras.Model:
+        h, _, c = self.image_shape
+        return LayeredRecursiveGenerator(h, c, self.model_config, sync_batch_norm=self.sync_batch_norm,
+                                         name="generator")
+
+    def generate_layers(self, z, training=False):
+        """See `LayeredRecursiveGenerator.layers_of`."""
+        return self.generator.layers_of(z, training=training)
+
+    def image_panels(self, fixed_latent, real_batch):
+        """Samples, and per timestep the layers of Figs. 1, 5 and 6 (masks shown in [-1, 1])."""
+        panels = {"samples": self.generate(fixed_latent)}
+        if self.model_config.timesteps == 1:
+            return panels
+        parts = self.generate_layers(fixed_latent)
+        panels["background"] = parts["background"]
+        for t, (f, m, f_hat, m_hat, x) in enumerate(zip(parts["foregrounds"], parts["masks"],
+                                                        parts["warped_foregrounds"], parts["warped_masks"],
+                                                        parts["composites"]), start=1):
+            panels[f"t{t}/foreground"] = f
+            panels[f"t{t}/mask"] = 2.0 * m - 1.0
+            panels[f"t{t}/carved_foreground"] = m * f
+            panels[f"t{t}/transformed_foreground"] = m_hat * f_hat
+            panels[f"t{t}/composite"] = x
+        return panels
