@@ -1,14 +1,20 @@
 """Run as a script (it must configure two logical CPUs before TensorFlow starts).
 
-For every registered model: a few training steps on one device and under
+For the models named on the command line (default: every registered one): a few training steps on one device and under
 MirroredStrategy over two logical CPUs, from the same seed and data, with
 per-replica input pipelines. Prints one JSON line: per model the largest
 weight difference, whether the losses were finite and whether the weights
 changed.
+
+Run one model per process: collective instance keys restart with every
+MirroredStrategy while the runtime keeps the previous strategy's collective
+state, so a second strategy over the same devices in one process trips over
+the first one's tensor shapes ("Shape mismatch in the collective instance").
 """
 
 import json
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
@@ -41,7 +47,7 @@ def train(strategy, config):
 
 
 results = {}
-for name in names():
+for name in sys.argv[1:] or names():
     config = config_lib.config_from_dict({
         "model": {"name": name, **config_lib.tiny_overrides(name)},
         "data": {"name": "multidigit", "num_train": 128, "num_test": 32, "shuffle_buffer": 0},

@@ -136,7 +136,9 @@ class LayeredRecursiveGenerator(keras.Model):
         self.trunk_channels = trunk_channels
         self.appearance = keras.Sequential([to_image_layer(channels, "to_appearance"), layers.Activation("tanh")],
                                            name="appearance")
-        self.mask = keras.Sequential([to_image_layer(1, "to_mask"), layers.Activation("sigmoid")], name="mask")
+        if cfg.use_mask:  # the no-mask ablation has no mask head at all (nothing to train)
+            self.mask = keras.Sequential([to_image_layer(1, "to_mask"), layers.Activation("sigmoid")],
+                                         name="mask")
         if cfg.use_transform:
             self.pose = PoseHead(cfg.min_object_scale, cfg.max_shear, cfg.max_translation, cfg.pose_bound,
                                  name="pose")
@@ -160,7 +162,8 @@ class LayeredRecursiveGenerator(keras.Model):
         self.foreground_trunk.build((None, cfg.hidden_dim))
         half = self.image_size // 2
         self.appearance.build((None, half, half, self.trunk_channels))
-        self.mask.build((None, half, half, self.trunk_channels))
+        if cfg.use_mask:
+            self.mask.build((None, half, half, self.trunk_channels))
         if cfg.use_transform:
             self.pose.build((None, cfg.hidden_dim))
         if self.timesteps > 2:
@@ -195,23 +198,17 @@ class LayeredRecursiveGenerator(keras.Model):
         previous = None
         for t in range(1, self.timesteps):
             h, state = self.lstm(zs[t], state, training=training)
-            # Chain this foreground after the canvas so far with a zero-valued data
-            # dependency: the background and foreground branches are otherwise
-            # independent, and with synchronized batch norm every replica must
-            # build (and back-propagate) its all-reduces in the same order.
-            h = h + 0.0 * tf.reduce_mean(canvas)
             y = h if previous is None else self.context_embedding(
                 tf.concat([h, self.object_embedding(previous, training=training)], axis=1))
             shared = self.foreground_trunk(y, training=training)  # s_t
             f = self.appearance(shared, training=training)
-            m = self.mask(shared, training=training)
+            m = self.mask(shared, training=training) if self.cfg.use_mask else tf.ones_like(f[..., :1])
             if self.cfg.use_transform:
                 theta = self.pose(y)
             else:
                 theta = tf.tile(tf.constant([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], z.dtype), [batch, 1, 1])
             # Appearance and mask share one grid: warp them in one pass.
-            alpha = m if self.cfg.use_mask else tf.ones_like(m)
-            warped = spatial_transform(tf.concat([f, alpha], axis=-1), theta)
+            warped = spatial_transform(tf.concat([f, m], axis=-1), theta)
             f_hat, m_hat = warped[..., :self.channels], warped[..., self.channels:]
             canvas = m_hat * f_hat + (1.0 - m_hat) * canvas  # Eq. 4
             for key, value in zip(out, (f, m, f_hat, m_hat, theta, canvas)):
