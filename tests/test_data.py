@@ -727,3 +727,126 @@ def test_folder_bad_images_scan_speed(tmp_path):
     assert len(index.files) == 2000
     assert first < 20, first
     assert second < max(1.0, first / 2), (first, second)
+
+
+# ---------------------------------------------------------------------------
+# data.classes: keep only some labels
+# ---------------------------------------------------------------------------
+
+def test_classes_filter_builtin_pipeline_arrays_and_info_agree():
+    data = _digits_config(num_train=120, num_test=60, classes=[7, 3])
+    everything = load_arrays(_digits_config(num_train=120, num_test=60), "train")
+    expected = np.isin(everything["label"], [3, 7])
+    arrays = load_arrays(data, "train")
+    m = int(expected.sum())
+    assert 0 < m < 120
+    assert set(arrays["label"].tolist()) == {3, 7}
+    # Every array filtered alike; the index counts the kept examples.
+    assert {k: len(v) for k, v in arrays.items()} == {k: m for k in everything}
+    np.testing.assert_array_equal(arrays["image"], everything["image"][expected])
+    np.testing.assert_array_equal(arrays["masks"], everything["masks"][expected])
+    np.testing.assert_array_equal(arrays["index"], np.arange(m))
+    info = dataset_info(data)
+    test_labels = load_arrays(_digits_config(num_train=120, num_test=60), "test")["label"]
+    assert info.num_train == m and info.num_test == int(np.isin(test_labels, [3, 7]).sum())
+    assert info.num_classes == 10  # labels keep their values
+    # One evaluation pass yields exactly the kept examples, in order.
+    ev = _collect(make_dataset(data, "train", 32, training=False))
+    np.testing.assert_array_equal(np.concatenate(ev["label"]), arrays["label"])
+    np.testing.assert_array_equal(np.concatenate(ev["index"]), np.arange(m))
+    test_ev = _collect(make_dataset(data, "test", 32, training=False))
+    assert len(np.concatenate(test_ev["label"])) == info.num_test
+    # Training batches only ever hold the kept labels, every example once per epoch.
+    steps = m // 8
+    got = _collect(make_dataset(data, "train", 8, seed=1), max_batches=steps)
+    assert set(np.concatenate(got["label"]).tolist()) <= {3, 7}
+    assert len(set(np.concatenate(got["index"]).tolist())) == steps * 8
+
+
+def test_classes_filter_unknown_or_empty_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"data.classes: \[12\] is not a label of 'multidigit'"):
+        load_arrays(_digits_config(classes=[3, 12]), "train")
+    with pytest.raises(ConfigError, match="data.classes"):
+        dataset_info(_digits_config(classes=[12]))
+    # A valid label that no example of the split has.
+    one = _digits_config(num_train=1)
+    absent = (int(load_arrays(one, "train")["label"][0]) + 1) % 10
+    data = _digits_config(num_train=1, classes=[absent])
+    result = _with_timeout(lambda: make_dataset(data, "train", 4))  # an error, not a hang
+    assert isinstance(result.get("error"), ConfigError)
+    assert "no example" in str(result["error"]) and f"[{absent}]" in str(result["error"])
+    with pytest.raises(ConfigError, match="no example"):
+        load_arrays(data, "train")
+    with pytest.raises(ConfigError, match="no example"):
+        dataset_info(data)
+
+
+@pytest.mark.parametrize("value, needle", [
+    ("3,7", "data.classes: expected a list"),
+    (3, "data.classes: expected a list"),
+    ([1.5], r"data.classes\[0\]: expected an integer"),
+    ([True], r"data.classes\[0\]: expected an integer"),
+    ([-1], "data.classes: -1 is below the minimum 0"),
+])
+def test_classes_invalid_type_is_a_config_error(value, needle):
+    from tfgen import config as config_lib
+
+    with pytest.raises(ConfigError, match=needle):
+        config_lib._build_section(DataConfig, {"classes": value}, "data", "")
+    # A DataConfig built in Python skips the loader; the pipeline checks too.
+    with pytest.raises(ConfigError, match="data.classes"):
+        load_arrays(_digits_config(classes=value), "train")
+
+
+def test_classes_filter_image_folder(tmp_path):
+    root = tmp_path / "fashion"
+    for i in range(3):
+        _write_png(str(root / "train" / "dress" / f"{i}.png"), (200, 0, 0))
+        _write_png(str(root / "train" / "coat" / f"{i}.png"), (0, 0, 200))
+    _write_png(str(root / "test" / "coat" / "a.png"), (0, 0, 200))
+    _write_png(str(root / "test" / "dress" / "b.png"), (200, 0, 0))
+    data = DataConfig(name="folder", path=str(root), image_size=8, classes=[1])  # dress
+    arrays = load_arrays(data, "train")
+    np.testing.assert_array_equal(arrays["label"], [1, 1, 1])
+    np.testing.assert_array_equal(arrays["index"], [0, 1, 2])
+    np.testing.assert_allclose(arrays["image"][..., 0], 200 / 127.5 - 1, atol=0.01)  # red
+    info = dataset_info(data)
+    assert info.num_train == 3 and info.num_test == 1 and info.num_classes == 2
+    batch = next(iter(make_dataset(data, "train", 4)))
+    assert set(batch["label"].numpy().tolist()) == {1}
+    with pytest.raises(ConfigError, match=r"\[2\] is not a label"):
+        load_arrays(DataConfig(name="folder", path=str(root), classes=[2]), "train")
+    flat = tmp_path / "flat"
+    _write_png(str(flat / "a.png"), (1, 2, 3))
+    with pytest.raises(ConfigError, match="data.classes: image folder .* has no labels"):
+        make_dataset(DataConfig(name="folder", path=str(flat), classes=[0]), "train", 1)
+
+
+def test_classes_filter_tfds_mocked(tmp_path):
+    labels = [0, 3, 5, 3, 7, 3]
+
+    def as_dataset(self, split, decoders=None, read_config=None, **kwargs):
+        del self, split, decoders, read_config, kwargs
+        images = np.stack([np.full((32, 32, 3), 10 * y, np.uint8) for y in labels])
+        return tf.data.Dataset.from_tensor_slices(
+            {"image": images, "label": np.array(labels, np.int64)})
+
+    def config(classes, name="cifar10"):
+        return DataConfig(name=name, data_dir=str(tmp_path), shuffle_buffer=4, classes=classes)
+
+    with tfds.testing.mock_data(as_dataset_fn=as_dataset):
+        arrays = load_arrays(config([3]), "train")
+        np.testing.assert_array_equal(arrays["label"], [3, 3, 3])
+        np.testing.assert_array_equal(arrays["index"], [0, 1, 2])
+        np.testing.assert_allclose(arrays["image"], 30 / 127.5 - 1, atol=1e-6)
+        batch = next(iter(make_dataset(config([3, 7]), "train", 4, seed=0)))
+        assert set(batch["label"].numpy().tolist()) <= {3, 7}
+        result = _with_timeout(lambda: make_dataset(config([4]), "train", 2))
+        assert isinstance(result.get("error"), ConfigError)
+        assert "no example" in str(result["error"])
+        with pytest.raises(ConfigError, match=r"\[10\] is not a label of 'cifar10'"):
+            load_arrays(config([10]), "test")
+        with pytest.raises(ConfigError, match="'celeb_a' has no class labels"):
+            load_arrays(config([1], name="celeb_a"), "train")
+    info = dataset_info(config([3]))
+    assert info.num_classes == 10 and info.num_train is None and info.num_test is None

@@ -70,6 +70,9 @@ class DataConfig:
     path: Optional[str] = field(None, help="Image-folder datasets: the root folder.")
     train_split: str = field("train", help="Split used for training.")
     test_split: str = field("test", help="Split used for evaluation.")
+    classes: List[int] = field([], min=0,
+                               help="Keep only examples whose label is in this list (empty: all); e.g. one "
+                                    "generator per class for the adversarial metrics of LR-GAN §4.2.")
     crop: str = field("auto", choices=["auto", "center", "none"],
                       help="auto: CelebA's 178x178 centre crop, else none; center: largest centre square.")
     shuffle_buffer: int = field(10000, min=0, help="Shuffle buffer size (0 disables shuffling).")

@@ -5,6 +5,8 @@ goes through the same steps, so that `make_dataset`, `load_arrays` and
 `dataset_info` agree on shapes and values:
 
 1. examples in a fixed order, each with its position in the split ("index");
+   with ``data.classes`` only the examples of those labels, numbered
+   0..M-1 after filtering (labels keep their values);
 2. optional sharding across input pipelines (`tf.distribute.InputContext`);
 3. preprocessing to ``data.image_size`` and ``data.channels`` (CelebA's
    178x178 centre crop first when ``crop`` is auto; any dataset's largest
@@ -78,6 +80,45 @@ def _builtin_num_classes(data: DataConfig) -> int:
     return len(builtin.SHAPE_NAMES)
 
 
+# ---------------------------------------------------------------------------
+# Class filter (data.classes)
+# ---------------------------------------------------------------------------
+
+def _class_filter(data: DataConfig) -> Tuple[int, ...]:
+    """``data.classes`` as sorted distinct labels; empty means every class.
+
+    Checked here as well as in the config loader, because a `DataConfig`
+    built in Python is not validated.
+    """
+    classes = getattr(data, "classes", ())
+    if classes is None:
+        return ()
+    if not isinstance(classes, (list, tuple)) or not all(
+            isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 0
+            for c in classes):
+        raise ConfigError(
+            f"data.classes: expected a list of non-negative integer labels, got {classes!r}")
+    return tuple(sorted({int(c) for c in classes}))
+
+
+def _check_known_classes(classes: Tuple[int, ...], num_classes: Optional[int],
+                         data: DataConfig) -> None:
+    """Rejects labels the dataset cannot have (a typo would otherwise filter out everything)."""
+    if num_classes is None:
+        return
+    unknown = [c for c in classes if c >= num_classes]
+    if unknown:
+        raise ConfigError(
+            f"data.classes: {unknown} {'is not a label' if len(unknown) == 1 else 'are not labels'} "
+            f"of '{data.name}' (labels are 0..{num_classes - 1})")
+
+
+def _no_examples_error(data: DataConfig, split: str, classes: Tuple[int, ...]) -> ConfigError:
+    return ConfigError(
+        f"data.classes={list(classes)}: split '{split}' of '{data.name}' has no example with "
+        "one of these labels; choose other classes or clear data.classes")
+
+
 def _resize_float(x: np.ndarray, size: int) -> np.ndarray:
     """Antialiased bilinear resize of float [N, h, w, C] arrays, in chunks."""
     out = np.empty((x.shape[0], size, size, x.shape[-1]), np.float32)
@@ -114,7 +155,8 @@ def _builtin_arrays_cached(name: str, split: str, num: int, num_objects: int, se
     return out
 
 
-def _builtin_arrays(data: DataConfig, split: str) -> Dict[str, np.ndarray]:
+def _builtin_unfiltered(data: DataConfig, split: str) -> Dict[str, np.ndarray]:
+    """Every rendered example of a built-in split (cached, read-only arrays)."""
     split = _builtin_split(split)
     num = data.num_train if split == "train" else data.num_test
     return dict(_builtin_arrays_cached(
@@ -122,16 +164,95 @@ def _builtin_arrays(data: DataConfig, split: str) -> Dict[str, np.ndarray]:
         data.data_dir, int(data.image_size), int(data.channels)))
 
 
+def _builtin_keep(data: DataConfig, split: str, arrays: Dict[str, np.ndarray]
+                  ) -> Optional[np.ndarray]:
+    """Boolean [N] of the examples ``data.classes`` keeps, or None to keep all.
+
+    Raises:
+      ConfigError: an impossible label, or no example left.
+    """
+    classes = _class_filter(data)
+    if not classes:
+        return None
+    _check_known_classes(classes, _builtin_num_classes(data), data)
+    keep = np.isin(arrays["label"], classes)
+    if not keep.any():
+        raise _no_examples_error(data, split, classes)
+    return keep
+
+
+def _builtin_arrays(data: DataConfig, split: str) -> Dict[str, np.ndarray]:
+    """The arrays of a built-in split, after the ``data.classes`` filter.
+
+    Every array is filtered alike, and "index" is renumbered 0..M-1 so that
+    it stays the position in the (filtered) split, which is what per-example
+    model state is indexed by.
+    """
+    arrays = _builtin_unfiltered(data, split)
+    keep = _builtin_keep(data, split, arrays)
+    if keep is None:
+        return arrays
+    out = {k: v[keep] for k, v in arrays.items()}
+    out["index"] = np.arange(int(keep.sum()), dtype=np.int64)
+    return out
+
+
 # ---------------------------------------------------------------------------
 # Real datasets
 # ---------------------------------------------------------------------------
 
 def _folder_index(data: DataConfig, split: str):
-    """The checked files of an image-folder split, under the config's bad-image policy."""
+    """The checked files of an image-folder split (bad-image policy, ``data.classes``).
+
+    The class filter keeps the files of the listed class numbers (sorted
+    class-folder names map to 0, 1, ...); the channel count stays the whole
+    split's, so every class of a folder loads alike.
+    """
     from tfgen.data import sources
 
-    return sources.index_folder(data.path, split, on_bad_image=data.on_bad_image,
-                                min_image_size=data.min_image_size)
+    index = sources.index_folder(data.path, split, on_bad_image=data.on_bad_image,
+                                 min_image_size=data.min_image_size)
+    classes = _class_filter(data)
+    if not classes:
+        return index
+    if index.labels is None:
+        raise ConfigError(
+            f"data.classes: image folder {index.root} has no labels (its images are not in "
+            "class subfolders), so there are no classes to keep; clear data.classes")
+    _check_known_classes(classes, len(index.classes), data)
+    kept = [(f, y) for f, y in zip(index.files, index.labels) if y in classes]
+    if not kept:
+        raise _no_examples_error(data, split, classes)
+    return dataclasses.replace(index, files=tuple(f for f, _ in kept),
+                               labels=tuple(y for _, y in kept))
+
+
+def _filter_tfds(ds: tf.data.Dataset, data: DataConfig, split: str) -> tf.data.Dataset:
+    """A tensorflow-datasets split reduced to the ``data.classes`` labels.
+
+    Raises:
+      ConfigError: the dataset has no labels, an impossible label, or no
+        example of the classes in the split (found by reading until the
+        first match, at most one pass over the split).
+    """
+    from tfgen.data import sources
+
+    classes = _class_filter(data)
+    if "label" not in ds.element_spec:
+        raise ConfigError(
+            f"data.classes: '{data.name}' has no class labels, so there are no classes to "
+            "keep; clear data.classes")
+    builder = sources.tfds_builder(data.name, data.data_dir)
+    label_key = sources._label_key(data.name, builder)  # noqa: SLF001 - same package
+    if label_key:
+        _check_known_classes(classes, builder.info.features[label_key].num_classes, data)
+    wanted = tf.constant(classes, tf.int64)
+    ds = ds.filter(lambda ex: tf.reduce_any(tf.equal(tf.cast(ex["label"], tf.int64), wanted)))
+    # Checked now: an empty split would otherwise surface much later, as a
+    # training run without batches or an evaluation of nothing.
+    if not any(True for _ in ds.take(1)):
+        raise _no_examples_error(data, split, classes)
+    return ds
 
 
 def _raw_source(data: DataConfig, split: str) -> Tuple[tf.data.Dataset, int, Optional[int]]:
@@ -147,6 +268,8 @@ def _raw_source(data: DataConfig, split: str) -> Tuple[tf.data.Dataset, int, Opt
         return sources.folder_dataset(index), index.channels, len(index.files)
     ds = sources.load_tfds(data.name, split, data_dir=data.data_dir,
                            manual_dir=data.manual_dir)
+    if _class_filter(data):
+        ds = _filter_tfds(ds, data, split)
     channels = ds.element_spec["image"].shape[-1] or 3
     return ds, int(channels), None
 
@@ -268,11 +391,14 @@ def make_dataset(data: DataConfig, split: str, batch_size: int, *, training: boo
         index: int64 [B], the example's position in the split (stable across
           epochs, shuffles and shards), when ``data.with_index``.
       B is the (per-replica) batch size; the last evaluation batch may be
-      smaller.
+      smaller. With ``data.classes`` only examples with those labels come
+      out, and "index" counts the kept examples (0..M-1).
 
     Raises:
       DatasetNotFoundError: the dataset is not available locally.
-      ConfigError: a split the dataset does not have.
+      ConfigError: a split the dataset does not have; ``data.classes`` on a
+        dataset without labels, with labels it cannot have, or that leaves
+        the split empty.
       BadImageError: an image folder has a bad image and
         ``data.on_bad_image`` is "error", or no usable image.
     """
@@ -298,17 +424,32 @@ def make_dataset(data: DataConfig, split: str, batch_size: int, *, training: boo
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def _builtin_count(data: DataConfig, split: str) -> int:
+    """Examples in a built-in split after ``data.classes`` (renders only when filtering)."""
+    if not _class_filter(data):
+        return data.num_train if _builtin_split(split) == "train" else data.num_test
+    arrays = _builtin_unfiltered(data, split)
+    return int(_builtin_keep(data, split, arrays).sum())
+
+
 def dataset_info(data: DataConfig) -> DatasetInfo:
     """Shape, class count and size of the configured dataset, cheaply.
 
-    Built-in datasets need no rendering; tensorflow-datasets read only the
-    builder's metadata (split sizes come from the prepared dataset, else from
-    the catalog); folders are listed and their files checked (cached), not decoded.
+    Built-in datasets need no rendering (except with ``data.classes``, to
+    count the kept examples; the rendering is cached for the pipeline);
+    tensorflow-datasets read only the builder's metadata (split sizes come
+    from the prepared dataset, else from the catalog; unknown, None, with
+    ``data.classes``); folders are listed and their files checked (cached),
+    not decoded. Sizes count the examples `make_dataset` yields, so after
+    ``data.classes``; num_classes stays the dataset's whole label range,
+    since kept labels keep their values.
 
     Raises:
       DatasetNotFoundError: unknown tfds name, or a missing/empty folder.
       BadImageError: a folder's training split has a bad image and
         ``data.on_bad_image`` is "error", or no usable image.
+      ConfigError: ``data.classes`` names impossible labels, leaves a
+        built-in or folder training split empty, or the dataset has no labels.
     """
     size = data.image_size
     kind = dataset_kind(data.name)
@@ -316,7 +457,8 @@ def dataset_info(data: DataConfig) -> DatasetInfo:
         channels = data.channels or _builtin_native_channels(data.name)
         return DatasetInfo(image_shape=(size, size, channels),
                            num_classes=_builtin_num_classes(data),
-                           num_train=data.num_train, name=data.name, num_test=data.num_test)
+                           num_train=_builtin_count(data, "train"), name=data.name,
+                           num_test=_builtin_count(data, "test"))
     from tfgen.data import sources
 
     if kind == "folder":
@@ -350,6 +492,10 @@ def dataset_info(data: DataConfig) -> DatasetInfo:
                 return None
         return known.get(split)
 
+    if _class_filter(data):
+        # Counting one class would take a pass over the whole split.
+        return DatasetInfo(image_shape=(size, size, data.channels or int(in_channels)),
+                           num_classes=num_classes, num_train=None, name=data.name, num_test=None)
     return DatasetInfo(image_shape=(size, size, data.channels or int(in_channels)),
                        num_classes=num_classes, num_train=split_size(data.train_split),
                        name=data.name, num_test=split_size(data.test_split))
@@ -370,6 +516,8 @@ def load_arrays(data: DataConfig, split: str,
         image: float32 [N, S, S, C] in [-1, 1].
         label: int32 [N], when the dataset has labels.
         index: int64 [N], position in the split (0..N-1).
+        With ``data.classes``, only the examples with those labels, every
+        array filtered alike and "index" renumbered 0..N-1.
         Built-in datasets add their extra arrays at the same resolution:
         labels, masks, poses, and background (multidigit) or colors (shapes).
     """

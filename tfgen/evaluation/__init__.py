@@ -6,6 +6,9 @@
   (`InceptionExtractor` with local ImageNet weights, `DomainClassifier`
   trained by tfgen on the modelled dataset).
 * `evaluate`: `get_extractor` from an eval config and `score_samples`.
+* `layered`: the metrics and analyses of LR-GAN (mask IoU, Adversarial
+  Accuracy and Divergence, nearest neighbours and memorisation, Hungarian
+  pairing of two models' samples, pose statistics).
 
 The metric functions import without TensorFlow; the extractor names are
 loaded on first use (PEP 562), so `from tfgen.evaluation import
@@ -32,6 +35,14 @@ _LAZY = {
     "build_domain_classifier_model": "tfgen.evaluation.extractors",
     "score_samples": "tfgen.evaluation.evaluate",
     "get_extractor": "tfgen.evaluation.evaluate",
+    "POSE_PARAMETERS": "tfgen.evaluation.layered",
+    "adversarial_metrics": "tfgen.evaluation.layered",
+    "hungarian_pairs": "tfgen.evaluation.layered",
+    "kl_divergence_rows": "tfgen.evaluation.layered",
+    "mask_iou": "tfgen.evaluation.layered",
+    "memorisation_report": "tfgen.evaluation.layered",
+    "nearest_neighbours": "tfgen.evaluation.layered",
+    "pose_statistics": "tfgen.evaluation.layered",
 }
 
 __all__ = [
@@ -40,7 +51,9 @@ __all__ = [
     "frechet_distance_from_features",
     "inception_score",
     "reconstruction_mse",
-] + list(_LAZY)
+]
+# A separate statement so that pyflakes still reads the literal list above.
+__all__ += list(_LAZY)
 
 
 def __getattr__(name):

@@ -21,6 +21,7 @@ caches it on disk so that every `evaluate` run scores with the same network.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import hashlib
 import json
 import logging
@@ -570,6 +571,10 @@ def domain_classifier_for(data, *, steps: int, seed: int = 0,
     Raises:
       TfgenError: the dataset has no labels (or cannot be loaded).
     """
+    # The classifier scores the whole domain: a run restricted to some classes
+    # (one generator per class) is scored by, and shares, the full classifier.
+    if getattr(data, "classes", None):
+        data = dataclasses.replace(data, classes=[])
     root = os.path.expanduser(cache_dir) if cache_dir else default_cache_dir()
     parent = os.path.join(root, "classifiers")
     key = classifier_cache_key(data, steps=steps, seed=seed)

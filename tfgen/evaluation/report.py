@@ -23,7 +23,9 @@ def evaluate_workdir(workdir: str, num_samples: Optional[int] = None,
 
     Also reports the same FID between the training and test splits (the
     floor a perfect model would reach with this many samples), and, for
-    models that reconstruct, the per-pixel reconstruction MSE on the test split.
+    models that reconstruct, the per-pixel reconstruction MSE on the test split,
+    and the model's own `evaluation_extras` (LR-GAN: pose statistics; its
+    conditional variant: mask IoU against the true masks).
 
     Args:
       workdir: a trained work directory.
@@ -43,7 +45,8 @@ def evaluate_workdir(workdir: str, num_samples: Optional[int] = None,
         eval_config = dataclasses.replace(eval_config, extractor=extractor)
     n = eval_config.num_samples
     feature_net = get_extractor(eval_config, config.data)
-    real = load_arrays(config.data, config.data.test_split, max_examples=n)["image"]
+    test_arrays = load_arrays(config.data, config.data.test_split, max_examples=n)
+    real = test_arrays["image"]
     generated = generate_images(model, n)
     report = score_samples(generated, real, feature_net)
     accuracy = getattr(feature_net, "accuracy", None)
@@ -55,6 +58,7 @@ def evaluate_workdir(workdir: str, num_samples: Optional[int] = None,
     if model.reconstructs:
         recon = np.concatenate([model.reconstruct(real[i:i + 250]).numpy() for i in range(0, len(real), 250)])
         report["reconstruction_mse"] = float(reconstruction_mse(real, recon))
+    report.update(model.evaluation_extras(test_arrays))
     report.update(model=config.model.name, dataset=config.data.name, step=read_status(workdir).get("step"),
                   workdir=workdir)
     return report

@@ -3,9 +3,11 @@
 from tfgen.layers.dcgan_blocks import (
     DCGANDiscriminator,
     DCGANGenerator,
+    discriminator_trunk,
     generator_trunk,
     num_stages,
     to_image_layer,
 )
 
-__all__ = ["DCGANDiscriminator", "DCGANGenerator", "generator_trunk", "num_stages", "to_image_layer"]
+__all__ = ["DCGANDiscriminator", "DCGANGenerator", "discriminator_trunk", "generator_trunk", "num_stages",
+           "to_image_layer"]

@@ -71,6 +71,26 @@ def generator_trunk(image_size: int, base_filters: int, sync_batch_norm: bool = 
     return keras.Sequential(trunk, name=name), filters
 
 
+def discriminator_trunk(image_size: int, base_filters: int, sync_batch_norm: bool = False, name: str = "trunk"):
+    """An image -> a 4x4 feature map: 4x4 stride-2 convolutions doubling the
+    channels, batch norm after all but the first, LeakyReLU 0.2.
+
+    Returns:
+      (keras.Sequential mapping [batch, image_size, image_size, C] to
+      [batch, 4, 4, channels], channels).
+    """
+    trunk = []
+    filters = base_filters
+    for i in range(num_stages(image_size)):
+        trunk.append(layers.Conv2D(filters, 4, strides=2, padding="same", use_bias=False,
+                                   kernel_initializer=_conv_init(), name=f"down{i}"))
+        if i > 0:  # DCGAN: no batch norm on the discriminator's input layer.
+            trunk.append(_bn(f"down{i}_bn", sync_batch_norm))
+        trunk.append(layers.LeakyReLU(0.2))
+        filters *= 2
+    return keras.Sequential(trunk, name=name), filters // 2
+
+
 def to_image_layer(channels: int, name: str):
     """The last 4x4 stride-2 transposed convolution (hidden map -> full-size output)."""
     return layers.Conv2DTranspose(channels, 4, strides=2, padding="same", kernel_initializer=_conv_init(), name=name)
@@ -147,22 +167,11 @@ class DCGANDiscriminator(keras.Model):
         self.channels = channels
         self.base_filters = base_filters
         self.sync_batch_norm = sync_batch_norm
-        n = num_stages(image_size)
-        trunk = []
-        filters = base_filters
-        for i in range(n):
-            trunk.append(layers.Conv2D(filters, 4, strides=2, padding="same", use_bias=False,
-                                       kernel_initializer=_conv_init(), name=f"down{i}"))
-            if i > 0:  # DCGAN: no batch norm on the discriminator's input layer.
-                trunk.append(_bn(f"down{i}_bn", sync_batch_norm))
-            trunk.append(layers.LeakyReLU(0.2))
-            filters *= 2
-        self.trunk = keras.Sequential(trunk, name="trunk")
+        self.trunk, self.feature_channels = discriminator_trunk(image_size, base_filters, sync_batch_norm)
         self.head = keras.Sequential([
             layers.Conv2D(1, 4, padding="valid", kernel_initializer=_conv_init(), name="to_logit"),
             layers.Flatten(),
         ], name="head")
-        self.feature_channels = filters // 2
 
     def build(self, input_shape):
         self.trunk.build(input_shape)

@@ -2,6 +2,7 @@
 
 from tfgen.models import dcgan  # noqa: F401  (registers "dcgan")
 from tfgen.models import lrgan  # noqa: F401  (registers "lrgan")
+from tfgen.models import conditional_lrgan  # noqa: F401  (registers "conditional_lrgan")
 from tfgen.models.base import GenerativeModel
 from tfgen.models.registry import build_model, get_model_class, names
 

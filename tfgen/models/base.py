@@ -24,9 +24,10 @@ base class gives each one the same skeleton:
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Dict, Sequence, Tuple
+from typing import Any, Callable, Dict, Sequence, Tuple
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfgen import config as config_lib
@@ -184,6 +185,22 @@ class GenerativeModel(DistributedFitWorkarounds):
             panels["real_vs_reconstruction"] = tf.reshape(tf.stack([real, recon], axis=1),
                                                           [-1, *real.shape[1:]])
         return panels
+
+    # Panels also written as PNG files under <workdir>/samples/ (besides TensorBoard).
+    png_panels: Tuple[str, ...] = ("samples",)
+
+    def histograms(self, fixed_latent: tf.Tensor) -> Dict[str, np.ndarray]:
+        """Values for TensorBoard histograms, name -> 1-D array (e.g. LR-GAN's poses)."""
+        return {}
+
+    def evaluation_extras(self, arrays: Dict[str, np.ndarray]) -> Dict[str, Any]:
+        """Model-specific scores for `tfgen evaluate`, JSON-able.
+
+        Args:
+          arrays: the test split from `tfgen.data.load_arrays` (images and,
+            for the built-in datasets, true masks, labels and poses).
+        """
+        return {}
 
     def serving_endpoints(self) -> Dict[str, Tuple[Callable, Sequence[tf.TensorSpec], str]]:
         """Named SavedModel signatures: name -> (fn, input_signature, doc).

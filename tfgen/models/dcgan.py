@@ -71,6 +71,10 @@ class DCGAN(GenerativeModel):
         return DCGANGenerator(h, c, cfg.latent_dim, cfg.g_filters, sync_batch_norm=self.sync_batch_norm,
                               name="generator")
 
+    def generator_variables(self):
+        """What the generator optimizer trains (the conditional LR-GAN adds its encoder)."""
+        return self.generator.trainable_variables
+
     def call(self, z, training=False):
         return self.generator(z, training=training)
 
@@ -83,7 +87,7 @@ class DCGAN(GenerativeModel):
         super().compile(**kwargs)
         self.g_optimizer = g_optimizer or make()
         self.d_optimizer = d_optimizer or make()
-        self.build_optimizer(self.g_optimizer, self.generator.trainable_variables)
+        self.build_optimizer(self.g_optimizer, self.generator_variables())
         self.build_optimizer(self.d_optimizer, self.discriminator.trainable_variables)
 
     def optimizers_by_name(self):
@@ -94,7 +98,10 @@ class DCGAN(GenerativeModel):
 
     # Per-replica loss and gradients; XLA-compiled when enabled.
     def _d_grads_impl(self, real, z):
-        fake = tf.stop_gradient(self.generator(z, training=True))
+        return self.discriminator_grads(real, tf.stop_gradient(self.generator(z, training=True)))
+
+    def discriminator_grads(self, real, fake):
+        """Gradients of the non-saturating discriminator loss on a real and a fake batch, and its stats."""
         with tf.GradientTape() as tape:
             real_logits = self.discriminator(real, training=True)
             fake_logits = self.discriminator(fake, training=True)
@@ -111,7 +118,7 @@ class DCGAN(GenerativeModel):
             fake = self.generator(z, training=True)
             per_example = nonsaturating_generator_loss(self.discriminator(fake, training=True))
             loss = reduce_loss(per_example, self.global_batch_size(z))
-        grads = tape.gradient(loss, self.generator.trainable_variables)
+        grads = tape.gradient(loss, self.generator_variables())
         return grads, {"g_loss": tf.reduce_mean(per_example)}
 
     def train_step(self, data):
@@ -122,5 +129,5 @@ class DCGAN(GenerativeModel):
         self.d_optimizer.apply(d_grads, self.discriminator.trainable_variables)
         z_g = self.per_example_normal(batch, [self.latent_dim])
         g_grads, g_stats = self._g_grads(z_g)
-        self.g_optimizer.apply(g_grads, self.generator.trainable_variables)
+        self.g_optimizer.apply(g_grads, self.generator_variables())
         return self.update_trackers({**d_stats, **g_stats})

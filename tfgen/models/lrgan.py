@@ -40,6 +40,7 @@ import dataclasses
 from typing import Any, ClassVar, Dict
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
@@ -171,11 +172,16 @@ class LayeredRecursiveGenerator(keras.Model):
             self.context_embedding.build((None, 2 * cfg.hidden_dim))
         self.built = True
 
-    def layers_of(self, z, training=False) -> Dict[str, Any]:
+    def layers_of(self, z=None, training=False, images=None, encoder=None) -> Dict[str, Any]:
         """Every layer of the composition.
 
         Args:
           z: float32 [batch, T * latent_dim], the timesteps' noise side by side.
+          training: batch-norm mode.
+          images, encoder: the conditional model (§6.8) instead of `z`: the
+            code of timestep t is `encoder(images - x_{t-1})`, the residual
+            of the real images [batch, H, W, C] after the canvas so far (the
+            images themselves for the background, t = 0).
 
         Returns:
           dict with "background" [B, H, W, C] and, per foreground timestep
@@ -184,20 +190,27 @@ class LayeredRecursiveGenerator(keras.Model):
           "warped_masks" ST(m_t), "transforms" a_t [B, 2, 3], "composites" x_t;
           and "image", the final composite [B, H, W, C] in [-1, 1].
         """
-        zs = tf.unstack(tf.reshape(z, [-1, self.timesteps, self.noise_dim]), axis=1)
+        if encoder is None:
+            zs = tf.unstack(tf.reshape(z, [-1, self.timesteps, self.noise_dim]), axis=1)
+            code = lambda t, canvas: zs[t]  # noqa: E731
+            batch = tf.shape(z)[0]
+        else:
+            code = lambda t, canvas: encoder(images if canvas is None else images - canvas,  # noqa: E731
+                                             training=training)
+            batch = tf.shape(images)[0]
         out = {k: [] for k in ("foregrounds", "masks", "warped_foregrounds", "warped_masks", "transforms",
                                "composites")}
         if self.timesteps == 1:
-            out["background"] = out["image"] = self.background(zs[0], training=training)
+            out["background"] = out["image"] = self.background(code(0, None), training=training)
             return out
-        batch = tf.shape(z)[0]
-        zeros = tf.zeros([batch, self.cfg.hidden_dim], z.dtype)
-        h, state = self.lstm(zs[0], [zeros, zeros], training=training)
-        canvas = self.background(h if self.cfg.background_input == "lstm" else zs[0], training=training)
+        zeros = tf.zeros([batch, self.cfg.hidden_dim], tf.float32)
+        z0 = code(0, None)
+        h, state = self.lstm(z0, [zeros, zeros], training=training)
+        canvas = self.background(h if self.cfg.background_input == "lstm" else z0, training=training)
         out["background"] = canvas
         previous = None
         for t in range(1, self.timesteps):
-            h, state = self.lstm(zs[t], state, training=training)
+            h, state = self.lstm(code(t, canvas), state, training=training)
             y = h if previous is None else self.context_embedding(
                 tf.concat([h, self.object_embedding(previous, training=training)], axis=1))
             shared = self.foreground_trunk(y, training=training)  # s_t
@@ -206,7 +219,7 @@ class LayeredRecursiveGenerator(keras.Model):
             if self.cfg.use_transform:
                 theta = self.pose(y)
             else:
-                theta = tf.tile(tf.constant([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], z.dtype), [batch, 1, 1])
+                theta = tf.tile(tf.constant([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]), [batch, 1, 1])
             # Appearance and mask share one grid: warp them in one pass.
             warped = spatial_transform(tf.concat([f, m], axis=-1), theta)
             f_hat, m_hat = warped[..., :self.channels], warped[..., self.channels:]
@@ -239,19 +252,120 @@ class LRGAN(DCGAN):
         """See `LayeredRecursiveGenerator.layers_of`."""
         return self.generator.layers_of(z, training=training)
 
+    def stacked_layers(self, parts) -> Dict[str, tf.Tensor]:
+        """`layers_of`'s per-timestep lists stacked on axis 1 (the export's layout).
+
+        Returns:
+          backgrounds [B, H, W, C]; foregrounds, warped_foregrounds,
+          composites [B, T-1, H, W, C]; masks, warped_masks [B, T-1, H, W, 1];
+          transforms [B, T-1, 2, 3]; images [B, H, W, C]. With T = 1 the
+          per-timestep outputs have zero length on axis 1.
+        """
+        h, w, c = self.image_shape
+        batch = tf.shape(parts["image"])[0]
+        trailing = {"foregrounds": [h, w, c], "warped_foregrounds": [h, w, c], "composites": [h, w, c],
+                    "masks": [h, w, 1], "warped_masks": [h, w, 1], "transforms": [2, 3]}
+        out = {"backgrounds": parts["background"], "images": parts["image"]}
+        for key, shape in trailing.items():
+            out[key] = (tf.stack(parts[key], axis=1) if parts[key]
+                        else tf.zeros(tf.concat([[batch, 0], shape], 0)))
+        return out
+
+    def contextual_latents(self, fixed_latent, num_backgrounds: int = 8, num_foregrounds: int = 8):
+        """Latents for Fig. 17: row r keeps background noise z_0 of sample r and
+        takes the foreground noise of sample c in column c.
+
+        Returns:
+          float32 [num_backgrounds * num_foregrounds, T * latent_dim], row-major.
+        """
+        d = self.model_config.latent_dim
+        z = fixed_latent[:max(num_backgrounds, num_foregrounds)]
+        rows, cols = min(num_backgrounds, len(z)), min(num_foregrounds, len(z))
+        z0 = tf.repeat(z[:rows, :d], cols, axis=0)
+        rest = tf.tile(z[:cols, d:], [rows, 1])
+        return tf.concat([z0, rest], axis=1)
+
+    def layer_blocks(self, parts, t: int):
+        """The blocks of Figs. 5 and 9 for foreground timestep t (1-based), in [-1, 1]."""
+        f, m = parts["foregrounds"][t - 1], parts["masks"][t - 1]
+        f_hat, m_hat = parts["warped_foregrounds"][t - 1], parts["warped_masks"][t - 1]
+        previous = parts["background"] if t == 1 else parts["composites"][t - 2]
+        return [("background" if t == 1 else f"canvas t{t - 1}", previous), ("foreground", f),
+                ("mask", 2.0 * m - 1.0), ("carved", m * f + (m - 1.0)),  # carved-out pixels shown black
+                ("transformed", m_hat * f_hat + (m_hat - 1.0)), ("composite", parts["composites"][t - 1])]
+
+    def layers_figure(self, parts, rows: int = 8, leading=()) -> tf.Tensor:
+        """All timesteps' blocks side by side with captions: [1, H', W', 3] in [-1, 1].
+
+        `leading`: (caption, images) blocks to put first (e.g. the real images).
+        """
+        from tfgen.viz import labelled_blocks
+
+        n = rows * max(1, min(4, int(parts["image"].shape[0]) // rows))
+        many = self.model_config.timesteps > 2
+        blocks = [(label, np.asarray(images)[:n]) for label, images in leading]
+        for t in range(1, self.model_config.timesteps):
+            # A later timestep's canvas is the block just before it (the previous composite).
+            for label, images in self.layer_blocks(parts, t)[(0 if t == 1 else 1):]:
+                caption = f"t{t} {label}" if many and label != "background" else label
+                blocks.append((caption, np.asarray(images)[:n]))
+        fig = labelled_blocks(blocks, rows=rows)
+        return tf.constant(2.0 * fig[None] - 1.0)
+
     def image_panels(self, fixed_latent, real_batch):
-        """Samples, and per timestep the layers of Figs. 1, 5 and 6 (masks shown in [-1, 1])."""
+        """Samples; per timestep the layers of Figs. 1, 5, 6 and 9 (masks shown
+        in [-1, 1]); `layers`, all of them captioned side by side; and
+        `contextual`, Fig. 17: each row one background, each column one
+        foreground noise."""
         panels = {"samples": self.generate(fixed_latent)}
         if self.model_config.timesteps == 1:
             return panels
         parts = self.generate_layers(fixed_latent)
         panels["background"] = parts["background"]
-        for t, (f, m, f_hat, m_hat, x) in enumerate(zip(parts["foregrounds"], parts["masks"],
-                                                        parts["warped_foregrounds"], parts["warped_masks"],
-                                                        parts["composites"]), start=1):
-            panels[f"t{t}/foreground"] = f
-            panels[f"t{t}/mask"] = 2.0 * m - 1.0
-            panels[f"t{t}/carved_foreground"] = m * f
-            panels[f"t{t}/transformed_foreground"] = m_hat * f_hat
-            panels[f"t{t}/composite"] = x
+        for t in range(1, self.model_config.timesteps):
+            for label, images in self.layer_blocks(parts, t)[1:]:
+                panels[f"t{t}/{label}"] = images
+        panels["layers"] = self.layers_figure(parts)
+        panels["contextual"] = self.generate(self.contextual_latents(fixed_latent))
         return panels
+
+    png_panels = ("samples", "layers", "contextual")
+
+    def pose_samples(self, num: int = 1024, seed: int = 20170) -> list:
+        """Transforms a_t of `num` fixed-seed samples, per foreground timestep: [num, 2, 3] each."""
+        if not self.model_config.timesteps > 1:
+            return []
+        z = tf.random.stateless_normal([num, self.latent_dim], seed=[seed, 0])
+        return [t.numpy() for t in self.generate_layers(z)["transforms"]]
+
+    def histograms(self, fixed_latent):
+        """The six pose parameters per timestep (Fig. 20) for TensorBoard."""
+        from tfgen.evaluation.layered import POSE_PARAMETERS
+
+        out = {}
+        for t, theta in enumerate(self.pose_samples(), start=1):
+            for name, row, col in POSE_PARAMETERS:
+                out[f"pose/t{t}/{name}"] = theta[:, row, col]
+        return out
+
+    def evaluation_extras(self, arrays) -> Dict[str, Any]:
+        """Pose statistics per timestep (Fig. 20, §6.7)."""
+        from tfgen.evaluation.layered import pose_statistics
+
+        return {f"pose_t{t}": pose_statistics(theta) for t, theta in enumerate(self.pose_samples(), start=1)}
+
+    def serving_endpoints(self):
+        endpoints = super().serving_endpoints()
+        spec = tf.TensorSpec([None, self.latent_dim], tf.float32, name="z")
+
+        def generate_layers(z):
+            return self.stacked_layers(self.generate_layers(z))
+
+        steps = self.model_config.timesteps - 1
+        h, w, c = self.image_shape
+        doc = (f"generate_layers(z: float32 [batch, {self.latent_dim}]) -> {{backgrounds [batch, {h}, {w}, {c}], "
+               f"foregrounds/warped_foregrounds/composites [batch, {steps}, {h}, {w}, {c}] in [-1, 1], "
+               f"masks/warped_masks [batch, {steps}, {h}, {w}, 1] in [0, 1], transforms [batch, {steps}, 2, 3], "
+               f"images [batch, {h}, {w}, {c}]}}")
+        endpoints["generate_layers"] = (generate_layers, [spec], doc)
+        return endpoints

@@ -130,8 +130,10 @@ class ImageLogger(keras.callbacks.Callback):
     Panels come from `model.image_panels(fixed_latent, real_batch)`: fixed-noise
     samples for every model, plus whatever the model adds (reconstructions,
     layers, basis functions). Each panel goes to TensorBoard as one grid image
-    (rescaled from [-1, 1] to [0, 1]) and the samples grid also to
-    `<workdir>/samples/step_<N>.png`.
+    (rescaled from [-1, 1] to [0, 1]); the samples grid also goes to
+    `<workdir>/samples/step_<N>.png` and the model's other `png_panels` to
+    `<workdir>/samples/<panel>_step_<N>.png`. `model.histograms` (e.g.
+    LR-GAN's pose parameters) go to TensorBoard histograms.
     """
 
     def __init__(self, logdir: str, png_dir: str, counter: StepCounter, guard: NonFiniteGuard, every: int,
@@ -152,6 +154,10 @@ class ImageLogger(keras.callbacks.Callback):
                 tf.summary.image(f"images/{name}", grid[None], step=step)
                 if name == "samples":
                     self.last_png = save_png(grid, os.path.join(self.png_dir, f"step_{step:07d}.png"))
+                elif name in self.model.png_panels:
+                    save_png(grid, os.path.join(self.png_dir, f"{name}_step_{step:07d}.png"))
+            for name, values in self.model.histograms(self.fixed_latent).items():
+                tf.summary.histogram(name, np.asarray(values), step=step)
         self.writer.flush()
         self._last_written = step
 

@@ -1,5 +1,5 @@
 """Image grids for TensorBoard and PNG files."""
 
-from tfgen.viz.grid import image_grid, save_png, to_unit_range
+from tfgen.viz.grid import image_grid, labelled_blocks, save_png, to_unit_range
 
-__all__ = ["image_grid", "save_png", "to_unit_range"]
+__all__ = ["image_grid", "labelled_blocks", "save_png", "to_unit_range"]

@@ -1,0 +1,224 @@
+"""Conditional LR-GAN (Yang et al., ICLR 2017, appendix §6.8): LR-GAN as an
+unsupervised decomposer of real images into background and foreground layers.
+
+An encoder E (the DCGAN discriminator's trunk with a linear code head)
+replaces the noise: the background code is E(x) and the code of foreground
+timestep t is E(x - x_{t-1}), the residual of the image after the canvas so
+far — the same encoder for every timestep. The codes run through the
+LR-GAN generator unchanged (LSTM, background and foreground generators,
+masks, pose and the compositor of Eq. 4), and the final composite is a
+reconstruction x̂ of x. Generator and encoder minimise
+
+    L_GE = lambda_rec * mean_pixels |x - x̂| + L_adv(D(x̂)),
+
+with the non-saturating adversarial loss of a DCGAN discriminator that sees
+real images against reconstructions. The paper names "a reconstruction
+loss" without its form or weight; we take L1 (sharper than L2, which
+averages the digit into the background) with lambda_rec = 10 by default
+(config `reconstruction_loss`, `reconstruction_weight`).
+
+Because the foreground's code sees only what the background missed, the
+background generator tends to inpaint a background and the foreground mask
+to carve out the object: an unsupervised segmentation, scored by the
+intersection-over-union of the learned mask with the true mask on datasets
+that have one (`multidigit`, `shapes`; `evaluation_extras`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Dict
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from tfgen.config import field
+from tfgen.layers import discriminator_trunk
+from tfgen.losses import nonsaturating_discriminator_loss, nonsaturating_generator_loss, reduce_loss
+from tfgen.models.lrgan import LRGAN, LRGANConfig
+from tfgen.models.registry import register
+
+
+@dataclasses.dataclass
+class ConditionalLRGANConfig(LRGANConfig):
+    """Conditional LR-GAN hyperparameters (LR-GAN's plus the reconstruction)."""
+
+    name: str = field("conditional_lrgan", help="Registered model name.")
+    encoder_filters: int = field(64, min=1, help="Encoder's first-layer filters (doubling, as the discriminator).")
+    reconstruction_loss: str = field("l1", choices=["l1", "l2"], help="Per-pixel reconstruction distance.")
+    reconstruction_weight: float = field(10.0, min=0.0, help="lambda_rec: weight of the reconstruction term.")
+
+    TINY: ClassVar[Dict[str, Any]] = {**LRGANConfig.TINY, "encoder_filters": 8}
+
+
+@keras.saving.register_keras_serializable(package="tfgen")
+class ImageEncoder(keras.Model):
+    """E: images (or residuals) [batch, S, S, C] in about [-2, 2] -> codes [batch, code_dim].
+
+    The DCGAN discriminator's convolutional trunk down to 4x4, then a linear
+    layer (codes are unbounded, like the noise they replace).
+    """
+
+    def __init__(self, image_size: int, code_dim: int, base_filters: int = 64, sync_batch_norm: bool = False,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.image_size, self.code_dim, self.base_filters = image_size, code_dim, base_filters
+        self.sync_batch_norm = sync_batch_norm
+        self.trunk, _ = discriminator_trunk(image_size, base_filters, sync_batch_norm)
+        self.to_code = keras.Sequential([layers.Flatten(), layers.Dense(code_dim, name="code")], name="to_code")
+
+    def build(self, input_shape):
+        self.trunk.build(input_shape)
+        self.to_code.build(self.trunk.compute_output_shape(input_shape))
+        self.built = True
+
+    def call(self, images, training=False):
+        return self.to_code(self.trunk(images, training=training))
+
+    def get_config(self):
+        return {**super().get_config(), "image_size": self.image_size, "code_dim": self.code_dim,
+                "base_filters": self.base_filters, "sync_batch_norm": self.sync_batch_norm}
+
+
+def reconstruction_distance(images, reconstructions, kind: str = "l1"):
+    """Per-example mean pixel distance, float32 [batch].
+
+    l1: mean |x - x̂|; l2: mean (x - x̂)^2, over height, width and channels.
+    """
+    diff = images - reconstructions
+    per_pixel = tf.abs(diff) if kind == "l1" else tf.square(diff)
+    return tf.reduce_mean(per_pixel, axis=[1, 2, 3])
+
+
+@register("conditional_lrgan", ConditionalLRGANConfig)
+@keras.saving.register_keras_serializable(package="tfgen")
+class ConditionalLRGAN(LRGAN):
+    """Encoder + LR-GAN generator + DCGAN discriminator; see the module docstring.
+
+    Data: dicts with "image" float32 [batch, H, W, C] in [-1, 1].
+    Metrics: d_loss, g_loss (adversarial part), reconstruction (the
+    distance, unweighted), d_real, d_fake (mean sigmoid of D on real images
+    and on reconstructions).
+    `generate(z)` decodes codes [batch, T * latent_dim] (the encoder's space,
+    not a prior: this model is a decomposer, not a sampler).
+    """
+
+    reconstructs = True
+
+    def __init__(self, model_config, image_shape, **kwargs):
+        super().__init__(model_config, image_shape, **kwargs)
+        cfg = self.model_config
+        h, w, c = self.image_shape
+        self.encoder = ImageEncoder(h, cfg.latent_dim, cfg.encoder_filters, sync_batch_norm=self.sync_batch_norm,
+                                    name="encoder")
+        self.encoder.build((None, h, w, c))
+        self.add_trackers("reconstruction")
+
+    def generator_variables(self):
+        return self.generator.trainable_variables + self.encoder.trainable_variables
+
+    def sub_networks(self):
+        return {**super().sub_networks(), "encoder": self.encoder}
+
+    def decompose_layers(self, images, training=False):
+        """Real images [B, H, W, C] in [-1, 1] -> `layers_of` (see there); "image" is the reconstruction."""
+        return self.generator.layers_of(images=images, encoder=self.encoder, training=training)
+
+    def reconstruct(self, images):
+        return self.decompose_layers(images)["image"]
+
+    # Per-replica loss and gradients; XLA-compiled when enabled.
+    def _d_grads_impl(self, real):
+        return self.discriminator_grads(real, tf.stop_gradient(self.decompose_layers(real, training=True)["image"]))
+
+    def _g_grads_impl(self, real):
+        cfg = self.model_config
+        variables = self.generator_variables()
+        with tf.GradientTape() as tape:
+            recon = self.decompose_layers(real, training=True)["image"]
+            adversarial = nonsaturating_generator_loss(self.discriminator(recon, training=True))
+            distance = reconstruction_distance(real, recon, cfg.reconstruction_loss)
+            loss = reduce_loss(adversarial + cfg.reconstruction_weight * distance, self.global_batch_size(real))
+        grads = tape.gradient(loss, variables)
+        return grads, {"g_loss": tf.reduce_mean(adversarial), "reconstruction": tf.reduce_mean(distance)}
+
+    def train_step(self, data):
+        real = data["image"]
+        d_grads, d_stats = self._d_grads(real)
+        self.d_optimizer.apply(d_grads, self.discriminator.trainable_variables)
+        g_grads, g_stats = self._g_grads(real)
+        self.g_optimizer.apply(g_grads, self.generator_variables())
+        return self.update_trackers({**d_stats, **g_stats})
+
+    def image_panels(self, fixed_latent, real_batch):
+        """Reconstructions beside the real images, and the decomposition of
+        real test images (Figs. 21, 22): real, then the layers per timestep."""
+        panels = {"real_vs_reconstruction": super(LRGAN, self).image_panels(fixed_latent, real_batch)[
+            "real_vs_reconstruction"]}
+        real = real_batch["image"]
+        parts = self.decompose_layers(real)
+        panels["background"] = parts["background"]
+        for t in range(1, self.model_config.timesteps):
+            for label, images in self.layer_blocks(parts, t)[1:]:
+                panels[f"t{t}/{label}"] = images
+        panels["layers"] = self.layers_figure(parts, leading=[("real", real)])  # Fig. 21's layout
+        return panels
+
+    png_panels = ("layers", "real_vs_reconstruction")
+
+    def pose_samples(self, num: int = 1024, seed: int = 20170) -> list:
+        return []  # poses of a decomposition depend on the images: see evaluation_extras
+
+    def evaluation_extras(self, arrays) -> Dict[str, Any]:
+        """Mask IoU of the learned foreground masks against the true masks
+        (union of the objects) when the dataset has them, and pose statistics
+        of the decompositions."""
+        from tfgen.evaluation.layered import mask_iou, pose_statistics
+
+        images = arrays["image"]
+        warped, thetas = [], []
+        for i in range(0, len(images), 250):
+            parts = self.decompose_layers(tf.constant(images[i:i + 250]))
+            if parts["warped_masks"]:
+                # The union of every foreground's footprint on the canvas.
+                background_share = tf.reduce_prod(tf.stack([1.0 - m for m in parts["warped_masks"]]), axis=0)
+                warped.append((1.0 - background_share).numpy())
+                thetas.append(np.stack([t.numpy() for t in parts["transforms"]], axis=1))
+        out: Dict[str, Any] = {}
+        if not warped:
+            return out
+        thetas = np.concatenate(thetas)
+        for t in range(thetas.shape[1]):
+            out[f"pose_t{t + 1}"] = pose_statistics(thetas[:, t])
+        if "masks" in arrays:
+            iou = mask_iou(np.concatenate(warped), arrays["masks"])
+            out["mask_iou"] = float(iou["mean_iou"])
+            # The chance level: the same score for a mask of the whole canvas.
+            out["mask_iou_full_canvas"] = float(mask_iou(np.ones_like(np.concatenate(warped)),
+                                                         arrays["masks"])["mean_iou"])
+        return out
+
+    def serving_endpoints(self):
+        endpoints = super().serving_endpoints()
+        h, w, c = self.image_shape
+        spec = tf.TensorSpec([None, h, w, c], tf.float32, name="images")
+
+        def decompose(images):
+            out = self.stacked_layers(self.decompose_layers(images))
+            out["reconstructions"] = out.pop("images")
+            return out
+
+        def reconstruct(images):
+            return {"reconstructions": self.reconstruct(images)}
+
+        steps = self.model_config.timesteps - 1
+        endpoints["decompose"] = (decompose, [spec], (
+            f"decompose(images: float32 [batch, {h}, {w}, {c}] in [-1, 1]) -> {{backgrounds, reconstructions "
+            f"[batch, {h}, {w}, {c}]; foregrounds/warped_foregrounds/composites [batch, {steps}, {h}, {w}, {c}]; "
+            f"masks/warped_masks [batch, {steps}, {h}, {w}, 1] in [0, 1]; transforms [batch, {steps}, 2, 3]}}"))
+        endpoints["reconstruct"] = (reconstruct, [spec], (
+            f"reconstruct(images: float32 [batch, {h}, {w}, {c}] in [-1, 1]) -> "
+            f"{{reconstructions: float32 [batch, {h}, {w}, {c}] in [-1, 1]}}"))
+        return endpoints
