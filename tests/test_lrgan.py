@@ -71,3 +71,55 @@ def test_poses_change_during_training():
     model, _ = check_generative_model("lrgan", {**TINY, "learning_rate": 1e-2}, (16, 16, 1), steps=3)
     pose_kernel = model.generator.pose.dense.kernel.numpy()
     assert np.abs(pose_kernel).max() > 0  # started at exactly zero
+
+
+def test_stacked_layers_with_one_timestep_are_empty():
+    model = build_model(make_config("lrgan", {**TINY, "timesteps": 1}), (16, 16, 3))
+    out = model.stacked_layers(model.generate_layers(model.sample_latent(2, seed=0)))
+    assert out["foregrounds"].shape == (2, 0, 16, 16, 3) and out["transforms"].shape == (2, 0, 2, 3)
+    np.testing.assert_array_equal(out["backgrounds"].numpy(), out["images"].numpy())
+
+
+def test_contextual_rows_share_their_background():
+    model = build_model(make_config("lrgan", {**TINY, "timesteps": 2}), (16, 16, 1))
+    z = model.contextual_latents(model.sample_latent(8, seed=3), num_backgrounds=3, num_foregrounds=4)
+    parts = model.generate_layers(z)
+    bg = parts["background"].numpy().reshape(3, 4, -1)
+    fg_noise = z.numpy()[:, TINY["latent_dim"]:].reshape(3, 4, -1)
+    assert np.allclose(bg, bg[:, :1])  # one background per row
+    assert not np.allclose(bg[0], bg[1])
+    assert np.allclose(fg_noise, fg_noise[:1]) and not np.allclose(fg_noise[:, 0], fg_noise[:, 1])
+
+
+@pytest.mark.parametrize("timesteps", [2, 3])
+def test_conditional_generic(timesteps):
+    tiny = config_lib.tiny_overrides("conditional_lrgan")
+    model, history = check_generative_model("conditional_lrgan", {**tiny, "timesteps": timesteps}, (16, 16, 1))
+    assert set(history) == {"d_loss", "g_loss", "d_real", "d_fake", "reconstruction"}
+    assert model.reconstructs
+
+
+def test_conditional_codes_come_from_residuals():
+    tiny = config_lib.tiny_overrides("conditional_lrgan")
+    model = build_model(make_config("conditional_lrgan", {**tiny, "timesteps": 3}), (16, 16, 1))
+    seen = []
+    encoder = model.encoder
+
+    def spy(images, training=False):
+        seen.append(images)
+        return encoder(images, training=training)
+
+    images = tf.random.uniform([4, 16, 16, 1], -1, 1, seed=1)
+    parts = model.generator.layers_of(images=images, encoder=spy)
+    assert len(seen) == 3  # background, then one residual per foreground
+    np.testing.assert_allclose(seen[0].numpy(), images.numpy())
+    np.testing.assert_allclose(seen[1].numpy(), (images - parts["background"]).numpy(), atol=1e-6)
+    np.testing.assert_allclose(seen[2].numpy(), (images - parts["composites"][0]).numpy(), atol=1e-6)
+    np.testing.assert_allclose(model.reconstruct(images).numpy(), parts["image"].numpy(), atol=1e-6)
+
+
+def test_conditional_generator_optimizer_trains_the_encoder():
+    tiny = config_lib.tiny_overrides("conditional_lrgan")
+    model, _ = check_generative_model("conditional_lrgan", tiny, (16, 16, 1), steps=2)
+    names = {v.path for v in model.generator_variables()}
+    assert any(n.startswith("encoder/") for n in names) and any(n.startswith("generator/") for n in names)

@@ -1,4 +1,4 @@
-"""The `tfgen` command line: train, sample, export, evaluate, datasets.
+"""The `tfgen` command line: train, sample, export, evaluate, datasets, and LR-GAN's studies.
 
 Errors a user can cause (bad config, missing dataset, unknown work
 directory) print one line `tfgen: error: ...` and exit with code 2.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 
 
@@ -78,6 +79,54 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _json_text(data) -> str:
+    """Indented JSON with every list of numbers on one line."""
+    text = json.dumps(data, indent=2)
+    return re.sub(r"\[[^\[\]{}\"]*\]", lambda m: "[" + " ".join(m.group()[1:-1].split()) + "]", text)
+
+
+def _write_outputs(report, figure=None, png=None, json_path=None) -> None:
+    """Writes the figure (PNG) and report (JSON) of a study, then prints the report."""
+    from tfgen.viz import save_png
+
+    if png:
+        report = {**report, "png": save_png(figure, png)}
+    text = _json_text(report)
+    if json_path:
+        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+        with open(json_path, "w") as f:
+            f.write(text + "\n")
+    print(text)
+
+
+def cmd_neighbours(args) -> int:
+    from tfgen.evaluation.studies import neighbours_study
+
+    report, figure = neighbours_study(args.workdir, num=args.num, max_reference=args.max_reference)
+    png = args.out or os.path.join(args.workdir, "neighbours.png")
+    _write_outputs(report, figure, png, args.json)
+    return 0
+
+
+def cmd_pair(args) -> int:
+    from tfgen.evaluation.studies import pair_study
+
+    report, figure = pair_study(args.workdir_a, args.workdir_b, num=args.num)
+    png = args.out or os.path.join(
+        args.workdir_a, f"pair_{os.path.basename(os.path.normpath(args.workdir_b))}.png")
+    _write_outputs(report, figure, png, args.json)
+    return 0
+
+
+def cmd_adversarial(args) -> int:
+    from tfgen.evaluation.studies import adversarial_study
+
+    report = adversarial_study(args.workdirs, num_per_class=args.num_per_class,
+                               validation=args.validation, max_validation=args.max_validation)
+    _write_outputs(report, json_path=args.out)
+    return 0
+
+
 def cmd_datasets(args) -> int:
     from tfgen.data import describe_datasets
 
@@ -123,6 +172,36 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--extractor", choices=["domain", "inception"], help="override eval.extractor")
     v.set_defaults(fn=cmd_evaluate)
 
+    n = sub.add_parser("neighbours", help="samples next to their nearest training images, and a "
+                                          "memorisation check (LR-GAN Fig. 9)")
+    n.add_argument("workdir")
+    n.add_argument("--num", type=int, default=16, help="samples shown (default 16)")
+    n.add_argument("--out", help="PNG file (default WORKDIR/neighbours.png)")
+    n.add_argument("--json", help="also write the report to this JSON file")
+    n.add_argument("--max-reference", type=int, default=20000, metavar="N",
+                   help="search the first N training images (default 20000)")
+    n.set_defaults(fn=cmd_neighbours)
+
+    pr = sub.add_parser("pair", help="pair two runs' samples one-to-one (Hungarian) and show them "
+                                     "side by side (LR-GAN Fig. 7)")
+    pr.add_argument("workdir_a")
+    pr.add_argument("workdir_b")
+    pr.add_argument("--num", type=int, default=64, help="samples per run (default 64)")
+    pr.add_argument("--out", help="PNG file (default WORKDIR_A/pair_<basename of WORKDIR_B>.png)")
+    pr.add_argument("--json", help="also write the report to this JSON file")
+    pr.set_defaults(fn=cmd_pair)
+
+    a = sub.add_parser("adversarial", help="Adversarial Accuracy and Divergence of one generator per "
+                                           "class (LR-GAN §4.2)")
+    a.add_argument("workdirs", nargs="+", metavar="WORKDIR",
+                   help="runs each trained on one class (data.classes=[c])")
+    a.add_argument("--num-per-class", type=int, default=1000, help="samples per generator (default 1000)")
+    a.add_argument("--validation", choices=["train", "test"], default="train",
+                   help="real images the classifiers are scored on (default train, as in the paper)")
+    a.add_argument("--max-validation", type=int, metavar="N", help="use the first N validation images")
+    a.add_argument("--out", help="JSON file")
+    a.set_defaults(fn=cmd_adversarial)
+
     d = sub.add_parser("datasets", help="list built-in and named datasets and how to prepare them")
     d.add_argument("--data-dir", help="tensorflow-datasets data_dir to look in")
     d.set_defaults(fn=cmd_datasets)
@@ -135,9 +214,15 @@ def _check_arguments(args) -> str:
         return "--num must be at least 1"
     if getattr(args, "num_samples", None) is not None and args.num_samples < 10:
         return "--num-samples must be at least 10"
-    out = getattr(args, "out", None)
-    if args.command in ("sample", "evaluate") and out and os.path.isdir(out):
-        return f"--out {out}: is a directory; give a file name"
+    for name in ("num_per_class", "max_validation", "max_reference"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            return f"--{name.replace('_', '-')} must be at least 1"
+    if args.command in ("sample", "evaluate", "neighbours", "pair", "adversarial"):
+        for flag in ("out", "json"):
+            path = getattr(args, flag, None)
+            if path and os.path.isdir(path):
+                return f"--{flag} {path}: is a directory; give a file name"
     return ""
 
 

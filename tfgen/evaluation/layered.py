@@ -324,10 +324,12 @@ def memorisation_report(samples, train_images, test_images,
     Test images come from the data distribution but were not trained on, so
     d_test is what "new images of this distribution" look like. A ratio near
     1 (or above: samples are worse than real images) shows no sign of
-    copying; a ratio well below 1 means samples are closer to training
-    images than new real images are, i.e. the model memorised (a ratio of 0
-    means exact copies). Use about as many samples as test images, since
-    both means depend a little on the count.
+    copying; a ratio well below 1 means samples sit closer to training
+    images than new real images do, which is what memorisation looks like (a
+    ratio of 0 means exact copies) — but blurry, mean-like samples also sit
+    close to everything in pixel space, so look at the neighbour grid
+    (`tfgen neighbours`) before calling it copying. Use about as many
+    samples as test images, since both means depend a little on the count.
 
     Args:
       samples: generated images [N, H, W, C].

@@ -36,7 +36,7 @@ from keras import layers
 
 from tfgen.config import field
 from tfgen.layers import discriminator_trunk
-from tfgen.losses import nonsaturating_discriminator_loss, nonsaturating_generator_loss, reduce_loss
+from tfgen.losses import nonsaturating_generator_loss, reduce_loss
 from tfgen.models.lrgan import LRGAN, LRGANConfig
 from tfgen.models.registry import register
 
