@@ -53,6 +53,11 @@ CASES = {
         ("lrgan", "32x32x3-T2", {"timesteps": 2}, (32, 32, 3), 64),
         ("lrgan", "64x64x1-T3", {"timesteps": 3, "min_object_scale": 2.0}, (64, 64, 1), 64),
     ],
+    # configs/lrgan/conditional_multidigit_one.yaml's shape and widths.
+    "conditional_lrgan": [
+        ("conditional_lrgan", "32x32x1-T2", {"timesteps": 2, "g_filters": 32, "d_filters": 32,
+                                             "encoder_filters": 32}, (32, 32, 1), 64),
+    ],
 }
 
 
