@@ -152,10 +152,12 @@ class ImageLogger(keras.callbacks.Callback):
             for name, images in panels.items():
                 grid = image_grid(np.asarray(images))
                 tf.summary.image(f"images/{name}", grid[None], step=step)
-                if name == "samples":
-                    self.last_png = save_png(grid, os.path.join(self.png_dir, f"step_{step:07d}.png"))
-                elif name in self.model.png_panels:
-                    save_png(grid, os.path.join(self.png_dir, f"{name}_step_{step:07d}.png"))
+                if name not in self.model.png_panels:
+                    continue
+                png = f"step_{step:07d}.png" if name == "samples" else f"{name}_step_{step:07d}.png"
+                png = save_png(grid, os.path.join(self.png_dir, png))
+                if name == self.model.png_panels[0]:  # the run's headline picture
+                    self.last_png = png
             for name, values in self.model.histograms(self.fixed_latent).items():
                 tf.summary.histogram(name, np.asarray(values), step=step)
         self.writer.flush()
