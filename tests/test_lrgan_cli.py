@@ -5,7 +5,6 @@ evaluation extras (pose statistics, the conditional model's mask IoU)."""
 
 import json
 import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 import yaml
 
 from model_testing import tiny_run_yaml
-from test_cli import PY, last_json, tfgen
+from test_cli import PY, tfgen
 
 RUNS = {
     "lrgan": {"name": "lrgan", "timesteps": 3},
