@@ -180,11 +180,13 @@ class GenerativeModel(DistributedFitWorkarounds):
         panels = {"samples": self.generate(fixed_latent)}
         if self.reconstructs:
             real = real_batch["image"]
-            recon = self.reconstruct(real)
-            # [N, H, W, C] x 2 -> [2N, H, W, C], each real image followed by its reconstruction.
-            panels["real_vs_reconstruction"] = tf.reshape(tf.stack([real, recon], axis=1),
-                                                          [-1, *real.shape[1:]])
+            panels["real_vs_reconstruction"] = self.alternate(real, self.reconstruct(real))
         return panels
+
+    @staticmethod
+    def alternate(real: tf.Tensor, recon: tf.Tensor) -> tf.Tensor:
+        """[N, H, W, C] x 2 -> [2N, H, W, C], each real image followed by its reconstruction."""
+        return tf.reshape(tf.stack([real, recon], axis=1), [-1, *real.shape[1:]])
 
     # Panels also written as PNG files under <workdir>/samples/ (besides TensorBoard).
     png_panels: Tuple[str, ...] = ("samples",)

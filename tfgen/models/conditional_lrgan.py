@@ -155,14 +155,10 @@ class ConditionalLRGAN(LRGAN):
     def image_panels(self, fixed_latent, real_batch):
         """Reconstructions beside the real images, and the decomposition of
         real test images (Figs. 21, 22): real, then the layers per timestep."""
-        panels = {"real_vs_reconstruction": super(LRGAN, self).image_panels(fixed_latent, real_batch)[
-            "real_vs_reconstruction"]}
         real = real_batch["image"]
-        parts = self.decompose_layers(real)
-        panels["background"] = parts["background"]
-        for t in range(1, self.model_config.timesteps):
-            for label, images in self.layer_blocks(parts, t)[1:]:
-                panels[f"t{t}/{label}"] = images
+        parts = self.decompose_layers(real)  # one pass gives the reconstruction and its layers
+        panels = {"real_vs_reconstruction": self.alternate(real, parts["image"]),
+                  **self.timestep_panels(parts)}
         panels["layers"] = self.layers_figure(parts, leading=[("real", real)])  # Fig. 21's layout
         return panels
 

@@ -321,12 +321,17 @@ class LRGAN(DCGAN):
         if self.model_config.timesteps == 1:
             return panels
         parts = self.generate_layers(fixed_latent)
-        panels["background"] = parts["background"]
+        panels.update(self.timestep_panels(parts))
+        panels["layers"] = self.layers_figure(parts)
+        panels["contextual"] = self.generate(self.contextual_latents(fixed_latent))
+        return panels
+
+    def timestep_panels(self, parts) -> Dict[str, tf.Tensor]:
+        """`background` and, per foreground timestep, `t<k>/<block>` of `layer_blocks`."""
+        panels = {"background": parts["background"]}
         for t in range(1, self.model_config.timesteps):
             for label, images in self.layer_blocks(parts, t)[1:]:
                 panels[f"t{t}/{label}"] = images
-        panels["layers"] = self.layers_figure(parts)
-        panels["contextual"] = self.generate(self.contextual_latents(fixed_latent))
         return panels
 
     png_panels = ("samples", "layers", "contextual")
