@@ -850,3 +850,22 @@ def test_classes_filter_tfds_mocked(tmp_path):
             load_arrays(config([1], name="celeb_a"), "train")
     info = dataset_info(config([3]))
     assert info.num_classes == 10 and info.num_train is None and info.num_test is None
+
+
+def test_celeb_a_attributes_are_loaded_by_name(tmp_path):
+    from tfgen.data import attribute_names
+    from tfgen.evaluation.latent_studies import select_attribute
+    from tfgen.evaluation.studies import StudyError
+
+    data = DataConfig(name="celeb_a", image_size=16, data_dir=str(tmp_path))
+    with tfds.testing.mock_data(num_examples=6):
+        names = attribute_names(data)
+        arrays = load_arrays(data, "test")
+    assert len(names) == 40 and names == sorted(names) and "Eyeglasses" in names
+    assert arrays["attributes"].shape == (6, 40) and set(np.unique(arrays["attributes"])) <= {0, 1}
+    column = arrays["attributes"][:, names.index("Eyeglasses")]
+    np.testing.assert_array_equal(select_attribute("Eyeglasses", arrays, names), column == 1)
+    np.testing.assert_array_equal(select_attribute("Eyeglasses=0", arrays, names), column == 0)
+    with pytest.raises(StudyError, match="Eyeglasses"):
+        select_attribute("Eyeglas", arrays, names)
+    assert attribute_names(DataConfig(name="multidigit")) == []

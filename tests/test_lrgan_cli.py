@@ -4,15 +4,14 @@ histograms), every exported signature reloaded without tfgen, and the
 evaluation extras (pose statistics, the conditional model's mask IoU)."""
 
 import json
-import subprocess
-import textwrap
 
 import numpy as np
 import pytest
 import yaml
 
+from export_testing import reload_without_tfgen
 from model_testing import tiny_run_yaml
-from test_cli import PY, tfgen
+from test_cli import tfgen
 
 RUNS = {
     "lrgan": {"name": "lrgan", "timesteps": 3},
@@ -73,28 +72,6 @@ def test_tensorboard_has_layer_grids_and_pose_histograms(runs):
     assert hist.shape[1] == 3 and hist[:, 2].sum() == 1024
     # Scales live in [s, 2s] with s = 1.2.
     assert hist[:, 0].min() >= 1.2 - 1e-4 and hist[:, 1].max() <= 2.4 + 1e-4
-
-
-RELOAD = textwrap.dedent("""\
-    import sys, json
-    sys.modules["tfgen"] = None  # any import of tfgen now fails: plain TensorFlow only
-    import tensorflow as tf
-    m = tf.saved_model.load(sys.argv[1])
-    inputs = json.loads(sys.argv[2])
-    result = {"signatures": sorted(m.signatures)}
-    for name, (arg, shape) in inputs.items():
-        out = m.signatures[name](**{arg: tf.random.stateless_uniform(shape, seed=[1, 2], minval=-1, maxval=1)})
-        result[name] = {k: v.shape.as_list() for k, v in out.items()}
-        result[name + "_range"] = {k: [float(tf.reduce_min(v)), float(tf.reduce_max(v))] for k, v in out.items()}
-    print(json.dumps(result))
-    """)
-
-
-def reload_without_tfgen(path, inputs):
-    proc = subprocess.run([PY, "-c", RELOAD, str(path), json.dumps(inputs)], capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def test_lrgan_export_serves_layers(runs):

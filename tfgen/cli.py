@@ -127,6 +127,24 @@ def cmd_adversarial(args) -> int:
     return 0
 
 
+def cmd_interpolate(args) -> int:
+    from tfgen.evaluation.latent_studies import interpolation_study
+
+    report, figure = interpolation_study(args.workdir, num=args.num, steps=args.steps, seed=args.seed)
+    _write_outputs(report, figure, args.out or os.path.join(args.workdir, "interpolation.png"), args.json)
+    return 0
+
+
+def cmd_manipulate(args) -> int:
+    from tfgen.evaluation.latent_studies import manipulation_study
+
+    report, figure = manipulation_study(args.workdir, args.attribute, num=args.num, scales=args.scales,
+                                        max_examples=args.max_examples)
+    safe = "".join(ch if ch.isalnum() else "_" for ch in args.attribute)
+    _write_outputs(report, figure, args.out or os.path.join(args.workdir, f"manipulate_{safe}.png"), args.json)
+    return 0
+
+
 def cmd_datasets(args) -> int:
     from tfgen.data import describe_datasets
 
@@ -202,6 +220,31 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", help="JSON file")
     a.set_defaults(fn=cmd_adversarial)
 
+    it = sub.add_parser("interpolate", help="decode straight lines between the codes of test-image pairs "
+                        "(autoencoders: aaae)")
+    it.add_argument("workdir")
+    it.add_argument("--num", type=int, default=8, help="pairs, one row each (default 8)")
+    it.add_argument("--steps", type=int, default=8, help="decodes per row between the two images (default 8)")
+    it.add_argument("--seed", type=int, default=0, help="which test images are paired")
+    it.add_argument("--out", help="PNG file (default WORKDIR/interpolation.png)")
+    it.add_argument("--json", help="also write the report to this JSON file")
+    it.set_defaults(fn=cmd_interpolate)
+
+    m = sub.add_parser("manipulate", help="add an attribute's code direction to test images without it "
+                       "(autoencoders: aaae)")
+    m.add_argument("workdir")
+    m.add_argument("--attribute", required=True, metavar="SPEC",
+                   help="KEY=VALUE on the dataset's arrays (label=3; colors=2 for shapes) or a CelebA "
+                        "attribute name (Eyeglasses)")
+    m.add_argument("--num", type=int, default=8, help="images, one row each (default 8)")
+    m.add_argument("--scales", type=float, nargs="+", default=[0.0, 0.5, 1.0, 1.5, 2.0],
+                   help="multiples of the direction added (default 0 0.5 1 1.5 2)")
+    m.add_argument("--max-examples", type=int, default=5000, metavar="N",
+                   help="test images the direction is measured on (default 5000)")
+    m.add_argument("--out", help="PNG file (default WORKDIR/manipulate_<attribute>.png)")
+    m.add_argument("--json", help="also write the report to this JSON file")
+    m.set_defaults(fn=cmd_manipulate)
+
     d = sub.add_parser("datasets", help="list built-in and named datasets and how to prepare them")
     d.add_argument("--data-dir", help="tensorflow-datasets data_dir to look in")
     d.set_defaults(fn=cmd_datasets)
@@ -214,11 +257,13 @@ def _check_arguments(args) -> str:
         return "--num must be at least 1"
     if getattr(args, "num_samples", None) is not None and args.num_samples < 10:
         return "--num-samples must be at least 10"
-    for name in ("num_per_class", "max_validation", "max_reference"):
+    for name in ("num_per_class", "max_validation", "max_reference", "max_examples"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             return f"--{name.replace('_', '-')} must be at least 1"
-    if args.command in ("sample", "evaluate", "neighbours", "pair", "adversarial"):
+    if getattr(args, "steps", None) is not None and args.steps < 2:
+        return "--steps must be at least 2"
+    if args.command in ("sample", "evaluate", "neighbours", "pair", "adversarial", "interpolate", "manipulate"):
         for flag in ("out", "json"):
             path = getattr(args, flag, None)
             if path and os.path.isdir(path):

@@ -58,6 +58,12 @@ CASES = {
         ("conditional_lrgan", "32x32x1-T2", {"timesteps": 2, "g_filters": 32, "d_filters": 32,
                                              "encoder_filters": 32}, (32, 32, 1), 64),
     ],
+    # Table III's networks at full width (batch 100, the paper's) and at
+    # configs/aaae/multidigit.yaml's half width.
+    "aaae": [
+        ("aaae", "32x32x3-table3", {}, (32, 32, 3), 100),
+        ("aaae", "32x32x1-half", {"base_filters": 32, "max_filters": 512}, (32, 32, 1), 64),
+    ],
 }
 
 

@@ -22,6 +22,7 @@ _EXPORTS = {
     "CATALOG": "tfgen.data.catalog",
     "describe_datasets": "tfgen.data.catalog",
     "DatasetInfo": "tfgen.data.pipeline",
+    "attribute_names": "tfgen.data.pipeline",
     "dataset_info": "tfgen.data.pipeline",
     "load_arrays": "tfgen.data.pipeline",
     "make_dataset": "tfgen.data.pipeline",

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -354,6 +354,8 @@ def _examples(data: DataConfig, split: str, with_index: bool,
         out = {"image": prep(ex["image"])}
         if "label" in ex:
             out["label"] = tf.cast(ex["label"], tf.int32)
+        if "attributes" in ex:
+            out["attributes"] = ex["attributes"]
         if with_index:
             out["index"] = ex["index"]
         return out
@@ -501,6 +503,20 @@ def dataset_info(data: DataConfig) -> DatasetInfo:
                        name=data.name, num_test=split_size(data.test_split))
 
 
+def attribute_names(data: DataConfig) -> List[str]:
+    """Names of the columns of `load_arrays(...)["attributes"]` ([] when the dataset has none).
+
+    Only tensorflow-datasets with binary attributes have them (CelebA's 40:
+    'Bald', 'Eyeglasses', ...); built-in datasets describe their images with
+    arrays instead (label, labels, colors).
+    """
+    if dataset_kind(data.name) != "tfds":
+        return []
+    from tfgen.data.sources import tfds_attribute_names
+
+    return tfds_attribute_names(data.name, data.data_dir)
+
+
 def load_arrays(data: DataConfig, split: str,
                 max_examples: Optional[int] = None) -> Dict[str, np.ndarray]:
     """A split as numpy arrays, preprocessed exactly as `make_dataset` does.
@@ -515,6 +531,8 @@ def load_arrays(data: DataConfig, split: str,
       A dict of numpy arrays, first axis N:
         image: float32 [N, S, S, C] in [-1, 1].
         label: int32 [N], when the dataset has labels.
+        attributes: int32 [N, A] of 0/1, for datasets with binary attributes
+          (CelebA; names from `tfgen.data.attribute_names`).
         index: int64 [N], position in the split (0..N-1).
         With ``data.classes``, only the examples with those labels, every
         array filtered alike and "index" renumbered 0..N-1.

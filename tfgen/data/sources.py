@@ -5,6 +5,8 @@ fixed order (so an example's position in the split is a stable index):
 
 * ``"image"``: uint8 [H, W, C] (sizes may vary between examples),
 * ``"label"``: int64 scalar, only when the dataset has integer class labels.
+* ``"attributes"``: int32 [A] of 0/1, only for tfds datasets with binary
+  attributes (CelebA; names from `tfds_attribute_names`).
 
 Anything that is not available locally raises `DatasetNotFoundError` whose
 message says how to prepare it; nothing here ever attempts a download. Image
@@ -120,6 +122,21 @@ def _label_key(name: str, builder) -> Optional[str]:
     return None
 
 
+def _attribute_keys(builder) -> List[str]:
+    """Sorted names of a dataset's binary attributes (CelebA's 40), or []."""
+    import tensorflow_datasets as tfds
+
+    features = builder.info.features
+    if "attributes" not in features.keys() or not isinstance(features["attributes"], tfds.features.FeaturesDict):
+        return []
+    return sorted(features["attributes"].keys())
+
+
+def tfds_attribute_names(name: str, data_dir: Optional[str] = None) -> List[str]:
+    """Names, in order, of the "attributes" array `load_tfds` gives (e.g. CelebA's 40); [] if none."""
+    return _attribute_keys(tfds_builder(name, data_dir))
+
+
 def load_tfds(name: str, split: str, *, data_dir: Optional[str] = None,
               manual_dir: Optional[str] = None) -> tf.data.Dataset:
     """Loads a prepared tensorflow-datasets split without downloading anything.
@@ -138,8 +155,10 @@ def load_tfds(name: str, split: str, *, data_dir: Optional[str] = None,
 
     Returns:
       A `tf.data.Dataset` of dicts in the split's stored order (files not
-      shuffled): "image" uint8 [H, W, C] (H, W may vary per example) and, for
-      datasets with class labels, "label" int64 scalar.
+      shuffled): "image" uint8 [H, W, C] (H, W may vary per example); for
+      datasets with class labels, "label" int64 scalar; for datasets with
+      binary attributes (CelebA), "attributes" int32 [A] in 0/1, ordered as
+      `tfds_attribute_names`.
 
     Raises:
       DatasetNotFoundError: unknown name, or not prepared under `data_dir`.
@@ -176,10 +195,14 @@ def load_tfds(name: str, split: str, *, data_dir: Optional[str] = None,
         # Unknown split names (e.g. a typo in a slice) come back as ValueError.
         raise ConfigError(f"data split '{split}' of '{name}': {_one_line(e)[:300]}") from None
 
+    names = _attribute_keys(builder)
+
     def select(ex):
         out = {"image": ex["image"]}
         if label_key is not None:
             out["label"] = tf.cast(ex[label_key], tf.int64)
+        if names and "attributes" in ex:
+            out["attributes"] = tf.stack([tf.cast(ex["attributes"][k], tf.int32) for k in names])
         return out
 
     return ds.map(select, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -5,5 +5,11 @@ from tfgen.losses.gan import (
     nonsaturating_generator_loss,
 )
 from tfgen.losses.reduction import reduce_loss
+from tfgen.losses.wasserstein import (
+    gradient_penalty,
+    wasserstein_critic_loss,
+    wasserstein_generator_loss,
+)
 
-__all__ = ["nonsaturating_discriminator_loss", "nonsaturating_generator_loss", "reduce_loss"]
+__all__ = ["gradient_penalty", "nonsaturating_discriminator_loss", "nonsaturating_generator_loss", "reduce_loss",
+           "wasserstein_critic_loss", "wasserstein_generator_loss"]

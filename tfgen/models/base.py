@@ -124,9 +124,16 @@ class GenerativeModel(DistributedFitWorkarounds):
         example k of the global batch gets the same noise however the batch
         is split: one device and N replicas train on identical draws.
         """
+        return self._replica_slice(keras.random.normal, local_batch, shape)
+
+    def per_example_uniform(self, local_batch, shape: Sequence[int] = ()) -> tf.Tensor:
+        """Per-example U[0, 1) draws, [local_batch, *shape], split like `per_example_normal`."""
+        return self._replica_slice(keras.random.uniform, local_batch, shape)
+
+    def _replica_slice(self, draw, local_batch, shape):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-        noise = keras.random.normal((local_batch * replicas, *shape), seed=self.seed_generator)
+        noise = draw((local_batch * replicas, *shape), seed=self.seed_generator)
         return noise[replica * local_batch:(replica + 1) * local_batch]
 
     @staticmethod
@@ -191,8 +198,9 @@ class GenerativeModel(DistributedFitWorkarounds):
     # Panels also written as PNG files under <workdir>/samples/ (besides TensorBoard).
     png_panels: Tuple[str, ...] = ("samples",)
 
-    def histograms(self, fixed_latent: tf.Tensor) -> Dict[str, np.ndarray]:
-        """Values for TensorBoard histograms, name -> 1-D array (e.g. LR-GAN's poses)."""
+    def histograms(self, fixed_latent: tf.Tensor, real_batch: Dict[str, tf.Tensor]) -> Dict[str, np.ndarray]:
+        """Values for TensorBoard histograms, name -> 1-D array (e.g. LR-GAN's
+        poses, AAAE's encoded and approximated codes)."""
         return {}
 
     def evaluation_extras(self, arrays: Dict[str, np.ndarray]) -> Dict[str, Any]:

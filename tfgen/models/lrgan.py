@@ -343,7 +343,7 @@ class LRGAN(DCGAN):
         z = tf.random.stateless_normal([num, self.latent_dim], seed=[seed, 0])
         return [t.numpy() for t in self.generate_layers(z)["transforms"]]
 
-    def histograms(self, fixed_latent):
+    def histograms(self, fixed_latent, real_batch):
         """The six pose parameters per timestep (Fig. 20) for TensorBoard."""
         from tfgen.evaluation.layered import POSE_PARAMETERS
 

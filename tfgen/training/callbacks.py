@@ -158,7 +158,7 @@ class ImageLogger(keras.callbacks.Callback):
                 png = save_png(grid, os.path.join(self.png_dir, png))
                 if name == self.model.png_panels[0]:  # the run's headline picture
                     self.last_png = png
-            for name, values in self.model.histograms(self.fixed_latent).items():
+            for name, values in self.model.histograms(self.fixed_latent, self.real_batch).items():
                 tf.summary.histogram(name, np.asarray(values), step=step)
         self.writer.flush()
         self._last_written = step

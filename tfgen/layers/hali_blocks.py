@@ -1,0 +1,639 @@
+"""Building blocks of HALI (Belghazi et al., 2018) and of ALI, its one-level case.
+
+Layers:
+
+* `GaussianConditional`: a Markov transition as a conditional isotropic
+  Gaussian. A linear head maps features to a mean and a log standard
+  deviation; samples come by reparameterisation, z = mean + exp(log_sigma) * eps
+  (the ALI reference code's parameterisation); deterministic mode returns
+  the mean.
+* `ResidualBlock`: two 3x3 convolutions with batch norm and a skip
+  connection (He et al. 2015), used by the encoder and decoder (§4).
+* `WeightNormConv2D`: a convolution with weight normalisation (Salimans &
+  Kingma 2016), w = g * v / ||v||, used by the discriminator (§4).
+* `InputNoise`, `ExampleDropout`: the discriminator's and encoder's
+  regularisers (§4: Gaussian noise of std 0.2 on the inputs; dropout).
+
+Networks (Appendix A.1, adapted to any power-of-two image size through
+`z1_stride` = image size / z1 size): `HALIEncoder` x -> z1 -> z2,
+`HALIDecoder` z2 -> z1 -> x, `HALIDiscriminator` on (x, z1, z2). With
+`levels=1` the stochastic z1 layer is removed and the same trunks compose
+deterministically: encoder x -> z, decoder z -> x, discriminator on (x, z),
+which is ALI (Dumoulin et al. 2017) with HALI's networks.
+
+Randomness: every stochastic layer owns its seed generators. Draws in
+training mode are *per example* and replica-aware: each replica draws the
+noise of the whole global batch and keeps its slice, so example k gets the
+same noise however a batch is split over replicas (one device and
+MirroredStrategy train identically; see `GenerativeModel.per_example_normal`).
+The training streams are model state (`HALI.persistent_state` checkpoints
+them). Sampling outside training (`GaussianConditional` with `training=False`,
+e.g. drawing images for TensorBoard or serving) uses a second stream, so
+drawing pictures never changes the noise training sees.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import List, Sequence
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+LEAK = 0.1  # slope of every LeakyReLU: the paper gives none; ALI's reference code uses 0.1
+EVAL_SEED_OFFSET = 7919  # the evaluation stream of a layer seeded s starts from s + this
+
+
+def _init():
+    # The ALI reference code initialises every weight from N(0, 0.01).
+    return keras.initializers.RandomNormal(0.0, 0.01)
+
+
+def _bn(name: str, synchronized: bool):
+    return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=synchronized, name=name)
+
+
+def _log2_exact(value: int, what: str) -> int:
+    n = math.log2(value) if value > 0 else -1
+    if n < 0 or n != int(n):
+        raise ValueError(f"{what} must be a power of two, got {value}")
+    return int(n)
+
+
+# ---------------------------------------------------------------------------
+# Randomness
+# ---------------------------------------------------------------------------
+
+def per_example_draw(draw, shape: Sequence) -> tf.Tensor:
+    """Noise of shape `shape` = [local_batch, ...], the same for an example
+    however the global batch is split over replicas.
+
+    Args:
+      draw: function shape -> tensor (e.g. a `keras.random` call with a seed
+        generator); called once, with the *global* batch's shape.
+      shape: [local_batch, *rest]; entries may be scalar tensors.
+
+    Returns:
+      This replica's slice of the global draw, [local_batch, *rest]. Outside
+      any replica context (cross-replica eager calls) or with one replica,
+      simply `draw(shape)`.
+    """
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return draw(tuple(shape))
+    replicas, replica = ctx.num_replicas_in_sync, ctx.replica_id_in_sync_group
+    local = shape[0]
+    full = draw((local * replicas, *shape[1:]))
+    return full[replica * local:(replica + 1) * local]
+
+
+def _shape_of(x: tf.Tensor) -> List:
+    """Static dimensions where known, dynamic ones as scalar tensors."""
+    dynamic = tf.shape(x)
+    return [d if d is not None else dynamic[i] for i, d in enumerate(x.shape.as_list())]
+
+
+class StochasticLayer(keras.layers.Layer):
+    """A layer that draws noise: a training stream and an evaluation stream.
+
+    Args:
+      seed: integer seed of the training stream (the evaluation stream
+        starts from `seed + EVAL_SEED_OFFSET`).
+    """
+
+    def __init__(self, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = int(seed)
+        self.train_seed = keras.random.SeedGenerator(self.seed, name="train_seed")
+        self.eval_seed = keras.random.SeedGenerator(self.seed + EVAL_SEED_OFFSET, name="eval_seed")
+
+    def normal_like(self, x: tf.Tensor, training: bool) -> tf.Tensor:
+        """N(0, 1) noise shaped like `x`: per example from the training stream, or the evaluation stream."""
+        if training:
+            return per_example_draw(lambda s: keras.random.normal(s, seed=self.train_seed), _shape_of(x))
+        return keras.random.normal(tuple(_shape_of(x)), seed=self.eval_seed)
+
+    def uniform_like(self, x: tf.Tensor) -> tf.Tensor:
+        """U[0, 1) noise shaped like `x`, per example, from the training stream."""
+        return per_example_draw(lambda s: keras.random.uniform(s, seed=self.train_seed), _shape_of(x))
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="tfgen")
+class InputNoise(StochasticLayer):
+    """Additive Gaussian noise in training, identity otherwise (§4: std 0.2).
+
+    Call: x [batch, ...] -> x + stddev * N(0, 1) when training, else x.
+    """
+
+    def __init__(self, stddev: float = 0.2, seed: int = 0, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.stddev = float(stddev)
+
+    def call(self, x, training=False):
+        if not training or self.stddev == 0.0:
+            return x
+        return x + self.stddev * self.normal_like(x, training=True)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "stddev": self.stddev}
+
+
+@keras.saving.register_keras_serializable(package="tfgen")
+class ExampleDropout(StochasticLayer):
+    """Inverted dropout with per-example, replica-aware masks.
+
+    Keras' `Dropout` would hand every replica the same mask; this one keeps
+    N replicas identical to one device.
+
+    Call: x [batch, ...] -> x * keep / (1 - rate) in training, x otherwise,
+    where keep ~ Bernoulli(1 - rate) per element.
+    """
+
+    def __init__(self, rate: float, seed: int = 0, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
+        self.rate = float(rate)
+
+    def call(self, x, training=False):
+        if not training or self.rate == 0.0:
+            return x
+        keep = self.uniform_like(x) >= self.rate
+        return tf.where(keep, x / (1.0 - self.rate), tf.zeros_like(x))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate}
+
+
+# ---------------------------------------------------------------------------
+# The Gaussian transition
+# ---------------------------------------------------------------------------
+
+def reparameterize(mean: tf.Tensor, log_sigma: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:
+    """z = mean + exp(log_sigma) * eps: a differentiable sample of N(mean, diag(exp(log_sigma)^2))
+    when eps ~ N(0, I). All three tensors share one shape."""
+    return mean + tf.exp(log_sigma) * eps
+
+
+@keras.saving.register_keras_serializable(package="tfgen")
+class GaussianConditional(StochasticLayer):
+    """q(z | h) or p(z | h) = N(mean(h), diag(exp(log_sigma(h))^2)).
+
+    A linear head (a 1x1 convolution for feature maps, a dense layer for
+    vectors) outputs 2 * channels numbers: the first half is the mean, the
+    second the log standard deviation (as in the ALI reference code, the
+    net outputs log sigma and sigma = exp(log sigma), so sigma > 0 with no
+    constraint on the net).
+
+    Args:
+      channels: size of z's last axis.
+      seed: seed of the noise streams.
+
+    Call:
+      features: float32 [batch, h, w, c] (z is a map [batch, h, w, channels])
+        or [batch, c] (z is a vector [batch, channels]).
+      training: training-mode noise (per-example training stream).
+      sample: False returns the mean as the sample (deterministic mode).
+      noise: optional eps, shaped like z, used instead of a draw.
+
+    Returns:
+      (z, mean, log_sigma), each shaped like z; means and samples unbounded.
+    """
+
+    def __init__(self, channels: int, seed: int = 0, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.channels = int(channels)
+
+    def build(self, input_shape):
+        if len(input_shape) == 4:
+            self.head = layers.Conv2D(2 * self.channels, 1, kernel_initializer=_init(), name="head")
+        else:
+            self.head = layers.Dense(2 * self.channels, kernel_initializer=_init(), name="head")
+        self.head.build(input_shape)
+        self.built = True
+
+    def params(self, features):
+        """features -> (mean, log_sigma)."""
+        out = self.head(features)
+        return out[..., :self.channels], out[..., self.channels:]
+
+    def call(self, features, training=False, sample=True, noise=None):
+        mean, log_sigma = self.params(features)
+        if not sample:
+            return mean, mean, log_sigma
+        eps = noise if noise is not None else self.normal_like(mean, training=bool(training))
+        return reparameterize(mean, log_sigma, eps), mean, log_sigma
+
+    def compute_output_shape(self, input_shape):
+        shape = (*input_shape[:-1], self.channels)
+        return shape, shape, shape
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}
+
+
+# ---------------------------------------------------------------------------
+# Convolutions
+# ---------------------------------------------------------------------------
+
+@keras.saving.register_keras_serializable(package="tfgen")
+class ResidualBlock(keras.layers.Layer):
+    """y = LeakyReLU(x + BN(conv(LeakyReLU(BN(conv(x)))))), channels kept.
+
+    Call: x float32 [batch, h, w, c] -> [batch, h, w, c].
+    """
+
+    def __init__(self, kernel_size: int = 3, sync_batch_norm: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_size = int(kernel_size)
+        self.sync_batch_norm = bool(sync_batch_norm)
+
+    def build(self, input_shape):
+        c = int(input_shape[-1])
+        k = self.kernel_size
+        self.conv1 = layers.Conv2D(c, k, padding="same", use_bias=False, kernel_initializer=_init(), name="conv1")
+        self.bn1 = _bn("bn1", self.sync_batch_norm)
+        self.conv2 = layers.Conv2D(c, k, padding="same", use_bias=False, kernel_initializer=_init(), name="conv2")
+        self.bn2 = _bn("bn2", self.sync_batch_norm)
+        for layer in (self.conv1, self.bn1, self.conv2, self.bn2):
+            layer.build(input_shape)
+        self.built = True
+
+    def call(self, x, training=False):
+        h = tf.nn.leaky_relu(self.bn1(self.conv1(x), training=training), LEAK)
+        h = self.bn2(self.conv2(h), training=training)
+        return tf.nn.leaky_relu(x + h, LEAK)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_size": self.kernel_size, "sync_batch_norm": self.sync_batch_norm}
+
+
+@keras.saving.register_keras_serializable(package="tfgen")
+class WeightNormConv2D(keras.layers.Layer):
+    """Convolution with weight normalisation (Salimans & Kingma 2016).
+
+    The kernel is w = g * v / ||v||, the norm taken per output channel over
+    (height, width, input channels): g sets each filter's norm, v only its
+    direction. g starts at 1 (unit-norm filters, which roughly keep the
+    input's scale); the paper's data-dependent initialisation is not used.
+
+    Call: x float32 [batch, h, w, c_in] -> [batch, h', w', filters].
+    """
+
+    def __init__(self, filters: int, kernel_size: int, strides: int = 1, padding: str = "same", **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.kernel_size, self.strides = int(filters), int(kernel_size), int(strides)
+        self.padding = padding.lower()
+
+    def build(self, input_shape):
+        k, c_in = self.kernel_size, int(input_shape[-1])
+        self.v = self.add_weight(name="v", shape=(k, k, c_in, self.filters),
+                                 initializer=keras.initializers.RandomNormal(0.0, 0.05))
+        self.g = self.add_weight(name="g", shape=(self.filters,), initializer="ones")
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+        self.built = True
+
+    def kernel(self) -> tf.Tensor:
+        """The effective kernel g * v / ||v||, [k, k, c_in, filters]."""
+        norm = tf.sqrt(tf.reduce_sum(tf.square(self.v), axis=[0, 1, 2]) + 1e-12)
+        return self.v * (self.g / norm)
+
+    def call(self, x):
+        y = tf.nn.conv2d(x, self.kernel(), strides=self.strides, padding=self.padding.upper())
+        return y + self.bias
+
+    def compute_output_shape(self, input_shape):
+        def out(n):
+            if n is None:
+                return None
+            if self.padding == "same":
+                return -(-n // self.strides)
+            return (n - self.kernel_size) // self.strides + 1
+
+        return (input_shape[0], out(input_shape[1]), out(input_shape[2]), self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "padding": self.padding}
+
+
+def _conv_bn(filters, kernel, strides, name, sync, padding="same"):
+    """conv (no bias) -> batch norm -> LeakyReLU."""
+    return [layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False,
+                          kernel_initializer=_init(), name=name),
+            _bn(f"{name}_bn", sync), layers.LeakyReLU(LEAK)]
+
+
+def _conv_plain(filters, kernel, name):
+    """conv (bias, no batch norm) -> LeakyReLU, as the table's layers without BN."""
+    return [layers.Conv2D(filters, kernel, padding="same", kernel_initializer=_init(), name=name),
+            layers.LeakyReLU(LEAK)]
+
+
+class Geometry:
+    """Sizes and widths shared by the three networks.
+
+    Args:
+      image_size: images are image_size x image_size (power of two).
+      z1_stride: image_size / z1's side (power of two); 2 gives the paper's
+        16x16 z1 at 32x32, 4 its 16x16 z1 at 64x64.
+      filters: the encoder's and decoder's channels at full resolution;
+        they double at every halving (at most 8x).
+    """
+
+    def __init__(self, image_size: int, z1_stride: int, filters: int):
+        self.image_size = int(image_size)
+        self.z1_stride = int(z1_stride)
+        self.filters = int(filters)
+        self.image_halvings = _log2_exact(self.z1_stride, "z1_stride")
+        self.z1_size = self.image_size // self.z1_stride
+        if self.z1_size * self.z1_stride != self.image_size or self.z1_size < 4:
+            raise ValueError(f"image size {image_size} with z1_stride {z1_stride} gives a z1 side of "
+                             f"{image_size / z1_stride:g}; it must be a power of two >= 4")
+        # z1 (z1_size square) down to a 4x4 map, then a 4x4 valid convolution to 1x1.
+        self.z1_halvings = _log2_exact(self.z1_size, "z1's side") - 2
+        self.top_filters = 8 * self.filters
+
+    def width(self, halvings: int) -> int:
+        """Channels after `halvings` halvings of the image: filters * 2^halvings, capped at 8x."""
+        return min(self.filters * 2 ** halvings, self.top_filters)
+
+
+# ---------------------------------------------------------------------------
+# Networks
+# ---------------------------------------------------------------------------
+
+@keras.saving.register_keras_serializable(package="tfgen")
+class HALIEncoder(keras.Model):
+    """Markovian inference network x -> z1 -> z2 (levels=2) or x -> z (levels=1).
+
+    Appendix A.1 (adapted): x -> [input noise] conv -> per halving
+    (stride-2 conv BN, residual block) -> residual, conv BN, residual, conv
+    -> Gaussian layer z1 (a map); z1 -> conv BN -> per halving to 4x4
+    (stride-2 conv BN) -> residual -> 4x4 valid conv BN -> Gaussian layer z2
+    (a vector). With levels=1 the first Gaussian layer is removed.
+
+    Args:
+      image_size, channels: image geometry (square images).
+      levels: 2 (HALI) or 1 (ALI).
+      latent_dim: length of z2 (the top level).
+      z1_channels: channels of z1.
+      z1_stride: image side / z1 side.
+      filters: channels at full resolution (doubling per halving, at most 8x).
+      input_noise: std of the Gaussian noise added to x in training.
+      sync_batch_norm: batch statistics over the global batch under a strategy.
+      seed: seed of the layer's noise streams.
+
+    Call:
+      images float32 [batch, S, S, C] in [-1, 1] -> list over levels of
+      (z, mean, log_sigma): z1 [batch, S/z1_stride, S/z1_stride, z1_channels]
+      then z2 [batch, latent_dim]; with `sample=False` every z is its mean and
+      each level is computed from the mean of the level below.
+    """
+
+    def __init__(self, image_size=32, channels=3, levels=2, latent_dim=256, z1_channels=64, z1_stride=2,
+                 filters=64, input_noise=0.2, sync_batch_norm=False, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.image_size, self.channels, self.levels = int(image_size), int(channels), int(levels)
+        self.latent_dim, self.z1_channels, self.z1_stride = int(latent_dim), int(z1_channels), int(z1_stride)
+        self.filters, self.input_noise = int(filters), float(input_noise)
+        self.sync_batch_norm, self.seed = bool(sync_batch_norm), int(seed)
+        geo = Geometry(self.image_size, self.z1_stride, self.filters)
+        sync = self.sync_batch_norm
+
+        x_trunk = [InputNoise(self.input_noise, seed=self.seed, name="input_noise"),
+                   *_conv_plain(geo.width(0), 3, "conv_in")]
+        for i in range(geo.image_halvings):
+            x_trunk += [*_conv_bn(geo.width(i + 1), 4, 2, f"down{i}", sync),
+                        ResidualBlock(sync_batch_norm=sync, name=f"down{i}_res")]
+        w1 = geo.width(geo.image_halvings)
+        x_trunk += [ResidualBlock(sync_batch_norm=sync, name="res_a"), *_conv_bn(w1, 3, 1, "mid", sync),
+                    ResidualBlock(sync_batch_norm=sync, name="res_b"), *_conv_plain(w1, 3, "conv_out")]
+        self.x_trunk = keras.Sequential(x_trunk, name="x_trunk")
+
+        z1_trunk = [*_conv_bn(w1, 3, 1, "conv_in", sync)]
+        for i in range(geo.z1_halvings):
+            z1_trunk += _conv_bn(geo.width(geo.image_halvings + i + 1), 4, 2, f"down{i}", sync)
+        z1_trunk += [ResidualBlock(sync_batch_norm=sync, name="res"),
+                     *_conv_bn(geo.top_filters, 4, 1, "to_vector", sync, padding="valid"), layers.Flatten()]
+        self.z1_trunk = keras.Sequential(z1_trunk, name="z1_trunk")
+
+        if self.levels == 2:
+            self.to_z1 = GaussianConditional(self.z1_channels, seed=self.seed + 1, name="to_z1")
+        self.to_z2 = GaussianConditional(self.latent_dim, seed=self.seed + 2, name="to_z2")
+
+    def encode_z1(self, images, training=False, sample=True):
+        """images -> (z1, mean, log_sigma), each [batch, z1_side, z1_side, z1_channels] (levels=2)."""
+        return self.to_z1(self.x_trunk(images, training=training), training=training, sample=sample)
+
+    def encode_top(self, bottom, training=False, sample=True):
+        """z1 (levels=2) or images (levels=1) -> (z2, mean, log_sigma), each [batch, latent_dim]."""
+        h = bottom if self.levels == 2 else self.x_trunk(bottom, training=training)
+        return self.to_z2(self.z1_trunk(h, training=training), training=training, sample=sample)
+
+    def call(self, images, training=False, sample=True):
+        if self.levels == 1:
+            return [self.encode_top(images, training=training, sample=sample)]
+        z1 = self.encode_z1(images, training=training, sample=sample)
+        return [z1, self.encode_top(z1[0], training=training, sample=sample)]
+
+    def get_config(self):
+        return {**super().get_config(), "image_size": self.image_size, "channels": self.channels,
+                "levels": self.levels, "latent_dim": self.latent_dim, "z1_channels": self.z1_channels,
+                "z1_stride": self.z1_stride, "filters": self.filters, "input_noise": self.input_noise,
+                "sync_batch_norm": self.sync_batch_norm, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="tfgen")
+class HALIDecoder(keras.Model):
+    """Markovian generator z2 -> z1 -> x (levels=2) or z -> x (levels=1).
+
+    Appendix A.1 (adapted): z2 -> dense to a 4x4 map BN (the 4x4 transposed
+    convolution of a 1x1 input) -> per doubling to z1's side (bilinear
+    upsampling, conv BN, residual block) -> conv -> Gaussian layer z1; z1 ->
+    conv BN, residual -> per doubling (bilinear upsampling, conv BN,
+    residual) -> conv BN -> conv, tanh. With levels=1 the Gaussian layer is
+    removed and the two trunks compose.
+
+    Args: as `HALIEncoder` (no input noise).
+
+    Call:
+      z2 float32 [batch, latent_dim] -> (images [batch, S, S, C] in [-1, 1],
+      latents): latents is [z1, z2] (levels=2; z1 sampled from p(z1 | z2), or
+      its mean with `sample=False`) or [z2] (levels=1), as the discriminator
+      takes them.
+    """
+
+    def __init__(self, image_size=32, channels=3, levels=2, latent_dim=256, z1_channels=64, z1_stride=2,
+                 filters=64, sync_batch_norm=False, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.image_size, self.channels, self.levels = int(image_size), int(channels), int(levels)
+        self.latent_dim, self.z1_channels, self.z1_stride = int(latent_dim), int(z1_channels), int(z1_stride)
+        self.filters, self.sync_batch_norm, self.seed = int(filters), bool(sync_batch_norm), int(seed)
+        geo = Geometry(self.image_size, self.z1_stride, self.filters)
+        sync = self.sync_batch_norm
+        w1 = geo.width(geo.image_halvings)
+
+        top = geo.width(geo.image_halvings + geo.z1_halvings)
+        z2_trunk = [layers.Dense(4 * 4 * top, use_bias=False, kernel_initializer=_init(), name="project"),
+                    layers.Reshape((4, 4, top)), _bn("project_bn", sync), layers.LeakyReLU(LEAK)]
+        for i in range(geo.z1_halvings):
+            z2_trunk += [layers.UpSampling2D(interpolation="bilinear", name=f"up{i}"),
+                         *_conv_bn(geo.width(geo.image_halvings + geo.z1_halvings - i - 1), 3, 1, f"up{i}_conv", sync),
+                         ResidualBlock(sync_batch_norm=sync, name=f"up{i}_res")]
+        z2_trunk += _conv_plain(w1, 3, "conv_out")
+        self.z2_trunk = keras.Sequential(z2_trunk, name="z2_trunk")
+
+        z1_trunk = [*_conv_bn(w1, 3, 1, "conv_in", sync), ResidualBlock(sync_batch_norm=sync, name="res")]
+        for i in range(geo.image_halvings):
+            z1_trunk += [layers.UpSampling2D(interpolation="bilinear", name=f"up{i}"),
+                         *_conv_bn(geo.width(geo.image_halvings - i - 1), 3, 1, f"up{i}_conv", sync),
+                         ResidualBlock(sync_batch_norm=sync, name=f"up{i}_res")]
+        z1_trunk += [*_conv_bn(geo.width(0), 3, 1, "conv_out", sync),
+                     layers.Conv2D(self.channels, 3, padding="same", kernel_initializer=_init(), name="to_image"),
+                     layers.Activation("tanh")]
+        self.z1_trunk = keras.Sequential(z1_trunk, name="z1_trunk")
+
+        if self.levels == 2:
+            self.to_z1 = GaussianConditional(self.z1_channels, seed=self.seed + 1, name="to_z1")
+
+    def decode_z1(self, z2, training=False, sample=True, noise=None):
+        """z2 [batch, latent_dim] -> (z1, mean, log_sigma) of p(z1 | z2) (levels=2)."""
+        return self.to_z1(self.z2_trunk(z2, training=training), training=training, sample=sample, noise=noise)
+
+    def decode_image(self, bottom, training=False):
+        """z1 (levels=2) or z2 (levels=1) -> images [batch, S, S, C] in [-1, 1] (deterministic)."""
+        h = bottom if self.levels == 2 else self.z2_trunk(bottom, training=training)
+        return self.z1_trunk(h, training=training)
+
+    def call(self, z2, training=False, sample=True):
+        if self.levels == 1:
+            return self.decode_image(z2, training=training), [z2]
+        z1, _, _ = self.decode_z1(z2, training=training, sample=sample)
+        return self.decode_image(z1, training=training), [z1, z2]
+
+    def get_config(self):
+        return {**super().get_config(), "image_size": self.image_size, "channels": self.channels,
+                "levels": self.levels, "latent_dim": self.latent_dim, "z1_channels": self.z1_channels,
+                "z1_stride": self.z1_stride, "filters": self.filters, "sync_batch_norm": self.sync_batch_norm,
+                "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="tfgen")
+class HALIDiscriminator(keras.Model):
+    """D(x, z1, z2) (levels=2) or D(x, z) (levels=1): one logit per triple.
+
+    Appendix A.1 (adapted): an x branch of weight-normalised convolutions
+    (stride 1 and stride 2) down to z1's side; the z1 join concatenates its
+    features with z1 along channels and continues with weight-normalised
+    convolutions down to 4x4 and a 4x4 valid convolution to a vector; the
+    joint head concatenates that vector with z2 and applies two hidden
+    layers and a linear output (the table's 1x1 convolutions on 1x1 maps,
+    i.e. dense layers, without weight norm). Every layer's input goes
+    through dropout (`input_dropout` on the layers fed an input, x or the
+    z1 concatenation; `dropout` elsewhere) and every input (x, z1, z2)
+    through Gaussian noise, in training only. No batch norm. With levels=1
+    the join takes the x features alone.
+
+    Args:
+      image_size, channels, levels, latent_dim, z1_channels, z1_stride: as
+        the encoder's.
+      filters: channels of the x branch's first layer (doubling per halving,
+        at most 8x); the head has 16x.
+      dropout, input_dropout: dropout rates.
+      input_noise: std of the Gaussian noise on every input.
+      seed: seed of the noise streams.
+
+    Call:
+      [images [batch, S, S, C], (z1 [batch, s1, s1, z1_channels],)
+      z2 [batch, latent_dim]] -> logits float32 [batch] (any real value).
+    """
+
+    def __init__(self, image_size=32, channels=3, levels=2, latent_dim=256, z1_channels=64, z1_stride=2,
+                 filters=64, dropout=0.5, input_dropout=0.2, input_noise=0.2, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.image_size, self.channels, self.levels = int(image_size), int(channels), int(levels)
+        self.latent_dim, self.z1_channels, self.z1_stride = int(latent_dim), int(z1_channels), int(z1_stride)
+        self.filters, self.dropout, self.input_dropout = int(filters), float(dropout), float(input_dropout)
+        self.input_noise, self.seed = float(input_noise), int(seed)
+        geo = Geometry(self.image_size, self.z1_stride, self.filters)
+        seeds = iter(range(self.seed, self.seed + 1000))
+
+        def layer(filters, kernel, strides, rate, name, padding="same"):
+            return [ExampleDropout(rate, seed=next(seeds), name=f"{name}_dropout"),
+                    WeightNormConv2D(filters, kernel, strides, padding, name=name), layers.LeakyReLU(LEAK)]
+
+        def dense(units, rate, name, activation=True):
+            # Glorot (Keras' default), not N(0, 0.01): three such layers start the
+            # logits near 1e-3 and, in a smoke run, D had not moved in 300 steps.
+            out = [ExampleDropout(rate, seed=next(seeds), name=f"{name}_dropout"),
+                   layers.Dense(units, name=name)]
+            return out + [layers.LeakyReLU(LEAK)] if activation else out
+
+        self.x_noise = InputNoise(self.input_noise, seed=next(seeds), name="x_noise")
+        x_branch = layer(geo.width(0), 3, 1, self.input_dropout, "x_conv0")
+        for i in range(geo.image_halvings):
+            x_branch += layer(geo.width(i + 1), 4, 2, self.dropout, f"x_down{i}")
+        w1 = geo.width(geo.image_halvings)
+        x_branch += layer(w1, 3, 1, self.dropout, "x_conv1") + layer(w1, 3, 1, self.dropout, "x_conv2")
+        self.x_branch = keras.Sequential(x_branch, name="x_branch")
+
+        if self.levels == 2:
+            self.z1_noise = InputNoise(self.input_noise, seed=next(seeds), name="z1_noise")
+        join = layer(geo.width(geo.image_halvings + 1), 3, 1, self.input_dropout, "join_conv0")
+        for i in range(geo.z1_halvings):
+            join += layer(geo.width(geo.image_halvings + i + 2), 4, 2, self.dropout, f"join_down{i}")
+        join += layer(geo.top_filters, 3, 1, self.dropout, "join_conv1")
+        join += layer(geo.top_filters, 4, 1, self.dropout, "join_to_vector", padding="valid") + [layers.Flatten()]
+        self.join = keras.Sequential(join, name="z1_join")
+
+        self.z2_noise = InputNoise(self.input_noise, seed=next(seeds), name="z2_noise")
+        units = 16 * self.filters
+        self.hidden = keras.Sequential(dense(units, self.dropout, "joint0") + dense(units, self.dropout, "joint1"),
+                                       name="joint_hidden")
+        self.to_logit = keras.Sequential(dense(1, self.dropout, "logit", activation=False), name="to_logit")
+
+    def features(self, inputs, training=False):
+        """The penultimate layer's activations (the input of the logit layer), [batch, 16 * filters].
+
+        The embedding of Eq. 8's perceptual distance.
+        """
+        images, *latents = inputs
+        h = self.x_branch(self.x_noise(images, training=training), training=training)
+        if self.levels == 2:
+            h = tf.concat([h, self.z1_noise(latents[0], training=training)], axis=-1)
+        h = self.join(h, training=training)
+        h = tf.concat([h, self.z2_noise(latents[-1], training=training)], axis=-1)
+        return self.hidden(h, training=training)
+
+    def call(self, inputs, training=False):
+        return self.to_logit(self.features(inputs, training=training), training=training)[:, 0]
+
+    def get_config(self):
+        return {**super().get_config(), "image_size": self.image_size, "channels": self.channels,
+                "levels": self.levels, "latent_dim": self.latent_dim, "z1_channels": self.z1_channels,
+                "z1_stride": self.z1_stride, "filters": self.filters, "dropout": self.dropout,
+                "input_dropout": self.input_dropout, "input_noise": self.input_noise, "seed": self.seed}
+
+
+def stochastic_layers(model: keras.layers.Layer) -> List[StochasticLayer]:
+    """Every `StochasticLayer` inside `model`, in a stable (construction) order."""
+    return [layer for layer in model._flatten_layers(include_self=False) if isinstance(layer, StochasticLayer)]
+
+
+__all__ = ["EVAL_SEED_OFFSET", "ExampleDropout", "GaussianConditional", "Geometry", "HALIDecoder",
+           "HALIDiscriminator", "HALIEncoder", "InputNoise", "LEAK", "ResidualBlock", "StochasticLayer",
+           "WeightNormConv2D", "per_example_draw", "reparameterize", "stochastic_layers"]

@@ -1,0 +1,500 @@
+"""HALI: hierarchical adversarially learned inference (Belghazi, Rajeswar,
+Mastropietro, Rostamzadeh, Mitrovic & Courville, 2018), with ALI
+(Dumoulin et al., ICLR 2017) as its one-level case (`levels: 1`).
+
+Two Markov chains of conditional isotropic Gaussians (§3.1, §4):
+
+    encoder q:  x -> z1 -> z2      q(x, z1, z2) = q(x) q(z1 | x) q(z2 | z1)      (Eq. 3)
+    decoder p:  z2 -> z1 -> x      p(x, z1, z2) = p(z2) p(z1 | z2) p(x | z1)     (Eq. 4)
+
+with z1 a feature map (64 x 16 x 16 at 32x32 in the paper), z2 a vector
+(256) and the prior p(z2) = N(0, I). Each transition outputs a mean and a
+log sigma and samples by reparameterisation; p(x | z1) is the decoder's
+tanh output (deterministic, as in ALI). A discriminator D(x, z1, z2) tells
+encoder triples (x, ẑ1, ẑ2) from decoder triples (x̃, z̃1, z2), with ALI's
+objective (`ali_discriminator_loss`, `ali_generator_loss`): under an ideal
+discriminator the encoder and decoder minimise the Jensen-Shannon
+divergence between the two joints (§3.1).
+
+Training (Algorithm 1, as ALI's reference code): per step one batch of
+real images and one of prior draws; one forward pass gives both losses; D
+and the encoder+decoder are updated simultaneously from it (the G update
+uses D before D's own update). Adam lr 1e-4, beta1 0.5 (ALI's tables).
+beta2: ALI's tables print "beta2 = 10^-3", which is 1 - beta2 in the
+convention of early Adam write-ups (the reference code leaves the Blocks
+default, 0.999); we use 0.999 (config `beta2`).
+
+Hierarchy of reconstructions (§3.2, Eq. 5): level 1 is x -> z1 -> x̂₁, level
+2 is x -> z1 -> z2 -> z1' -> x̂₂. HALI adds no reconstruction term: the
+train step only *tracks* per-level reconstruction MSE and the perceptual
+distance of Eq. 8 in the discriminator's penultimate features (on the
+first `metric_examples` examples of each batch: they cost inference
+passes). Both, like `reconstruct`, use the means of every transition
+(deterministic).
+
+Inpainting (§6.1): the hole is first filled from the top-level (z2)
+reconstruction, then refined by `inpaint_iterations` level-1
+reconstructions; known pixels are kept exactly after every step.
+
+ALI (`levels: 1`): the z1 Gaussian layer is dropped and the same trunks
+compose deterministically, so encoder x -> z, decoder z -> x, D(x, z):
+ALI with HALI's networks, through the same code path. `latent_dim` is then
+ALI's z, and every "level 1" reconstruction goes through z.
+
+Choices where the paper is silent or garbled (extracted text lost the
+table's numbers):
+* Dropout: the table's column (0.2 on layers fed an input, 0.5 elsewhere)
+  read as drop rates, as in ALI's code, on the input of every
+  discriminator layer; the text's "probability of retention of 0.2" would
+  drop 80% and is taken as a slip.
+* Gaussian input noise (std 0.2) on x at the encoder and on all three
+  discriminator inputs (x, z1, z2).
+* Weight norm on the discriminator's convolutions, not on its dense head
+  (as the table marks); g starts at 1 (no data-dependent init).
+* LeakyReLU slope 0.1 and weights N(0, 0.01) (ALI's code) in the encoder and
+  decoder; Glorot in the discriminator's dense head (N(0, 0.01) there left
+  logits near 1e-3 and D unmoved after 300 smoke-run steps).
+* Eq. 8's embedding f(x): the discriminator's penultimate activations on
+  (x, encoder means of x), so an image is embedded with its own inference.
+* Non-square images and image sides that are not powers of two are refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, ClassVar, Dict, List, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfgen import config as config_lib
+from tfgen.config import field
+from tfgen.layers.hali_blocks import HALIDecoder, HALIDiscriminator, HALIEncoder, stochastic_layers
+from tfgen.losses import nonsaturating_discriminator_loss, reduce_loss
+from tfgen.models.base import GenerativeModel
+from tfgen.models.registry import register
+
+
+# ---------------------------------------------------------------------------
+# Losses (pure, per example)
+# ---------------------------------------------------------------------------
+
+def ali_discriminator_loss(encoder_logits: tf.Tensor, decoder_logits: tf.Tensor) -> tf.Tensor:
+    """ALI/HALI discriminator loss (Dumoulin et al. 2017; HALI Algorithm 1).
+
+    L_D = -log sigmoid(D(x, ẑ)) - log(1 - sigmoid(D(x̃, z)))
+        = softplus(-D(x, ẑ)) + softplus(D(x̃, z))
+
+    Encoder triples (x, ẑ1, ẑ2) play the "real" side, decoder triples
+    (x̃, z̃1, z2) the "fake" side.
+
+    Args:
+      encoder_logits: [batch] D on encoder triples.
+      decoder_logits: [batch] D on decoder triples.
+
+    Returns:
+      [batch] per-example loss, >= 0.
+    """
+    return nonsaturating_discriminator_loss(encoder_logits, decoder_logits)
+
+
+def ali_generator_loss(encoder_logits: tf.Tensor, decoder_logits: tf.Tensor) -> tf.Tensor:
+    """ALI/HALI encoder-and-decoder loss: the discriminator's with sides swapped.
+
+    L_GE = softplus(D(x, ẑ)) + softplus(-D(x̃, z))
+
+    (the non-saturating form of ALI's reference code: the encoder is pushed
+    to look like the decoder and the decoder like the encoder).
+
+    Args:
+      encoder_logits: [batch] D on encoder triples.
+      decoder_logits: [batch] D on decoder triples.
+
+    Returns:
+      [batch] per-example loss, >= 0.
+    """
+    return nonsaturating_discriminator_loss(decoder_logits, encoder_logits)
+
+
+def centre_hole_mask(batch: int, height: int, width: int) -> tf.Tensor:
+    """Inpainting mask with the central half-size square unknown (§6.1).
+
+    Returns:
+      float32 [batch, height, width, 1]: 1 where a pixel is known, 0 in the hole.
+    """
+    mask = np.ones((height, width), np.float32)
+    mask[height // 4:height // 4 + height // 2, width // 4:width // 4 + width // 2] = 0.0
+    return tf.tile(tf.constant(mask)[None, :, :, None], [batch, 1, 1, 1])
+
+
+def interleave(groups: Sequence[tf.Tensor]) -> tf.Tensor:
+    """[N, H, W, C] x G -> [N * G, H, W, C]: example 0 of every group, then example 1, ..."""
+    stacked = tf.stack(list(groups), axis=1)
+    return tf.reshape(stacked, [-1, *stacked.shape[2:]])
+
+
+def examples_per_grid(available: int, group: int) -> int:
+    """How many examples to show so that groups of `group` tiles start every row
+    of `tfgen.viz.image_grid`'s square-ish layout (ceil(sqrt(N)) columns)."""
+    for k in range(available, 0, -1):
+        if math.ceil(math.sqrt(k * group)) % group == 0:
+            return k
+    return available
+
+
+# ---------------------------------------------------------------------------
+# Config
+# ---------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class HALIConfig(config_lib.ModelConfig):
+    """HALI hyperparameters (paper §4 and Appendix A.1; ALI's reference code where the paper is silent)."""
+
+    name: str = field("hali", help="Registered model name.")
+    levels: int = field(2, choices=[1, 2], help="Latent levels: 2 is HALI (z1 map, z2 vector); 1 is ALI (z only).")
+    latent_dim: int = field(256, min=1, help="Length of z2, the top latent (prior N(0, I)); ALI's z with levels 1.")
+    z1_channels: int = field(64, min=1, help="Channels of the z1 feature map (unused with levels 1).")
+    z1_stride: int = field(2, choices=[1, 2, 4, 8],
+                           help="Image side / z1 side: 2 gives 16x16 z1 at 32x32 (paper), 4 gives 16x16 at 64x64.")
+    filters: int = field(64, min=1, help="Encoder/decoder channels at full resolution (x2 per halving, at most x8).")
+    d_filters: int = field(64, min=1, help="Discriminator x-branch channels at full resolution; head has 16x.")
+    dropout: float = field(0.5, min=0.0, max=0.95, help="Discriminator dropout rate on hidden layers' inputs.")
+    input_dropout: float = field(0.2, min=0.0, max=0.95,
+                                 help="Discriminator dropout rate on layers fed an input (x; the z1 join).")
+    input_noise: float = field(0.2, min=0.0, help="Std of the Gaussian noise on encoder and discriminator inputs.")
+    learning_rate: float = field(1e-4, min=0.0, help="Adam learning rate of all three networks.")
+    beta1: float = field(0.5, min=0.0, max=1.0, help="Adam beta1.")
+    beta2: float = field(0.999, min=0.0, max=1.0,
+                         help="Adam beta2 (ALI's table prints 1e-3, i.e. 1 - beta2 in an old convention).")
+    metric_examples: int = field(32, min=0,
+                                 help="Examples of each replica's batch whose reconstruction metrics train_step "
+                                      "tracks (0: all); they cost inference passes (about a third of a step "
+                                      "for the whole batch), no gradients.")
+    inpaint_iterations: int = field(4, min=0, max=100,
+                                    help="Level-1 refinements after the top-level fill when inpainting (§6.1).")
+
+    TINY: ClassVar[Dict[str, Any]] = {"filters": 4, "d_filters": 4, "latent_dim": 8, "z1_channels": 4}
+
+
+# ---------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------
+
+@register("hali", HALIConfig)
+@keras.saving.register_keras_serializable(package="tfgen")
+class HALI(GenerativeModel):
+    """Encoder x -> z1 -> z2, decoder z2 -> z1 -> x, discriminator D(x, z1, z2).
+
+    See the module docstring. `levels: 1` is ALI.
+
+    Data: dicts with "image" float32 [batch, S, S, C] in [-1, 1] (square,
+    S / z1_stride a power of two >= 4).
+    Metrics: d_loss, g_loss (unscaled means), d_encoder / d_decoder (mean
+    sigmoid D on encoder / decoder triples), recon_mse_<l> (per-pixel MSE
+    of the level-l reconstruction, Eq. 5) and perceptual_<l> (mean
+    Euclidean distance of discriminator features, Eq. 8), l = 1..levels,
+    on the first `metric_examples` examples of each replica's batch.
+    Latents: `generate(z)` takes z2 [batch, latent_dim].
+    """
+
+    reconstructs = True
+    png_panels = ("samples", "real_vs_reconstructions", "inpainting")
+
+    def __init__(self, model_config, image_shape, **kwargs):
+        super().__init__(model_config, image_shape, **kwargs)
+        cfg = self.model_config
+        h, w, c = self.image_shape
+        if h != w:
+            raise ValueError(f"HALI needs square images, got {self.image_shape}")
+        self.levels = int(cfg.levels)
+        common = dict(image_size=h, channels=c, levels=self.levels, latent_dim=cfg.latent_dim,
+                      z1_channels=cfg.z1_channels, z1_stride=cfg.z1_stride)
+        # Each network's noise layers get their own seeds, apart from the model's own stream (seed).
+        seed = 1000 * self.seed
+        self.encoder = HALIEncoder(**common, filters=cfg.filters, input_noise=cfg.input_noise,
+                                   sync_batch_norm=self.sync_batch_norm, seed=seed + 100, name="encoder")
+        self.decoder = HALIDecoder(**common, filters=cfg.filters, sync_batch_norm=self.sync_batch_norm,
+                                   seed=seed + 200, name="decoder")
+        self.discriminator = HALIDiscriminator(**common, filters=cfg.d_filters, dropout=cfg.dropout,
+                                               input_dropout=cfg.input_dropout, input_noise=cfg.input_noise,
+                                               seed=seed + 300, name="discriminator")
+        self._build_networks()
+        levels = range(1, self.levels + 1)
+        self.add_trackers("d_loss", "g_loss", "d_encoder", "d_decoder",
+                          *[f"recon_mse_{lv}" for lv in levels], *[f"perceptual_{lv}" for lv in levels])
+        self._grads = self.maybe_xla(self._grads_impl)
+        self._recon_stats = self.maybe_xla(self._recon_stats_impl)
+        self.built = True
+
+    def _build_networks(self) -> None:
+        """Creates every variable now (inside the caller's strategy scope) with one
+        deterministic, inference-mode pass: no noise is drawn, no statistic moves."""
+        h, w, c = self.image_shape
+        x = tf.zeros([1, h, w, c])
+        means = [mean for _, mean, _ in self.encoder(x, training=False, sample=False)]
+        self.decoder(tf.zeros([1, self.latent_dim]), training=False, sample=False)
+        self.discriminator([x, *means], training=False)
+
+    # -- hooks --------------------------------------------------------------
+    def call(self, z, training=False):
+        return self.generate(z, training=training)
+
+    def generate(self, z, training=False):
+        """z2 float32 [batch, latent_dim] -> images [batch, S, S, C] in [-1, 1].
+
+        z1 is sampled from p(z1 | z2) (outside training from the decoder's
+        evaluation noise stream, so drawing images never moves training noise).
+        """
+        images, _ = self.decoder(z, training=training, sample=True)
+        return images
+
+    def generator_variables(self) -> List[tf.Variable]:
+        """What the generator optimizer trains: encoder and decoder (ALI's "generator parameters")."""
+        return self.encoder.trainable_variables + self.decoder.trainable_variables
+
+    def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
+        cfg = self.model_config
+        make = lambda: keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta1, beta_2=cfg.beta2)  # noqa: E731
+        super().compile(**kwargs)
+        self.g_optimizer = g_optimizer or make()
+        self.d_optimizer = d_optimizer or make()
+        self.build_optimizer(self.g_optimizer, self.generator_variables())
+        self.build_optimizer(self.d_optimizer, self.discriminator.trainable_variables)
+
+    def optimizers_by_name(self):
+        return {"g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer}
+
+    def sub_networks(self):
+        return {"encoder": self.encoder, "decoder": self.decoder, "discriminator": self.discriminator}
+
+    def persistent_state(self):
+        """The model's noise seed plus the training noise stream of every noise
+        layer (input noise, dropout, Gaussian transitions), so a resumed run
+        draws what an uninterrupted one would."""
+        state = super().persistent_state()
+        for i, layer in enumerate(stochastic_layers(self)):
+            state[f"noise_{i:02d}_{layer.name}"] = layer.train_seed.state
+        return state
+
+    # -- training -----------------------------------------------------------
+    def _grads_impl(self, real, z2):
+        """Per-replica losses and gradients of one ALI step (XLA-compiled when enabled).
+
+        Args:
+          real: [batch, S, S, C] real images in [-1, 1].
+          z2: [batch, latent_dim] prior draws.
+
+        Returns:
+          (discriminator gradients, encoder+decoder gradients, stats).
+        """
+        g_vars = self.generator_variables()
+        with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
+            encoder_latents = [z for z, _, _ in self.encoder(real, training=True)]
+            fake, decoder_latents = self.decoder(z2, training=True)
+            # Two calls, not one on the concatenation: noise is drawn per example
+            # of each call, which keeps replicas identical to one device.
+            encoder_logits = self.discriminator([real, *encoder_latents], training=True)
+            decoder_logits = self.discriminator([fake, *decoder_latents], training=True)
+            d_per_example = ali_discriminator_loss(encoder_logits, decoder_logits)
+            g_per_example = ali_generator_loss(encoder_logits, decoder_logits)
+            global_batch = self.global_batch_size(real)
+            d_loss = reduce_loss(d_per_example, global_batch)
+            g_loss = reduce_loss(g_per_example, global_batch)
+        d_grads = d_tape.gradient(d_loss, self.discriminator.trainable_variables)
+        g_grads = g_tape.gradient(g_loss, g_vars)
+        stats = {"d_loss": tf.reduce_mean(d_per_example), "g_loss": tf.reduce_mean(g_per_example),
+                 "d_encoder": tf.reduce_mean(tf.sigmoid(encoder_logits)),
+                 "d_decoder": tf.reduce_mean(tf.sigmoid(decoder_logits))}
+        return d_grads, g_grads, stats
+
+    def _recon_stats_impl(self, real):
+        """Reconstruction metrics (Eq. 5 as MSE, Eq. 8), inference mode, no gradient.
+
+        Returns:
+          {recon_mse_<l>, perceptual_<l>}: batch means, l = 1..levels.
+        """
+        real = tf.stop_gradient(real)
+        recons = self.reconstructions(real)
+        # One discriminator pass for the images and all their reconstructions:
+        # inference mode has no noise and no batch statistics, so batching is free.
+        features = tf.split(self.discriminator_features(tf.concat([real, *recons], axis=0)), 1 + len(recons))
+        stats = {}
+        for level, recon in enumerate(recons, start=1):
+            stats[f"recon_mse_{level}"] = tf.reduce_mean(tf.square(real - recon))
+            stats[f"perceptual_{level}"] = tf.reduce_mean(tf.norm(features[0] - features[level], axis=-1))
+        return stats
+
+    def train_step(self, data):
+        real = data["image"]
+        z2 = self.per_example_normal(tf.shape(real)[0], [self.latent_dim])
+        d_grads, g_grads, stats = self._grads(real, z2)
+        # ALI: both players step from the same forward pass.
+        self.d_optimizer.apply(d_grads, self.discriminator.trainable_variables)
+        self.g_optimizer.apply(g_grads, self.generator_variables())
+        k = self.model_config.metric_examples
+        stats.update(self._recon_stats(real[:k] if k else real))
+        return self.update_trackers(stats)
+
+    # -- inference ----------------------------------------------------------
+    def encode(self, images) -> Dict[str, tf.Tensor]:
+        """Posterior means: images [batch, S, S, C] in [-1, 1] ->
+        {"z1": [batch, s1, s1, z1_channels], "z2": [batch, latent_dim]} ({"z2"} only with levels 1)."""
+        means = [mean for _, mean, _ in self.encoder(images, training=False, sample=False)]
+        names = ["z1", "z2"] if self.levels == 2 else ["z2"]
+        return dict(zip(names, means))
+
+    def reconstructions(self, images) -> List[tf.Tensor]:
+        """Every level's reconstruction (Eq. 5) from transition means.
+
+        Returns:
+          [x̂₁, (x̂₂)], each [batch, S, S, C] in [-1, 1]: level 1 is x -> z1 -> x̂₁
+          (x -> z -> x̂ with levels 1), level 2 is x -> z1 -> z2 -> z1' -> x̂₂.
+        """
+        means = [mean for _, mean, _ in self.encoder(images, training=False, sample=False)]
+        out = [self.decoder.decode_image(means[0], training=False)]
+        if self.levels == 2:
+            z1_prime, _, _ = self.decoder.decode_z1(means[1], training=False, sample=False)
+            out.append(self.decoder.decode_image(z1_prime, training=False))
+        return out
+
+    def _reconstruct_level(self, images, level: int):
+        """One level's reconstruction, computing only what it needs."""
+        if level == 1:
+            if self.levels == 1:
+                _, z, _ = self.encoder.encode_top(images, training=False, sample=False)
+            else:
+                _, z, _ = self.encoder.encode_z1(images, training=False, sample=False)
+            return self.decoder.decode_image(z, training=False)
+        return self.reconstructions(images)[level - 1]
+
+    def reconstruct(self, images):
+        """Level-1 reconstruction (the closest to the input): [batch, S, S, C] in [-1, 1]."""
+        return self._reconstruct_level(images, 1)
+
+    def reconstruct_from_level(self, images, level):
+        """Reconstruction through level `level` (Eq. 5).
+
+        Args:
+          images: [batch, S, S, C] in [-1, 1].
+          level: 1..levels, a Python int or an int32 scalar tensor (serving).
+
+        Returns:
+          [batch, S, S, C] in [-1, 1].
+        """
+        if isinstance(level, (int, np.integer)):
+            if not 1 <= int(level) <= self.levels:
+                raise ValueError(f"level must be in 1..{self.levels}, got {level}")
+            return self._reconstruct_level(images, int(level))
+        level = tf.convert_to_tensor(level, tf.int32)
+        checks = [tf.debugging.assert_greater_equal(level, 1, message=f"level must be in 1..{self.levels}"),
+                  tf.debugging.assert_less_equal(level, self.levels, message=f"level must be in 1..{self.levels}")]
+        with tf.control_dependencies(checks):
+            images = tf.identity(images)
+        if self.levels == 1:
+            return self._reconstruct_level(images, 1)
+        return tf.cond(tf.equal(level, 1), lambda: self._reconstruct_level(images, 1),
+                       lambda: self._reconstruct_level(images, 2))
+
+    def inpaint_steps(self, images, mask, iterations=None) -> List[tf.Tensor]:
+        """§6.1 inpainting, every step.
+
+        The hole starts at 0 (mid-grey); step 0 fills it from the top-level
+        reconstruction (z2: semantically consistent), each later step from
+        the level-1 reconstruction of the previous result (pixel-wise closer).
+        Known pixels are copied back exactly after every step.
+
+        Args:
+          images: [batch, S, S, C] in [-1, 1]; values in the hole are ignored.
+          mask: [batch, S, S, 1] (or [..., C]): >= 0.5 where the pixel is known.
+          iterations: level-1 refinements (default: config `inpaint_iterations`).
+
+        Returns:
+          iterations + 1 tensors [batch, S, S, C] in [-1, 1].
+        """
+        iterations = self.model_config.inpaint_iterations if iterations is None else int(iterations)
+        known = tf.cast(mask, images.dtype) >= 0.5
+        x = tf.where(known, images, tf.zeros_like(images))
+        x = tf.where(known, images, self._reconstruct_level(x, self.levels))
+        steps = [x]
+        for _ in range(iterations):
+            x = tf.where(known, images, self._reconstruct_level(x, 1))
+            steps.append(x)
+        return steps
+
+    def inpaint(self, images, mask, iterations=None):
+        """The final `inpaint_steps` result, [batch, S, S, C] in [-1, 1]."""
+        return self.inpaint_steps(images, mask, iterations)[-1]
+
+    def discriminator_features(self, images):
+        """Eq. 8's embedding f(x): D's penultimate activations on (x, encoder means of x), [batch, 16 * d_filters]."""
+        means = [mean for _, mean, _ in self.encoder(images, training=False, sample=False)]
+        return self.discriminator.features([images, *means], training=False)
+
+    # -- pictures, evaluation, serving ----------------------------------------
+    def image_panels(self, fixed_latent, real_batch):
+        """samples; real_vs_reconstructions (each real image, then its level-1 and,
+        for HALI, level-2 reconstruction); inpainting (per row: the image with
+        a centre hole, every inpainting step, the real image)."""
+        real = real_batch["image"]
+        panels = {"samples": self.generate(fixed_latent)}
+        n = examples_per_grid(int(real.shape[0]), 1 + self.levels)
+        panels["real_vs_reconstructions"] = interleave([real[:n], *self.reconstructions(real[:n])])
+        iterations = self.model_config.inpaint_iterations
+        k = examples_per_grid(int(real.shape[0]), iterations + 3)
+        h, w, _ = self.image_shape
+        mask = centre_hole_mask(k, h, w)
+        holed = tf.where(mask >= 0.5, real[:k], tf.zeros_like(real[:k]))
+        panels["inpainting"] = interleave([holed, *self.inpaint_steps(real[:k], mask), real[:k]])
+        return panels
+
+    def evaluation_extras(self, arrays) -> Dict[str, Any]:
+        """Per-level reconstruction MSE (Eq. 5) and perceptual distance (Eq. 8)
+        on the test images, and the MSE inside a centre hole after inpainting."""
+        images = arrays["image"][:2000]
+        totals: Dict[str, float] = {}
+        h, w, _ = self.image_shape
+        for i in range(0, len(images), 250):
+            batch = tf.constant(images[i:i + 250])
+            n = int(batch.shape[0])
+            stats = {k: float(v) for k, v in self._recon_stats_impl(batch).items()}
+            mask = centre_hole_mask(n, h, w)
+            filled = self.inpaint(batch, mask)
+            hole = 1.0 - mask
+            stats["inpaint_hole_mse"] = float(tf.reduce_sum(hole * tf.square(filled - batch))
+                                              / (tf.reduce_sum(hole) * batch.shape[-1]))
+            for k, v in stats.items():
+                totals[k] = totals.get(k, 0.0) + v * n
+        return {k: v / len(images) for k, v in totals.items()} if len(images) else {}
+
+    def serving_endpoints(self):
+        endpoints = super().serving_endpoints()
+        h, w, c = self.image_shape
+        cfg = self.model_config
+        image_spec = tf.TensorSpec([None, h, w, c], tf.float32, name="images")
+        level_spec = tf.TensorSpec([], tf.int32, name="level")
+        mask_spec = tf.TensorSpec([None, h, w, 1], tf.float32, name="mask")
+        images_doc = f"images: float32 [batch, {h}, {w}, {c}] in [-1, 1]"
+        s1 = h // cfg.z1_stride
+
+        def encode(images):
+            return {f"{name}_mean": value for name, value in self.encode(images).items()}
+
+        def reconstruct(images, level):
+            return {"reconstructions": self.reconstruct_from_level(images, level)}
+
+        def inpaint(images, mask):
+            return {"images": self.inpaint(images, mask)}
+
+        z1_doc = f"z1_mean: float32 [batch, {s1}, {s1}, {cfg.z1_channels}], " if self.levels == 2 else ""
+        endpoints["encode"] = (encode, [image_spec], (
+            f"encode({images_doc}) -> {{{z1_doc}z2_mean: float32 [batch, {cfg.latent_dim}]}} (posterior means)"))
+        endpoints["reconstruct"] = (reconstruct, [image_spec, level_spec], (
+            f"reconstruct({images_doc}, level: int32 scalar in 1..{self.levels}) -> "
+            f"{{reconstructions: float32 [batch, {h}, {w}, {c}] in [-1, 1]}}"))
+        endpoints["inpaint"] = (inpaint, [image_spec, mask_spec], (
+            f"inpaint({images_doc}, mask: float32 [batch, {h}, {w}, 1], 1 = known, 0 = hole) -> "
+            f"{{images: float32 [batch, {h}, {w}, {c}] in [-1, 1]}} (known pixels unchanged; "
+            f"{cfg.inpaint_iterations} level-1 refinements)"))
+        return endpoints
