@@ -1,5 +1,6 @@
 """HALI and ALI (levels 1): the Gaussian transition, weight norm, matched
-triples, inpainting, the generic model test, gradients, configs and the
+triples, inpainting, latent variations and innovation, the semi-supervised
+cost, the linear probes, the generic model test, gradients, configs and the
 SavedModel reloaded without tfgen."""
 
 import glob
@@ -19,15 +20,18 @@ from tfgen import config as config_lib
 from tfgen.layers.hali_blocks import (ExampleDropout, GaussianConditional, WeightNormConv2D, per_example_draw,
                                       reparameterize)
 from tfgen.models import build_model
-from tfgen.models.hali import ali_discriminator_loss, ali_generator_loss, centre_hole_mask
+from tfgen.errors import ConfigError
+from tfgen.evaluation.representation import linear_probe, probe_table, probe_targets
+from tfgen.models.hali import ali_discriminator_loss, ali_generator_loss, centre_hole_mask, masked_cross_entropy
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = config_lib.tiny_overrides("hali")
 SHAPE = (16, 16, 1)
 
 
-def tiny_model(levels=2, image_shape=SHAPE, **overrides):
-    return build_model(make_config("hali", {**TINY, "levels": levels, **overrides}), image_shape)
+def tiny_model(levels=2, image_shape=SHAPE, num_classes=10, **overrides):
+    return build_model(make_config("hali", {**TINY, "levels": levels, **overrides}), image_shape,
+                       num_classes=num_classes)
 
 
 def settle_batch_norm(model, images, steps=40):
@@ -138,15 +142,25 @@ def test_ali_losses_golden_numbers():
 
 # -- the model --------------------------------------------------------------
 
-@pytest.mark.parametrize("levels", [2, 1], ids=["hali", "ali"])
+@pytest.mark.parametrize("levels", [2, 1], ids=["semisupervised_hali", "ali"])
 def test_generic(levels):
-    model, history = check_generative_model("hali", {**TINY, "levels": levels}, SHAPE)
+    # HALI runs with the semi-supervised head: random_batches' indices 0..31 and
+    # 16 labelled examples, so the two fit steps see labels and the generic
+    # check also asserts that the head's weights changed.
+    labelled = 16 if levels == 2 else 0
+    model, history = check_generative_model("hali", {**TINY, "levels": levels, "labelled_examples": labelled}, SHAPE)
     per_level = [f"{m}_{lv}" for m in ("recon_mse", "perceptual") for lv in range(1, levels + 1)]
-    assert set(history) == {"d_loss", "g_loss", "d_encoder", "d_decoder", *per_level}
+    supervised = ["supervised_loss", "train_accuracy"] if labelled else []
+    assert set(history) == {"d_loss", "g_loss", "d_encoder", "d_decoder", *per_level, *supervised}
+    if labelled:
+        assert history["supervised_loss"][-1] > 0.0 and 0.0 <= history["train_accuracy"][-1] <= 1.0
+        assert "classifier" in model.sub_networks()
     assert model.reconstructs
     panels = model.image_panels(model.sample_latent(4, seed=1), {"image": tf.random.uniform([8, *SHAPE], -1, 1)})
-    assert set(panels) == {"samples", "real_vs_reconstructions", "inpainting"}
+    hierarchy = {"innovation", "innovation_tensor"} if levels == 2 else set()
+    assert set(panels) == {"samples", "real_vs_reconstructions", "inpainting", "latent_variations", *hierarchy}
     assert panels["real_vs_reconstructions"].shape[0] % (1 + levels) == 0
+    assert panels["latent_variations"].shape[0] == 1  # one captioned figure
 
 
 def test_latents_and_architecture():
@@ -221,7 +235,7 @@ def test_reconstruction_levels():
 def test_gradients_reach_encoder_and_decoder(levels):
     model = tiny_model(levels)
     real = tf.random.uniform([4, *SHAPE], -1, 1, seed=5)
-    d_grads, g_grads, stats = model._grads_impl(real, tf.random.normal([4, model.latent_dim], seed=6))
+    d_grads, g_grads, stats, _ = model._grads_impl(real, tf.random.normal([4, model.latent_dim], seed=6))
     assert all(g is not None for g in d_grads) and all(g is not None for g in g_grads)
     grads = dict(zip([v.path for v in model.generator_variables()], g_grads))
     for net in ("encoder", "decoder"):
@@ -245,12 +259,201 @@ def test_every_config_loads():
     paths = sorted(glob.glob(os.path.join(REPO, "configs", "hali", "*.yaml")))
     datasets = ["multidigit", "shapes", "svhn_cropped", "cifar10", "celeb_a"]
     assert {f"{p}{d}.yaml" for p in ("", "ali_") for d in datasets} <= {os.path.basename(p) for p in paths}
+    assert {"multidigit_semisupervised.yaml", "mnist_semisupervised.yaml"} <= {os.path.basename(p) for p in paths}
     levels = {}
     for path in paths:
         cfg = config_lib.load_config(path)
         assert cfg.model.name == "hali"
         levels[os.path.basename(path)] = cfg.model.levels
+        assert (cfg.model.labelled_examples == 100) == path.endswith("_semisupervised.yaml"), path
     assert all((name.startswith("ali_")) == (lv == 1) for name, lv in levels.items()), levels
+
+
+# -- uses of the hierarchy (§6.2, §6.3) ----------------------------------------
+
+@pytest.fixture(scope="module")
+def settled():
+    """A tiny HALI whose batch-norm statistics fit its input (distinct outputs per code), and 3 images."""
+    model = tiny_model(2)
+    # N(0, 0.01) weights leave an untrained decoder all but blind to its code
+    # (scaling a z2 entry moved the output by ~1e-6); weights of a trained-like
+    # scale make every check below tell codes apart.
+    for net in (model.encoder, model.decoder):
+        for v in net.trainable_variables:
+            if v.path.endswith("kernel"):
+                v.assign(v * 20.0)
+    images = tf.random.uniform([3, *SHAPE], -1, 1, seed=21)
+    settle_batch_norm(model, images)
+    return model, images
+
+
+def decode_mean(model, z2):
+    """z2 -> image through the mean of p(z1 | z2), by hand."""
+    z1 = model.decoder.decode_z1(tf.constant(z2), training=False, sample=False)[0]
+    return model.decoder.decode_image(z1, training=False).numpy()
+
+
+def test_latent_variations_scale_one_is_the_reconstruction(settled):
+    model, x = settled
+    codes = model.encode(x)
+    r1, r2 = [r.numpy() for r in model.reconstructions(x)]
+    scales = [0.0, 1.0, 3.0]
+    top = model.latent_variations(codes, 2, scales, indices=[0, 5]).numpy()
+    low = model.latent_variations(codes, 1, scales, indices=[1, 2]).numpy()
+    assert top.shape == low.shape == (3, 2, 3, *SHAPE)
+    for k in range(2):
+        np.testing.assert_allclose(top[:, k, 1], r2, atol=1e-5)  # z2 unchanged: the level-2 reconstruction
+        np.testing.assert_allclose(low[:, k, 1], r1, atol=1e-5)  # z1 unchanged: the level-1 reconstruction
+    # Entry [i, k, j] decodes code i with component indices[k] times scales[j], and nothing else changed.
+    z2 = codes["z2"].numpy().copy()
+    z2[:, 5] *= 3.0
+    np.testing.assert_allclose(top[:, 1, 2], decode_mean(model, z2), atol=1e-5)
+    z1 = codes["z1"].numpy().copy()
+    z1[..., 1] *= 0.0
+    np.testing.assert_allclose(low[:, 0, 0], model.decoder.decode_image(tf.constant(z1)).numpy(), atol=1e-5)
+    assert np.abs(top[:, 1, 2] - r2).max() > 1e-2 and np.abs(low[:, 0, 0] - r1).max() > 1e-2
+    # Without an encoded z1, level 1 varies the mean of p(z1 | z2) (§6.2's figures from prior draws).
+    prior = model.sample_latent(2, seed=4)
+    np.testing.assert_allclose(model.latent_variations({"z2": prior}, 1, [1.0]).numpy()[:, 0, 0],
+                               decode_mean(model, prior.numpy()), atol=1e-5)
+    with pytest.raises(ValueError, match="indices"):
+        model.latent_variations(codes, 1, scales, indices=[4])  # z1 has 4 channels
+    ali = tiny_model(1)
+    varied = ali.latent_variations(ali.encode(x), 1, [1.0, 2.0]).numpy()
+    assert varied.shape == (3, 8, 2, *SHAPE)  # ALI's z: 8 entries by default
+    np.testing.assert_allclose(varied[:, 3, 0], ali.reconstruct(x).numpy(), atol=1e-5)
+
+
+def test_innovation_keeps_z2_and_varies_the_decode(settled):
+    model, x = settled
+    codes = model.encode(x)
+    out = model.resample_lower_level(x, num=3, seed=1)
+    np.testing.assert_array_equal(out["z2"].numpy(), codes["z2"].numpy())  # z2 is the encoder's, fixed
+    z1, images = out["z1"].numpy(), out["images"].numpy()
+    assert z1.shape == (3, 3, 8, 8, 4) and images.shape == (3, 3, *SHAPE)
+    assert np.abs(z1[:, 0] - z1[:, 1]).min() > 0.0  # fresh draws of z1 ~ p(z1 | z2) ...
+    assert np.abs(images[:, 0] - images[:, 1]).max() > 1e-2  # ... decode to different images
+    np.testing.assert_allclose(images[:, 2], model.decoder.decode_image(out["z1"][:, 2]).numpy(), atol=1e-5)
+    # The draws scatter around p(z1 | z2)'s mean with its sigma.
+    _, mean, log_sigma = model.decoder.decode_z1(out["z2"], sample=False)
+    eps = (z1 - mean.numpy()[:, None]) / np.exp(log_sigma.numpy())[:, None]
+    assert 0.7 < eps.std() < 1.3 and abs(eps.mean()) < 0.15
+    np.testing.assert_array_equal(model.resample_lower_level(x, num=3, seed=1)["images"].numpy(), images)
+
+    # §6.3's innovation tensor: E[z1 | edited z2] - E[z1 | z2], added to the encoded z1.
+    r1 = model.reconstruct(x).numpy()
+    edits = model.innovate(x, 3, [1.0, 3.0]).numpy()
+    np.testing.assert_allclose(edits[:, 0], r1, atol=1e-5)  # scale 1: no innovation, the level-1 reconstruction
+    z2 = codes["z2"].numpy().copy()
+    z2[:, 3] *= 3.0
+    means = lambda z: model.decoder.decode_z1(tf.constant(z), sample=False)[1].numpy()  # noqa: E731
+    tensor = means(z2) - means(codes["z2"].numpy())
+    np.testing.assert_allclose(model.innovation_tensors(codes["z2"], 3, [3.0]).numpy()[:, 0], tensor, atol=1e-5)
+    np.testing.assert_allclose(edits[:, 1], model.decoder.decode_image(codes["z1"] + tensor).numpy(), atol=1e-5)
+    assert np.abs(edits[:, 1] - r1).max() > 1e-2
+    assert 0 <= model.strongest_component(codes["z2"]) < model.latent_dim
+
+
+def test_encoder_features_for_the_probe(settled):
+    from tfgen.evaluation.hali_studies import encoder_features
+
+    model, x = settled
+    features = encoder_features(model, x.numpy(), batch_size=2)
+    assert {k: v.shape for k, v in features.items()} == {"z1": (3, 256), "z2": (3, 8), "z1_z2": (3, 264)}
+    np.testing.assert_allclose(features["z2"], model.encode(x)["z2"].numpy(), rtol=1e-4, atol=1e-5)
+
+
+# -- semi-supervised (§7.2) ---------------------------------------------------
+
+def test_masked_cross_entropy_golden_numbers_and_zero_gradient():
+    logits = tf.Variable([[2.0, 0.0, -1.0], [0.5, 0.5, 0.5], [0.0, 1.0, 0.0]])
+    labels = tf.constant([0, -1, 2])  # -1: what an unlabelled example may carry
+    lse = lambda v: np.log(np.sum(np.exp(v)))  # noqa: E731
+    per = masked_cross_entropy(logits, labels, tf.constant([True, False, True])).numpy()
+    np.testing.assert_allclose(per, [lse([2, 0, -1]) - 2, 0.0, lse([0, 1, 0])], rtol=1e-6)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(masked_cross_entropy(logits, labels, tf.constant([False] * 3)))
+    assert float(loss) == 0.0 and not np.any(tape.gradient(loss, logits).numpy())
+
+
+def test_supervised_cost_comes_from_labelled_examples_only():
+    model = tiny_model(2, labelled_examples=4, supervised_weight=2.5)
+    x = tf.random.uniform([6, *SHAPE], -1, 1, seed=9)
+    head = {id(v) for v in model.classifier.trainable_variables}
+
+    def supervised_gradients(index):
+        labels, labelled = model.labelled_batch({"image": x, "label": tf.range(6), "index": tf.constant(index)})
+        with tf.GradientTape() as tape:
+            z2 = model.encoder(x, training=True)[-1][0]
+            loss, per_example, _ = model.supervised_terms(z2, labels, labelled)
+        grads = tape.gradient(loss, model.generator_variables())
+        return labelled.numpy(), float(loss), per_example.numpy(), dict(zip(
+            [v.path for v in model.generator_variables()], [None if g is None else g.numpy() for g in grads]))
+
+    labelled, loss, per_example, grads = supervised_gradients([10, 11, 12, 13, 14, 15])  # nobody labelled
+    assert not labelled.any() and loss == 0.0 and not per_example.any()
+    assert all(g is None or not np.any(g) for g in grads.values())  # exactly zero gradient
+    labelled, loss, per_example, grads = supervised_gradients([10, 2, 12, 13, 14, 15])  # example 1 labelled
+    assert labelled.tolist() == [False, True, False, False, False, False]
+    assert per_example[1] > 0 and not np.delete(per_example, 1).any()
+    np.testing.assert_allclose(loss, 2.5 * per_example[1] / 6, rtol=1e-6)  # summed, / global batch, weighted
+    assert all(np.any(grads[v.path]) for v in model.classifier.trainable_variables)
+    assert any(np.any(g) for p, g in grads.items() if p.startswith("encoder/") and g is not None)
+    assert all(g is None or not np.any(g) for p, g in grads.items() if p.startswith("decoder/"))
+    # Inside the full step: the head gets no gradient from a batch without labels.
+    real = tf.random.uniform([4, *SHAPE], -1, 1, seed=10)
+    for index, expect in (([7, 8, 9, 10], False), ([0, 8, 9, 10], True)):
+        _, g_grads, _, weighted = model._grads_impl(real, tf.random.normal([4, 8], seed=11), tf.range(4),
+                                                    tf.constant(index) < 4)
+        head_grads = [g for v, g in zip(model.generator_variables(), g_grads) if id(v) in head]
+        assert any(np.any(g.numpy()) for g in head_grads) == expect, index
+        assert weighted["supervised_loss"][1].numpy().sum() == float(expect)
+    with pytest.raises(ConfigError, match="label"):
+        model.labelled_batch({"image": x, "index": tf.range(6)})
+    with pytest.raises(ConfigError, match="class labels"):
+        tiny_model(2, num_classes=None, labelled_examples=4)
+    probabilities = model.classify(x).numpy()
+    assert probabilities.shape == (6, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+# -- linear probes (§7.1) -----------------------------------------------------
+
+def test_linear_probe_separable_and_random_labels():
+    rng = np.random.default_rng(0)
+    centres = 10.0 * rng.normal(size=(3, 5))
+    y = rng.integers(0, 3, 600)
+    x = np.concatenate([centres[y] + rng.normal(size=(600, 5)), rng.normal(size=(600, 20))], axis=1)
+    r = linear_probe(x[:400], y[:400], x[400:], y[400:])
+    assert r["accuracy"] == r["balanced_accuracy"] == 1.0 and r["num_classes"] == 3 and r["dim"] == 25
+    # Rare positives (10%), separable along one feature: balanced accuracy 1.
+    yb = (rng.uniform(size=600) < 0.1).astype(int)
+    xb = rng.normal(size=(600, 8)) + 12.0 * yb[:, None] * np.eye(8)[0]
+    assert linear_probe(xb[:400], yb[:400], xb[400:], yb[400:])["balanced_accuracy"] == 1.0
+    # Labels independent of the features: chance level (std of the estimate ~0.025 here).
+    yr = rng.integers(0, 2, 1200)
+    xr = rng.normal(size=(1200, 10))
+    r = linear_probe(xr[:800], yr[:800], xr[800:], yr[800:])
+    assert r["chance_balanced_accuracy"] == 0.5 and abs(r["balanced_accuracy"] - 0.5) < 0.1
+    with pytest.raises(ValueError, match="class"):
+        linear_probe(xr[:10], np.zeros(10), xr[10:20], yr[10:20])
+
+
+def test_probe_table_and_targets():
+    rng = np.random.default_rng(1)
+    arrays = {"image": np.zeros((300, 2, 2, 1)), "label": rng.integers(0, 2, 300),
+              "colors": rng.integers(0, 3, (300, 2)), "attributes": rng.integers(0, 2, (300, 2))}
+    targets = probe_targets(arrays, ["Bald", "Smiling"])
+    assert list(targets) == ["label", "colors", "Bald", "Smiling"]
+    np.testing.assert_array_equal(targets["colors"], arrays["colors"][:, 0])
+    good = np.eye(2)[targets["label"]] * 5.0 + rng.normal(size=(300, 2))  # tells the label, nothing else
+    features = {"good": good, "noise": rng.normal(size=(300, 3))}
+    table = probe_table({k: v[:200] for k, v in features.items()}, {k: v[:200] for k, v in targets.items()},
+                        {k: v[200:] for k, v in features.items()}, {k: v[200:] for k, v in targets.items()})
+    assert table["targets"]["label"]["features"]["good"]["balanced_accuracy"] == 1.0
+    assert table["targets"]["label"]["chance_balanced_accuracy"] == 0.5
+    assert table["summary"]["good"]["num_best"] >= 1 and set(table["summary"]) == {"good", "noise"}
+    assert table["summary"]["good"]["mean_balanced_accuracy"] > table["summary"]["noise"]["mean_balanced_accuracy"]
 
 
 # -- export -----------------------------------------------------------------

@@ -145,6 +145,17 @@ def cmd_manipulate(args) -> int:
     return 0
 
 
+def cmd_probe(args) -> int:
+    from tfgen.evaluation.hali_studies import probe_study
+
+    if args.json and os.path.isdir(args.json):
+        print(f"tfgen: error: --json {args.json}: is a directory; give a file name", file=sys.stderr)
+        return 2
+    report = probe_study(args.workdir, max_train=args.max_train, max_test=args.max_test, C=args.C)
+    _write_outputs(report, json_path=args.json)
+    return 0
+
+
 def cmd_datasets(args) -> int:
     from tfgen.data import describe_datasets
 
@@ -244,6 +255,17 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", help="PNG file (default WORKDIR/manipulate_<attribute>.png)")
     m.add_argument("--json", help="also write the report to this JSON file")
     m.set_defaults(fn=cmd_manipulate)
+
+    pb = sub.add_parser("probe", help="linear SVMs on a run's encoder features: accuracy and balanced accuracy "
+                        "per label or attribute (HALI §7.1; hali, aaae)")
+    pb.add_argument("workdir")
+    pb.add_argument("--max-train", type=int, default=5000, metavar="N",
+                    help="fit the SVMs on the first N training images (default 5000)")
+    pb.add_argument("--max-test", type=int, default=2000, metavar="N",
+                    help="score them on the first N test images (default 2000)")
+    pb.add_argument("--C", type=float, default=1.0, help="the SVMs' inverse regularisation strength (default 1)")
+    pb.add_argument("--json", help="also write the report to this JSON file")
+    pb.set_defaults(fn=cmd_probe)
 
     d = sub.add_parser("datasets", help="list built-in and named datasets and how to prepare them")
     d.add_argument("--data-dir", help="tensorflow-datasets data_dir to look in")

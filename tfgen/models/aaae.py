@@ -226,13 +226,11 @@ class AAAE(GenerativeModel):
 
     def compile(self, ae_optimizer=None, d_optimizer=None, approximator_optimizer=None, critic_optimizer=None,
                 **kwargs):
-        cfg = self.model_config
-        make = lambda: keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta1, beta_2=cfg.beta2)  # noqa: E731
         super().compile(**kwargs)
-        self.ae_optimizer = ae_optimizer or make()
-        self.d_optimizer = d_optimizer or make()
-        self.approximator_optimizer = approximator_optimizer or make()
-        self.critic_optimizer = critic_optimizer or make()
+        self.ae_optimizer = ae_optimizer or self.adam()
+        self.d_optimizer = d_optimizer or self.adam()
+        self.approximator_optimizer = approximator_optimizer or self.adam()
+        self.critic_optimizer = critic_optimizer or self.adam()
         self.build_optimizer(self.ae_optimizer, self.autoencoder_variables())
         self.build_optimizer(self.d_optimizer, self.discriminator.trainable_variables)
         self.build_optimizer(self.approximator_optimizer, self.approximator.trainable_variables)

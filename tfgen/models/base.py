@@ -136,6 +136,11 @@ class GenerativeModel(DistributedFitWorkarounds):
         noise = draw((local_batch * replicas, *shape), seed=self.seed_generator)
         return noise[replica * local_batch:(replica + 1) * local_batch]
 
+    def adam(self) -> keras.optimizers.Optimizer:
+        """A fresh Adam with the config's `learning_rate`, `beta1`, `beta2`."""
+        cfg = self.model_config
+        return keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta1, beta_2=cfg.beta2)
+
     @staticmethod
     def build_optimizer(optimizer, variables) -> None:
         """Creates optimizer slots now, inside the strategy scope (keras#23085)."""

@@ -82,11 +82,9 @@ class DCGAN(GenerativeModel):
         return self.generator(z, training=training)
 
     def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
-        cfg = self.model_config
-        make = lambda: keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta1, beta_2=cfg.beta2)  # noqa: E731
         super().compile(**kwargs)
-        self.g_optimizer = g_optimizer or make()
-        self.d_optimizer = d_optimizer or make()
+        self.g_optimizer = g_optimizer or self.adam()
+        self.d_optimizer = d_optimizer or self.adam()
         self.build_optimizer(self.g_optimizer, self.generator_variables())
         self.build_optimizer(self.d_optimizer, self.discriminator.trainable_variables)
 

@@ -36,6 +36,31 @@ Inpainting (§6.1): the hole is first filled from the top-level (z2)
 reconstruction, then refined by `inpaint_iterations` level-1
 reconstructions; known pixels are kept exactly after every step.
 
+Uses of the hierarchy (§6.2, §6.3, §7.2):
+
+* `latent_variations`: multiply one entry of z2 (or one feature map of
+  z1, z2 fixed) by a range of scalars and decode (§6.2); scale 1 gives back
+  the unmodified decode, the reconstruction when the codes are encoded.
+* `innovate`: the paper's latent semantic innovation (§6.3). Encode x to
+  (ẑ1, ẑ2), multiply one entry of ẑ2 by a scalar (z2'), decode both z2'
+  and ẑ2 to z1 (means of p(z1 | z2)); their difference is the innovation
+  tensor, which is *added* to ẑ1 before decoding (the extracted text lost the
+  symbols and reads "subtract"; adding moves the image the way the edit
+  moves the decoded z1, which is what the figure shows).
+* `resample_lower_level`: keep the encoded ẑ2 and draw z1 ~ p(z1 | ẑ2)
+  several times: what the lower level adds given the upper one (TensorBoard
+  panel "innovation"; the paper's edit is the panel "innovation_tensor").
+* Semi-supervised classification (§7.2, Eqs. 9-10; `labelled_examples: N`
+  with N > 0): a softmax head q(y | z2) on the encoder's z2 sample; its
+  cross-entropy on the labelled examples of a batch (the first N training
+  examples by "index"), times `supervised_weight`, is added to the encoder
+  and decoder's loss. Unlabelled examples contribute exactly zero; the sum
+  is divided by the global batch size, like every other loss, so one device
+  and MirroredStrategy agree. The paper draws its 100 labels evenly from
+  the classes; the first N by index are only roughly balanced. Tracked:
+  supervised_loss (mean cross-entropy over the labelled examples seen) and
+  train_accuracy (on the same examples).
+
 ALI (`levels: 1`): the z1 Gaussian layer is dropped and the same trunks
 compose deterministically, so encoder x -> z, decoder z -> x, D(x, z):
 ALI with HALI's networks, through the same code path. `latent_dim` is then
@@ -63,7 +88,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, ClassVar, Dict, List, Sequence
+from typing import Any, ClassVar, Dict, List, Optional, Sequence
 
 import keras
 import numpy as np
@@ -71,7 +96,9 @@ import tensorflow as tf
 
 from tfgen import config as config_lib
 from tfgen.config import field
-from tfgen.layers.hali_blocks import HALIDecoder, HALIDiscriminator, HALIEncoder, stochastic_layers
+from tfgen.errors import ConfigError
+from tfgen.layers.hali_blocks import (HALIDecoder, HALIDiscriminator, HALIEncoder, reparameterize,
+                                      stochastic_layers)
 from tfgen.losses import nonsaturating_discriminator_loss, reduce_loss
 from tfgen.models.base import GenerativeModel
 from tfgen.models.registry import register
@@ -129,6 +156,27 @@ def centre_hole_mask(batch: int, height: int, width: int) -> tf.Tensor:
     return tf.tile(tf.constant(mask)[None, :, :, None], [batch, 1, 1, 1])
 
 
+def masked_cross_entropy(logits: tf.Tensor, labels: tf.Tensor, labelled: tf.Tensor) -> tf.Tensor:
+    """Softmax cross-entropy on the labelled examples, exactly 0 on the others (§7.2, Eq. 10).
+
+    -log q(y | z2) with q a softmax over `logits`. An unlabelled example's
+    label is never read (it may hold any value, e.g. -1), and its loss and
+    every gradient through it are exactly 0.
+
+    Args:
+      logits: float [batch, num_classes].
+      labels: int [batch]; only entries where `labelled` is true are used.
+      labelled: bool [batch].
+
+    Returns:
+      float [batch], >= 0; 0 where `labelled` is false.
+    """
+    labels = tf.cast(labels, tf.int32)
+    safe = tf.where(labelled, labels, tf.zeros_like(labels))
+    per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe, logits=logits)
+    return tf.where(labelled, per_example, tf.zeros_like(per_example))
+
+
 def interleave(groups: Sequence[tf.Tensor]) -> tf.Tensor:
     """[N, H, W, C] x G -> [N * G, H, W, C]: example 0 of every group, then example 1, ..."""
     stacked = tf.stack(list(groups), axis=1)
@@ -142,6 +190,12 @@ def examples_per_grid(available: int, group: int) -> int:
         if math.ceil(math.sqrt(k * group)) % group == 0:
             return k
     return available
+
+
+# §6.2: "multiply individual components by scalars ranging from ... to ...";
+# the extracted text lost the range. Symmetric, with 1 (the unmodified code).
+VARIATION_SCALES = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
+INNOVATION_DRAWS = 6  # z1 ~ p(z1 | ẑ2) draws per image in the "innovation" panel
 
 
 # ---------------------------------------------------------------------------
@@ -174,6 +228,12 @@ class HALIConfig(config_lib.ModelConfig):
                                       "for the whole batch), no gradients.")
     inpaint_iterations: int = field(4, min=0, max=100,
                                     help="Level-1 refinements after the top-level fill when inpainting (§6.1).")
+    labelled_examples: int = field(0, min=0,
+                                   help="Semi-supervised (§7.2): the first N training examples by index are "
+                                        "labelled and a softmax head on z2 learns from them; 0 turns it off.")
+    supervised_weight: float = field(1.0, min=0.0,
+                                     help="Weight of the labelled examples' cross-entropy in the encoder and "
+                                          "decoder's loss (summed over them, divided by the global batch).")
 
     TINY: ClassVar[Dict[str, Any]] = {"filters": 4, "d_filters": 4, "latent_dim": 8, "z1_channels": 4}
 
@@ -195,12 +255,14 @@ class HALI(GenerativeModel):
     sigmoid D on encoder / decoder triples), recon_mse_<l> (per-pixel MSE
     of the level-l reconstruction, Eq. 5) and perceptual_<l> (mean
     Euclidean distance of discriminator features, Eq. 8), l = 1..levels,
-    on the first `metric_examples` examples of each replica's batch.
+    on the first `metric_examples` examples of each replica's batch; with
+    `labelled_examples` > 0 also supervised_loss and train_accuracy (data
+    then needs "label" int [batch] and "index" int [batch]).
     Latents: `generate(z)` takes z2 [batch, latent_dim].
     """
 
     reconstructs = True
-    png_panels = ("samples", "real_vs_reconstructions", "inpainting")
+    png_panels = ("samples", "real_vs_reconstructions", "inpainting", "latent_variations", "innovation")
 
     def __init__(self, model_config, image_shape, **kwargs):
         super().__init__(model_config, image_shape, **kwargs)
@@ -220,10 +282,19 @@ class HALI(GenerativeModel):
         self.discriminator = HALIDiscriminator(**common, filters=cfg.d_filters, dropout=cfg.dropout,
                                                input_dropout=cfg.input_dropout, input_noise=cfg.input_noise,
                                                seed=seed + 300, name="discriminator")
+        self.classifier = None
+        if cfg.labelled_examples > 0:
+            if not self.num_classes or self.num_classes < 2:
+                raise ConfigError(f"model.labelled_examples={cfg.labelled_examples} needs a dataset with class "
+                                  f"labels (this one has num_classes={self.num_classes})")
+            # q(y | z2) is "a softmax" (§7.2): one linear layer on z2.
+            self.classifier = keras.layers.Dense(int(self.num_classes), name="classifier")
         self._build_networks()
         levels = range(1, self.levels + 1)
         self.add_trackers("d_loss", "g_loss", "d_encoder", "d_decoder",
                           *[f"recon_mse_{lv}" for lv in levels], *[f"perceptual_{lv}" for lv in levels])
+        if self.classifier is not None:
+            self.add_trackers("supervised_loss", "train_accuracy")
         self._grads = self.maybe_xla(self._grads_impl)
         self._recon_stats = self.maybe_xla(self._recon_stats_impl)
         self.built = True
@@ -236,6 +307,8 @@ class HALI(GenerativeModel):
         means = [mean for _, mean, _ in self.encoder(x, training=False, sample=False)]
         self.decoder(tf.zeros([1, self.latent_dim]), training=False, sample=False)
         self.discriminator([x, *means], training=False)
+        if self.classifier is not None:
+            self.classifier(means[-1])
 
     # -- hooks --------------------------------------------------------------
     def call(self, z, training=False):
@@ -251,8 +324,12 @@ class HALI(GenerativeModel):
         return images
 
     def generator_variables(self) -> List[tf.Variable]:
-        """What the generator optimizer trains: encoder and decoder (ALI's "generator parameters")."""
-        return self.encoder.trainable_variables + self.decoder.trainable_variables
+        """What the generator optimizer trains: encoder and decoder (ALI's "generator
+        parameters"), and the semi-supervised head when there is one."""
+        out = self.encoder.trainable_variables + self.decoder.trainable_variables
+        if self.classifier is not None:
+            out += self.classifier.trainable_variables
+        return out
 
     def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
         cfg = self.model_config
@@ -267,7 +344,10 @@ class HALI(GenerativeModel):
         return {"g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer}
 
     def sub_networks(self):
-        return {"encoder": self.encoder, "decoder": self.decoder, "discriminator": self.discriminator}
+        networks = {"encoder": self.encoder, "decoder": self.decoder, "discriminator": self.discriminator}
+        if self.classifier is not None:
+            networks["classifier"] = self.classifier
+        return networks
 
     def persistent_state(self):
         """The model's noise seed plus the training noise stream of every noise
@@ -279,17 +359,45 @@ class HALI(GenerativeModel):
         return state
 
     # -- training -----------------------------------------------------------
-    def _grads_impl(self, real, z2):
+    def supervised_terms(self, z2, labels, labelled):
+        """The semi-supervised cost of §7.2 (Eq. 10) on one replica's batch.
+
+        Args:
+          z2: float [batch, latent_dim], the encoder's z2 (a sample in training).
+          labels: int [batch]; read only where `labelled`.
+          labelled: bool [batch].
+
+        Returns:
+          (loss, per_example, correct): loss is this replica's share of
+          supervised_weight * sum over labelled examples of -log q(y | z2),
+          divided by the global batch size (`reduce_loss`); per_example
+          [batch] the cross-entropy (0 where unlabelled); correct float
+          [batch], 1 where the head's most likely class is the label.
+        """
+        logits = self.classifier(z2)
+        per_example = masked_cross_entropy(logits, labels, labelled)
+        loss = self.model_config.supervised_weight * reduce_loss(per_example, self.global_batch_size(z2))
+        correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), tf.cast(labels, tf.int32)),
+                          tf.float32)
+        return loss, per_example, correct
+
+    def _grads_impl(self, real, z2, labels=None, labelled=None):
         """Per-replica losses and gradients of one ALI step (XLA-compiled when enabled).
 
         Args:
           real: [batch, S, S, C] real images in [-1, 1].
           z2: [batch, latent_dim] prior draws.
+          labels, labelled: int [batch] labels and bool [batch] which of them
+            count; given when the model has the semi-supervised head.
 
         Returns:
-          (discriminator gradients, encoder+decoder gradients, stats).
+          (discriminator gradients, encoder+decoder gradients, stats,
+          weighted): stats are scalars for the trackers; weighted maps
+          tracker names to (per-example values, per-example weights), empty
+          without the head.
         """
         g_vars = self.generator_variables()
+        weighted = {}
         with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
             encoder_latents = [z for z, _, _ in self.encoder(real, training=True)]
             fake, decoder_latents = self.decoder(z2, training=True)
@@ -302,12 +410,20 @@ class HALI(GenerativeModel):
             global_batch = self.global_batch_size(real)
             d_loss = reduce_loss(d_per_example, global_batch)
             g_loss = reduce_loss(g_per_example, global_batch)
+            if self.classifier is not None:
+                # The supervised cost joins the generator's (§7.2): it trains the
+                # head and, through the z2 sample, the encoder.
+                supervised, per_example, correct = self.supervised_terms(encoder_latents[-1], labels, labelled)
+                g_loss = g_loss + supervised
+                weight = tf.cast(labelled, tf.float32)
+                weighted = {"supervised_loss": (per_example, weight), "train_accuracy": (correct, weight)}
         d_grads = d_tape.gradient(d_loss, self.discriminator.trainable_variables)
         g_grads = g_tape.gradient(g_loss, g_vars)
+        # g_loss is logged as the adversarial term alone, comparable with and without labels.
         stats = {"d_loss": tf.reduce_mean(d_per_example), "g_loss": tf.reduce_mean(g_per_example),
                  "d_encoder": tf.reduce_mean(tf.sigmoid(encoder_logits)),
                  "d_decoder": tf.reduce_mean(tf.sigmoid(decoder_logits))}
-        return d_grads, g_grads, stats
+        return d_grads, g_grads, stats, weighted
 
     def _recon_stats_impl(self, real):
         """Reconstruction metrics (Eq. 5 as MSE, Eq. 8), inference mode, no gradient.
@@ -326,15 +442,37 @@ class HALI(GenerativeModel):
             stats[f"perceptual_{level}"] = tf.reduce_mean(tf.norm(features[0] - features[level], axis=-1))
         return stats
 
+    def labelled_batch(self, data):
+        """(labels int32 [batch], labelled bool [batch]) of a batch dict, or (None, None) without the head.
+
+        An example is labelled when its "index" (its position in the training
+        split) is below `labelled_examples`.
+
+        Raises:
+          ConfigError: the head exists but the batch lacks "label" or "index".
+        """
+        if self.classifier is None:
+            return None, None
+        missing = [key for key in ("label", "index") if key not in data]
+        if missing:
+            raise ConfigError(f"model.labelled_examples: the training batches have no {' or '.join(missing)}; "
+                              "semi-supervised HALI needs a labelled dataset and data.with_index: true")
+        labelled = tf.cast(data["index"], tf.int64) < self.model_config.labelled_examples
+        return tf.cast(data["label"], tf.int32), labelled
+
     def train_step(self, data):
         real = data["image"]
+        labels, labelled = self.labelled_batch(data)
         z2 = self.per_example_normal(tf.shape(real)[0], [self.latent_dim])
-        d_grads, g_grads, stats = self._grads(real, z2)
+        d_grads, g_grads, stats, weighted = self._grads(real, z2, labels, labelled)
         # ALI: both players step from the same forward pass.
         self.d_optimizer.apply(d_grads, self.discriminator.trainable_variables)
         self.g_optimizer.apply(g_grads, self.generator_variables())
         k = self.model_config.metric_examples
         stats.update(self._recon_stats(real[:k] if k else real))
+        for name, (values, weights) in weighted.items():
+            # Means over the labelled examples only (a batch without any adds nothing).
+            self._trackers[name].update_state(values, sample_weight=weights)
         return self.update_trackers(stats)
 
     # -- inference ----------------------------------------------------------
@@ -432,11 +570,176 @@ class HALI(GenerativeModel):
         means = [mean for _, mean, _ in self.encoder(images, training=False, sample=False)]
         return self.discriminator.features([images, *means], training=False)
 
+    def classify(self, images):
+        """q(y | z2) of the semi-supervised head on the encoder's z2 mean.
+
+        Args:
+          images: [batch, S, S, C] in [-1, 1].
+
+        Returns:
+          float32 [batch, num_classes] class probabilities (rows sum to 1).
+
+        Raises:
+          ValueError: the model has no head (`labelled_examples: 0`).
+        """
+        if self.classifier is None:
+            raise ValueError("this HALI has no classifier head (model.labelled_examples is 0)")
+        return tf.nn.softmax(self.classifier(self.encode(images)["z2"]), axis=-1)
+
+    # -- uses of the hierarchy (§6.2, §6.3) -------------------------------------
+    def _top_to_image(self, z2):
+        """z2 [batch, latent_dim] -> images through the *means* of every transition."""
+        if self.levels == 1:
+            return self.decoder.decode_image(z2, training=False)
+        z1, _, _ = self.decoder.decode_z1(z2, training=False, sample=False)
+        return self.decoder.decode_image(z1, training=False)
+
+    def latent_variations(self, codes, level: int, scales: Sequence[float] = VARIATION_SCALES,
+                          indices: Optional[Sequence[int]] = None) -> tf.Tensor:
+        """§6.2: one latent component at a time multiplied by each scale, decoded.
+
+        The top level (level == levels) varies single entries of z2 (ALI's z);
+        level 1 of HALI varies single feature maps (channels) of z1 with z2
+        fixed. Decoding uses the means of every transition, so a picture
+        changes only with the code; at scale 1 it is the unmodified decode
+        (for encoded codes, the level's reconstruction, Eq. 5).
+
+        Args:
+          codes: {"z2": [n, latent_dim]} (e.g. prior draws or `encode`'s
+            means) and optionally "z1" [n, s1, s1, z1_channels]; HALI's level 1
+            uses codes["z1"] when given, else the mean of p(z1 | z2).
+          level: 1..levels.
+          scales: multipliers (each any real number).
+          indices: the components to vary (z2 entries or z1 channels);
+            default the first min(8, size) of them.
+
+        Returns:
+          float32 [n, len(indices), len(scales), S, S, C] in [-1, 1]: entry
+          [i, k, j] is code i with component indices[k] times scales[j].
+        """
+        if not 1 <= int(level) <= self.levels:
+            raise ValueError(f"level must be in 1..{self.levels}, got {level}")
+        top = int(level) == self.levels
+        if top:
+            code = tf.convert_to_tensor(codes["z2"], tf.float32)
+        elif "z1" in codes:
+            code = tf.convert_to_tensor(codes["z1"], tf.float32)
+        else:
+            code, _, _ = self.decoder.decode_z1(tf.convert_to_tensor(codes["z2"], tf.float32),
+                                                training=False, sample=False)
+        size = int(code.shape[-1])
+        indices = list(range(min(8, size))) if indices is None else [int(i) for i in indices]
+        if not indices or min(indices) < 0 or max(indices) >= size:
+            raise ValueError(f"indices must be in 0..{size - 1}, got {indices}")
+        scales = [float(v) for v in scales]
+        # multipliers[k, j, :] is 1 except scales[j] at component indices[k].
+        one_hot = tf.one_hot(indices, size)  # [K, size]
+        multipliers = 1.0 + one_hot[:, None, :] * (tf.constant(scales)[None, :, None] - 1.0)  # [K, J, size]
+        n, k, j = tf.shape(code)[0], len(indices), len(scales)
+        spatial = [1] * (code.shape.rank - 2)  # z1's height and width broadcast
+        varied = code[:, None, None] * tf.reshape(multipliers, [1, k, j, *spatial, size])
+        flat = tf.reshape(varied, [-1, *code.shape[1:]])
+        images = self._top_to_image(flat) if top else self.decoder.decode_image(flat, training=False)
+        return tf.reshape(images, [n, k, j, *self.image_shape])
+
+    def resample_lower_level(self, images, num: int = INNOVATION_DRAWS, seed: int = 0) -> Dict[str, tf.Tensor]:
+        """Keeps each image's encoded z2 and draws z1 ~ p(z1 | ẑ2) `num` times (HALI only).
+
+        What the lower level adds given the upper one: the draws share ẑ2
+        (the encoder's mean), so their decodes share what z2 encodes and
+        differ in what z1 adds.
+
+        Args:
+          images: [n, S, S, C] in [-1, 1].
+          num: draws per image, >= 1.
+          seed: seed of the (stateless) draws, so that panels are comparable
+            across training steps; no training noise stream moves.
+
+        Returns:
+          {"z2": [n, latent_dim] the encoded means, "z1": [n, num, s1, s1,
+          z1_channels] the draws, "images": [n, num, S, S, C] in [-1, 1]}.
+        """
+        if self.levels != 2:
+            raise ValueError("resampling the lower level needs two levels (levels: 2)")
+        z2 = self.encode(images)["z2"]
+        n = tf.shape(z2)[0]
+        tiled = tf.repeat(z2, num, axis=0)  # [n * num, latent_dim], example-major
+        _, mean, log_sigma = self.decoder.decode_z1(tiled, training=False, sample=False)
+        eps = tf.random.stateless_normal(tf.shape(mean), seed=[int(seed), 20180])
+        z1 = reparameterize(mean, log_sigma, eps)
+        decoded = self.decoder.decode_image(z1, training=False)
+        return {"z2": z2, "z1": tf.reshape(z1, [n, num, *z1.shape[1:]]),
+                "images": tf.reshape(decoded, [n, num, *self.image_shape])}
+
+    def innovation_tensors(self, z2, component: int, scales: Sequence[float] = VARIATION_SCALES) -> tf.Tensor:
+        """§6.3's innovation tensors: E[z1 | z2'] - E[z1 | z2], z2' = z2 with entry `component` times s.
+
+        Args:
+          z2: [n, latent_dim].
+          component: 0..latent_dim - 1.
+          scales: multipliers s.
+
+        Returns:
+          float32 [n, len(scales), s1, s1, z1_channels]; zero at s = 1.
+        """
+        if self.levels != 2:
+            raise ValueError("innovation tensors need two levels (levels: 2)")
+        z2 = tf.convert_to_tensor(z2, tf.float32)
+        scales = tf.constant([float(v) for v in scales])
+        mask = tf.one_hot(int(component), self.latent_dim)
+        edited = z2[:, None] * (1.0 + mask * (scales[:, None] - 1.0))[None]  # [n, J, latent_dim]
+        flat = tf.reshape(edited, [-1, self.latent_dim])
+        means = self.decoder.decode_z1(tf.concat([z2, flat], axis=0), training=False, sample=False)[1]
+        n = tf.shape(z2)[0]
+        base, moved = means[:n], tf.reshape(means[n:], [n, len(scales), *means.shape[1:]])
+        return moved - base[:, None]
+
+    def innovate(self, images, component: int, scales: Sequence[float] = VARIATION_SCALES) -> tf.Tensor:
+        """§6.3 latent semantic innovation of real images (HALI only).
+
+        Encodes x to (ẑ1, ẑ2), forms the innovation tensors of one z2 entry
+        (`innovation_tensors`), adds each to ẑ1 and decodes: the image keeps
+        its own details (ẑ1) and changes the way the z2 edit changes the
+        decoded z1. At scale 1 the tensor is 0 and the result is the level-1
+        reconstruction.
+
+        Args:
+          images: [n, S, S, C] in [-1, 1].
+          component: the z2 entry edited, 0..latent_dim - 1.
+          scales: multipliers of that entry.
+
+        Returns:
+          float32 [n, len(scales), S, S, C] in [-1, 1].
+        """
+        codes = self.encode(images)
+        innovation = self.innovation_tensors(codes["z2"], component, scales)
+        z1 = codes["z1"][:, None] + innovation
+        decoded = self.decoder.decode_image(tf.reshape(z1, [-1, *z1.shape[2:]]), training=False)
+        return tf.reshape(decoded, [tf.shape(images)[0], len(scales), *self.image_shape])
+
+    def strongest_component(self, z2, candidates: int = 64, scale: float = VARIATION_SCALES[-1]) -> int:
+        """The z2 entry (among the first `candidates`) whose edit by `scale` moves
+        E[z1 | z2] the most, averaged over the rows of z2 [n, latent_dim]:
+        the entry worth showing in an innovation picture."""
+        z2 = tf.convert_to_tensor(z2, tf.float32)
+        count = min(int(candidates), self.latent_dim)
+        n = tf.shape(z2)[0]
+        scaled = tf.tile(z2[:, None], [1, count, 1]) * (1.0 + tf.one_hot(tf.range(count), self.latent_dim)
+                                                       * (scale - 1.0))[None]
+        means = self.decoder.decode_z1(tf.concat([z2, tf.reshape(scaled, [-1, self.latent_dim])], axis=0),
+                                       training=False, sample=False)[1]
+        moved = tf.reshape(means[n:], [n, count, -1]) - tf.reshape(means[:n], [n, 1, -1])
+        return int(tf.argmax(tf.reduce_mean(tf.norm(moved, axis=-1), axis=0)))
+
     # -- pictures, evaluation, serving ----------------------------------------
     def image_panels(self, fixed_latent, real_batch):
         """samples; real_vs_reconstructions (each real image, then its level-1 and,
         for HALI, level-2 reconstruction); inpainting (per row: the image with
-        a centre hole, every inpainting step, the real image)."""
+        a centre hole, every inpainting step, the real image); latent_variations
+        (§6.2, `latent_variations_figure`); for HALI also innovation (real,
+        level-2 reconstruction, decodes of z1 ~ p(z1 | ẑ2)) and
+        innovation_tensor (§6.3: real, level-1 reconstruction, `innovate` at
+        every scale)."""
         real = real_batch["image"]
         panels = {"samples": self.generate(fixed_latent)}
         n = examples_per_grid(int(real.shape[0]), 1 + self.levels)
@@ -447,18 +750,99 @@ class HALI(GenerativeModel):
         mask = centre_hole_mask(k, h, w)
         holed = tf.where(mask >= 0.5, real[:k], tf.zeros_like(real[:k]))
         panels["inpainting"] = interleave([holed, *self.inpaint_steps(real[:k], mask), real[:k]])
+        panels["latent_variations"] = self.latent_variations_figure(fixed_latent[:1])
+        if self.levels == 2:
+            rows = min(4, int(real.shape[0]))
+            panels["innovation"] = self.innovation_figure(real[:rows])
+            panels["innovation_tensor"] = self.innovation_tensor_figure(real[:rows])
         return panels
 
-    def evaluation_extras(self, arrays) -> Dict[str, Any]:
-        """Per-level reconstruction MSE (Eq. 5) and perceptual distance (Eq. 8)
-        on the test images, and the MSE inside a centre hole after inpainting."""
+    @staticmethod
+    def _figure(blocks, rows: int) -> tf.Tensor:
+        """Captioned blocks (`tfgen.viz.labelled_blocks`) as a one-image panel in [-1, 1]."""
+        from tfgen.viz import labelled_blocks
+
+        figure = labelled_blocks([(label, np.asarray(images)) for label, images in blocks], rows=rows)
+        return tf.constant(2.0 * figure[None] - 1.0)
+
+    @staticmethod
+    def _columns(grid) -> tf.Tensor:
+        """[rows, cols, H, W, C] -> [cols * rows, H, W, C] in the column-major
+        order `labelled_blocks` tiles (row r of column c is entry c * rows + r)."""
+        grid = tf.convert_to_tensor(grid)
+        return tf.reshape(tf.transpose(grid, [1, 0, 2, 3, 4]), [-1, *grid.shape[2:]])
+
+    def latent_variations_figure(self, z2, scales: Sequence[float] = VARIATION_SCALES) -> tf.Tensor:
+        """§6.2's figure for one code z2 [1, latent_dim]: rows are components,
+        columns scales; for HALI a z2 block (entries) and a z1 block (feature
+        maps of the mean of p(z1 | z2), z2 fixed)."""
+        sizes = [self.latent_dim] + ([self.model_config.z1_channels] if self.levels == 2 else [])
+        k = min(6, *sizes)
+        span = f"x {scales[0]:g}..{scales[-1]:g}"
+        codes = {"z2": z2}
+        blocks = [(f"{'z2' if self.levels == 2 else 'z'} {span}",
+                   self._columns(self.latent_variations(codes, self.levels, scales, range(k))[0]))]
+        if self.levels == 2:
+            blocks.append((f"z1 maps {span}", self._columns(self.latent_variations(codes, 1, scales, range(k))[0])))
+        return self._figure(blocks, rows=k)
+
+    def innovation_figure(self, real) -> tf.Tensor:
+        """Per row: a real image, its level-2 reconstruction x2, decodes of z1 ~ p(z1 | ẑ2).
+
+        One captioned block (a caption per column would not fit over 16-pixel tiles).
+        """
+        draws = self.resample_lower_level(real)["images"]
+        recon2 = self.reconstructions(real)[1]
+        grid = tf.concat([real[:, None], recon2[:, None], draws], axis=1)
+        return self._figure([("real, x2, z1~p(z1|z2)", self._columns(grid))], rows=int(real.shape[0]))
+
+    def innovation_tensor_figure(self, real, scales: Sequence[float] = VARIATION_SCALES) -> tf.Tensor:
+        """Per row: a real image, its level-1 reconstruction x1, `innovate` of the
+        batch's most influential z2 entry at every scale (§6.3)."""
+        component = self.strongest_component(self.encode(real)["z2"])
+        edits = self.innovate(real, component, scales)
+        grid = tf.concat([real[:, None], self.reconstruct(real)[:, None], edits], axis=1)
+        caption = f"real, x1, z2[{component}] x {scales[0]:g}..{scales[-1]:g}"
+        return self._figure([(caption, self._columns(grid))], rows=int(real.shape[0]))
+
+    def evaluation_extras(self, arrays, classifier=None) -> Dict[str, Any]:
+        """Scores on the first 2000 test images.
+
+        * recon_mse_<l>, perceptual_<l>: per-level reconstruction MSE (Eq. 5)
+          and perceptual distance (Eq. 8); inpaint_hole_mse: MSE inside a
+          centre hole after inpainting (§6.1).
+        * With labels ("label"), §5.2's preservation test with a domain
+          classifier: label_accuracy_real (the classifier on the real images)
+          beside label_accuracy_<l> (on the level-l reconstructions, against
+          the true labels) and label_agreement_<l> (reconstructions classified
+          as their real image is); label_classifier names the classifier.
+          It is `classifier` when given, else the cached domain classifier of
+          `tfgen evaluate` (`hali_studies.find_domain_classifier`); without
+          one, label_preservation says so.
+        * With the semi-supervised head and labels (§7.2):
+          semisupervised_test_errors (misclassified test images),
+          semisupervised_test_error_rate, semisupervised_num_test.
+
+        Args:
+          arrays: the test split from `tfgen.data.load_arrays`.
+          classifier: optional `DomainClassifier` for the preservation test.
+        """
         images = arrays["image"][:2000]
         totals: Dict[str, float] = {}
         h, w, _ = self.image_shape
+        labels = arrays.get("label")
+        labels = None if labels is None or not len(images) else np.asarray(labels)[:len(images)].reshape(-1)
+        recons: List[List[np.ndarray]] = [[] for _ in range(self.levels)]
+        predicted = []
         for i in range(0, len(images), 250):
             batch = tf.constant(images[i:i + 250])
             n = int(batch.shape[0])
             stats = {k: float(v) for k, v in self._recon_stats_impl(batch).items()}
+            if labels is not None:
+                for level, recon in enumerate(self.reconstructions(batch)):
+                    recons[level].append(recon.numpy())
+                if self.classifier is not None:
+                    predicted.append(np.argmax(self.classify(batch).numpy(), axis=-1))
             mask = centre_hole_mask(n, h, w)
             filled = self.inpaint(batch, mask)
             hole = 1.0 - mask
@@ -466,7 +850,27 @@ class HALI(GenerativeModel):
                                               / (tf.reduce_sum(hole) * batch.shape[-1]))
             for k, v in stats.items():
                 totals[k] = totals.get(k, 0.0) + v * n
-        return {k: v / len(images) for k, v in totals.items()} if len(images) else {}
+        if not len(images):
+            return {}
+        out: Dict[str, Any] = {k: v / len(images) for k, v in totals.items()}
+        if labels is None:
+            return out
+        if predicted:
+            errors = int(np.sum(np.concatenate(predicted) != labels))
+            out.update(semisupervised_test_errors=errors, semisupervised_test_error_rate=errors / len(labels),
+                       semisupervised_num_test=int(len(labels)))
+        from tfgen.evaluation.hali_studies import find_domain_classifier, label_preservation
+
+        name = getattr(classifier, "name", None)
+        if classifier is None:
+            classifier, name = find_domain_classifier(self.image_shape, self.num_classes, images, labels)
+        if classifier is None:
+            out["label_preservation"] = ("no cached domain classifier for these images; `tfgen evaluate` with "
+                                         "eval.extractor=domain trains one")
+            return out
+        out.update(label_preservation(classifier, images, [np.concatenate(r) for r in recons], labels))
+        out["label_classifier"] = name
+        return out
 
     def serving_endpoints(self):
         endpoints = super().serving_endpoints()
