@@ -4,6 +4,7 @@ from tfgen.losses.gan import (
     nonsaturating_discriminator_loss,
     nonsaturating_generator_loss,
 )
+from tfgen.losses.reconstruction import reconstruction_distance
 from tfgen.losses.reduction import reduce_loss
 from tfgen.losses.wasserstein import (
     gradient_penalty,
@@ -11,5 +12,6 @@ from tfgen.losses.wasserstein import (
     wasserstein_generator_loss,
 )
 
-__all__ = ["gradient_penalty", "nonsaturating_discriminator_loss", "nonsaturating_generator_loss", "reduce_loss",
+__all__ = ["gradient_penalty", "nonsaturating_discriminator_loss", "nonsaturating_generator_loss",
+           "reconstruction_distance", "reduce_loss",
            "wasserstein_critic_loss", "wasserstein_generator_loss"]

@@ -64,6 +64,7 @@ from tfgen.losses import (
     gradient_penalty,
     nonsaturating_discriminator_loss,
     nonsaturating_generator_loss,
+    reconstruction_distance,
     reduce_loss,
     wasserstein_critic_loss,
     wasserstein_generator_loss,
@@ -97,13 +98,6 @@ class AAAEConfig(config_lib.ModelConfig):
     # pretrain_steps 1: tiny runs go through both the gated and the training path.
     TINY: ClassVar[Dict[str, Any]] = {"base_filters": 4, "max_filters": 16, "mlp_units": 16, "latent_dim": 8,
                                       "code_dim": 8, "pretrain_steps": 1}
-
-
-def reconstruction_distance(images, reconstructions, kind: str = "l2"):
-    """d(x, x_rec) per example, float32 [batch]: mean over pixels of (x - x_rec)^2 (l2) or |x - x_rec| (l1)."""
-    diff = images - reconstructions
-    per_pixel = tf.square(diff) if kind == "l2" else tf.abs(diff)
-    return tf.reduce_mean(per_pixel, axis=list(range(1, diff.shape.rank)))
 
 
 def attribute_direction(codes, has_attribute) -> np.ndarray:
@@ -345,7 +339,7 @@ class AAAE(GenerativeModel):
         if rows:
             a, b = real[:rows], real[rows:2 * rows]
             strip = tf.concat([a[:, None], self.interpolate(a, b, steps), b[:, None]], axis=1)
-            panels["interpolation"] = self._as_figure(image_grid(
+            panels["interpolation"] = self.figure_panel(image_grid(
                 tf.reshape(strip, [-1, *self.image_shape]).numpy(), ncols=steps + 2))
         if "label" in real_batch:
             grid = self.manipulation_grid(real, np.asarray(real_batch["label"]))
@@ -355,11 +349,6 @@ class AAAE(GenerativeModel):
         return panels
 
     png_panels = ("samples", "real_vs_reconstruction", "interpolation", "manipulation", "codes")
-
-    @staticmethod
-    def _as_figure(grid) -> tf.Tensor:
-        """A rendered [H, W, C] grid in [0, 1] as a one-image panel in [-1, 1]."""
-        return tf.constant(2.0 * np.asarray(grid, np.float32)[None] - 1.0)
 
     def manipulation_grid(self, images, labels, scales=(0.0, 0.5, 1.0, 1.5, 2.0), rows: int = 6):
         """Images without the batch's most common label moved towards it (Fig. 8).
@@ -377,7 +366,7 @@ class AAAE(GenerativeModel):
         others = images.numpy()[labels != target][:rows]
         moved = self.manipulate(others, direction, scales)
         rows_ = tf.concat([tf.constant(others)[:, None], moved], axis=1)
-        return self._as_figure(image_grid(tf.reshape(rows_, [-1, *self.image_shape]).numpy(),
+        return self.figure_panel(image_grid(tf.reshape(rows_, [-1, *self.image_shape]).numpy(),
                                           ncols=len(scales) + 1))
 
     def code_scatter(self, images, z) -> tf.Tensor:
@@ -388,7 +377,7 @@ class AAAE(GenerativeModel):
         encoded = self.encode(images).numpy()
         approximated = self.approximate(z).numpy()
         mean, axes = principal_axes(encoded)
-        return self._as_figure(scatter_image([(encoded - mean) @ axes, (approximated - mean) @ axes]))
+        return self.figure_panel(scatter_image([(encoded - mean) @ axes, (approximated - mean) @ axes]))
 
     def histograms(self, fixed_latent, real_batch):
         """Encoded vs approximated values of the first code dimensions."""

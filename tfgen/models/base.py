@@ -196,9 +196,18 @@ class GenerativeModel(DistributedFitWorkarounds):
         return panels
 
     @staticmethod
-    def alternate(real: tf.Tensor, recon: tf.Tensor) -> tf.Tensor:
-        """[N, H, W, C] x 2 -> [2N, H, W, C], each real image followed by its reconstruction."""
-        return tf.reshape(tf.stack([real, recon], axis=1), [-1, *real.shape[1:]])
+    def alternate(*groups: tf.Tensor) -> tf.Tensor:
+        """[N, H, W, C] x G -> [G*N, H, W, C]: example 0 of every group, then example 1, ...
+
+        E.g. each real image followed by its reconstruction(s).
+        """
+        stacked = tf.stack(list(groups), axis=1)
+        return tf.reshape(stacked, [-1, *stacked.shape[2:]])
+
+    @staticmethod
+    def figure_panel(figure) -> tf.Tensor:
+        """A rendered figure [H, W, C] in [0, 1] (a grid, captioned blocks) as a one-image panel in [-1, 1]."""
+        return tf.constant(2.0 * np.asarray(figure, np.float32)[None] - 1.0)
 
     # Panels also written as PNG files under <workdir>/samples/ (besides TensorBoard).
     png_panels: Tuple[str, ...] = ("samples",)

@@ -36,7 +36,7 @@ from keras import layers
 
 from tfgen.config import field
 from tfgen.layers import discriminator_trunk
-from tfgen.losses import nonsaturating_generator_loss, reduce_loss
+from tfgen.losses import nonsaturating_generator_loss, reconstruction_distance, reduce_loss
 from tfgen.models.lrgan import LRGAN, LRGANConfig
 from tfgen.models.registry import register
 
@@ -80,16 +80,6 @@ class ImageEncoder(keras.Model):
     def get_config(self):
         return {**super().get_config(), "image_size": self.image_size, "code_dim": self.code_dim,
                 "base_filters": self.base_filters, "sync_batch_norm": self.sync_batch_norm}
-
-
-def reconstruction_distance(images, reconstructions, kind: str = "l1"):
-    """Per-example mean pixel distance, float32 [batch].
-
-    l1: mean |x - x̂|; l2: mean (x - x̂)^2, over height, width and channels.
-    """
-    diff = images - reconstructions
-    per_pixel = tf.abs(diff) if kind == "l1" else tf.square(diff)
-    return tf.reduce_mean(per_pixel, axis=[1, 2, 3])
 
 
 @register("conditional_lrgan", ConditionalLRGANConfig)

@@ -177,12 +177,6 @@ def masked_cross_entropy(logits: tf.Tensor, labels: tf.Tensor, labelled: tf.Tens
     return tf.where(labelled, per_example, tf.zeros_like(per_example))
 
 
-def interleave(groups: Sequence[tf.Tensor]) -> tf.Tensor:
-    """[N, H, W, C] x G -> [N * G, H, W, C]: example 0 of every group, then example 1, ..."""
-    stacked = tf.stack(list(groups), axis=1)
-    return tf.reshape(stacked, [-1, *stacked.shape[2:]])
-
-
 def examples_per_grid(available: int, group: int) -> int:
     """How many examples to show so that groups of `group` tiles start every row
     of `tfgen.viz.image_grid`'s square-ish layout (ceil(sqrt(N)) columns)."""
@@ -332,11 +326,9 @@ class HALI(GenerativeModel):
         return out
 
     def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
-        cfg = self.model_config
-        make = lambda: keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta1, beta_2=cfg.beta2)  # noqa: E731
         super().compile(**kwargs)
-        self.g_optimizer = g_optimizer or make()
-        self.d_optimizer = d_optimizer or make()
+        self.g_optimizer = g_optimizer or self.adam()
+        self.d_optimizer = d_optimizer or self.adam()
         self.build_optimizer(self.g_optimizer, self.generator_variables())
         self.build_optimizer(self.d_optimizer, self.discriminator.trainable_variables)
 
@@ -743,13 +735,13 @@ class HALI(GenerativeModel):
         real = real_batch["image"]
         panels = {"samples": self.generate(fixed_latent)}
         n = examples_per_grid(int(real.shape[0]), 1 + self.levels)
-        panels["real_vs_reconstructions"] = interleave([real[:n], *self.reconstructions(real[:n])])
+        panels["real_vs_reconstructions"] = self.alternate(real[:n], *self.reconstructions(real[:n]))
         iterations = self.model_config.inpaint_iterations
         k = examples_per_grid(int(real.shape[0]), iterations + 3)
         h, w, _ = self.image_shape
         mask = centre_hole_mask(k, h, w)
         holed = tf.where(mask >= 0.5, real[:k], tf.zeros_like(real[:k]))
-        panels["inpainting"] = interleave([holed, *self.inpaint_steps(real[:k], mask), real[:k]])
+        panels["inpainting"] = self.alternate(holed, *self.inpaint_steps(real[:k], mask), real[:k])
         panels["latent_variations"] = self.latent_variations_figure(fixed_latent[:1])
         if self.levels == 2:
             rows = min(4, int(real.shape[0]))
@@ -763,7 +755,7 @@ class HALI(GenerativeModel):
         from tfgen.viz import labelled_blocks
 
         figure = labelled_blocks([(label, np.asarray(images)) for label, images in blocks], rows=rows)
-        return tf.constant(2.0 * figure[None] - 1.0)
+        return GenerativeModel.figure_panel(figure)
 
     @staticmethod
     def _columns(grid) -> tf.Tensor:

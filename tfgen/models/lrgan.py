@@ -310,7 +310,7 @@ class LRGAN(DCGAN):
                 caption = f"t{t} {label}" if many and label != "background" else label
                 blocks.append((caption, np.asarray(images)[:n]))
         fig = labelled_blocks(blocks, rows=rows)
-        return tf.constant(2.0 * fig[None] - 1.0)
+        return self.figure_panel(fig)
 
     def image_panels(self, fixed_latent, real_batch):
         """Samples; per timestep the layers of Figs. 1, 5, 6 and 9 (masks shown
