@@ -40,13 +40,12 @@ def cmd_train(args) -> int:
 
 def cmd_sample(args) -> int:
     import numpy as np
-    import tensorflow as tf
 
     from tfgen.training import load_workdir
     from tfgen.viz import image_grid, save_png
 
     _, model = load_workdir(args.workdir)
-    z = tf.random.stateless_normal([args.num, model.latent_dim], seed=[args.seed, 0])
+    z = model.latent_batch(args.num, args.seed)
     images = np.concatenate([model.generate(z[i:i + 256]).numpy() for i in range(0, args.num, 256)])
     save_png(image_grid(images), args.out)
     if args.npy:

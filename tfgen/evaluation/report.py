@@ -6,14 +6,13 @@ import dataclasses
 from typing import Any, Dict, Optional
 
 import numpy as np
-import tensorflow as tf
 
 EVAL_SAMPLE_SEED = 31337  # generated images are the same for every evaluation of a run
 
 
 def generate_images(model, num: int, seed: int = EVAL_SAMPLE_SEED, batch_size: int = 250) -> np.ndarray:
     """`num` samples from z ~ N(0, I): float32 [num, H, W, C] in [-1, 1]."""
-    z = tf.random.stateless_normal([num, model.latent_dim], seed=[seed, 0])
+    z = model.latent_batch(num, seed)
     return np.concatenate([model.generate(z[i:i + batch_size]).numpy() for i in range(0, num, batch_size)])
 
 

@@ -84,6 +84,16 @@ class GenerativeModel(DistributedFitWorkarounds):
     def from_config(cls, config):
         return cls(**config)
 
+    @classmethod
+    def resolve_model_config(cls, config) -> config_lib.ModelConfig:
+        """The model section to build from, given the whole run config.
+
+        The place for work that needs the data section before the model
+        exists (wFRAME learns or finds its filter bank here); the result is
+        what `get_config` records. The default is `config.model` itself.
+        """
+        return config.model
+
     # -- metrics ------------------------------------------------------------
     def add_trackers(self, *names: str) -> None:
         for n in names:
@@ -151,6 +161,11 @@ class GenerativeModel(DistributedFitWorkarounds):
     @property
     def latent_dim(self) -> int:
         return int(self.model_config.latent_dim)
+
+    def latent_batch(self, n: int, seed: int) -> tf.Tensor:
+        """`n` latents from a fixed integer seed (stateless: the same on every call),
+        for evaluation and sampling tools."""
+        return tf.random.stateless_normal([n, self.latent_dim], seed=[seed, 0])
 
     def sample_latent(self, n: int, seed=None) -> tf.Tensor:
         """Draws z ~ N(0, I), float32 [n, latent_dim]."""

@@ -40,5 +40,5 @@ def names():
 def build_model(config: config_lib.Config, image_shape, num_classes=None, xla=False):
     """Instantiates the configured model (call inside the strategy scope)."""
     cls = get_model_class(config.model.name)
-    return cls(config.model, image_shape=image_shape, num_classes=num_classes, xla=xla,
+    return cls(cls.resolve_model_config(config), image_shape=image_shape, num_classes=num_classes, xla=xla,
                seed=config.train.seed, sync_batch_norm=config.train.sync_batch_norm, name=config.model.name)

@@ -37,6 +37,7 @@ def langevin(
     seed=None,
     trace_fn: Optional[Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = None,
     noise: bool = True,
+    noise_fn: Optional[Callable[[tf.Tensor], tf.Tensor]] = None,
 ):
     """Runs `num_steps` Langevin steps from `x0` and returns the final state.
 
@@ -56,6 +57,10 @@ def langevin(
         [num_steps, ...].
       noise: set False for deterministic gradient ascent (step_size**2 / 2
         times the gradient, no noise); used by tests and MAP inference.
+      noise_fn: optional `f(step) -> eps` (shape of `x0`) replacing the
+        seeded N(0, I) draws, e.g. slices of noise drawn for a whole global
+        batch so that chains split over replicas get the noise one device
+        would give them. `seed` is then unused.
 
     Returns:
       x_final with the shape and dtype of `x0`, or `(x_final, trace)` when
@@ -78,7 +83,9 @@ def langevin(
         if trace_fn is not None:
             trace = trace.write(i, tf.cast(trace_fn(x, logp), x.dtype))
         x_new = x + 0.5 * tf.square(step_size) * grad
-        if noise:
+        if noise and noise_fn is not None:
+            x_new = x_new + step_size * tf.cast(noise_fn(i), x.dtype)
+        elif noise:
             eps = tf.random.stateless_normal(
                 tf.shape(x), seed=tf.stack([base_seed[0], base_seed[1] + i]), dtype=x.dtype,
                 alg="philox")  # pinned: auto_select may change the algorithm between devices

@@ -77,19 +77,28 @@ class NonFiniteGuard(keras.callbacks.Callback):
 
 
 class ScalarLogger(keras.callbacks.Callback):
-    """Writes the model's metrics to TensorBoard every `every` steps.
+    """Writes the model's metrics to TensorBoard (and a CSV file) every `every` steps.
 
     The trackers hold running means since the start of the epoch (what the
     progress bar shows); each point written here is the mean over the steps
     since the previous point, recovered exactly from two running means:
     (n_b * m_b - n_a * m_a) / (n_b - n_a). Also logs `steps_per_sec` and
     `images_per_sec`.
+
+    With `csv_path`, the same points go to a CSV file (columns: step, then
+    the metrics in sorted order), for curves outside TensorBoard (e.g.
+    FRAME's energy and response-distance curves). A resumed run first drops
+    the rows past its starting step (written after the last checkpoint by
+    the interrupted run), so every step appears once.
     """
 
-    def __init__(self, logdir: str, counter: StepCounter, guard: NonFiniteGuard, every: int, batch_size: int):
+    def __init__(self, logdir: str, counter: StepCounter, guard: NonFiniteGuard, every: int, batch_size: int,
+                 csv_path: Optional[str] = None):
         super().__init__()
         self.writer = tf.summary.create_file_writer(logdir)
         self.counter, self.guard, self.every, self.batch_size = counter, guard, every, batch_size
+        self.csv_path = csv_path
+        self._columns = None
         self._t0 = None
         self._last_step = None
         self._seen = 0  # batches since the epoch began
@@ -97,6 +106,34 @@ class ScalarLogger(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._t0, self._last_step = time.perf_counter(), self.counter.step
+        if self.csv_path and os.path.exists(self.csv_path):
+            self._truncate_csv(self.counter.step)
+
+    def _truncate_csv(self, last_step: int) -> None:
+        import csv
+
+        with open(self.csv_path, newline="") as f:
+            rows = list(csv.reader(f))
+        if not rows:
+            return
+        self._columns = rows[0][1:]
+        kept = [rows[0]] + [r for r in rows[1:] if r and int(float(r[0])) <= last_step]
+        tmp = self.csv_path + ".tmp"
+        with open(tmp, "w", newline="") as f:
+            csv.writer(f).writerows(kept)
+        os.replace(tmp, self.csv_path)
+
+    def _append_csv(self, step: int, values: Dict[str, float]) -> None:
+        import csv
+
+        new = not os.path.exists(self.csv_path)
+        if self._columns is None:
+            self._columns = sorted(values)
+        with open(self.csv_path, "a", newline="") as f:
+            out = csv.writer(f)
+            if new:
+                out.writerow(["step", *self._columns])
+            out.writerow([step, *(repr(values[c]) if c in values else "" for c in self._columns)])
 
     def on_epoch_begin(self, epoch, logs=None):
         self._seen, self._last = 0, (0, {})
@@ -111,13 +148,15 @@ class ScalarLogger(keras.callbacks.Callback):
         self._t0, self._last_step = now, step
         n_a, means_a = self._last
         n_b, means_b = self._seen, {k: float(v) for k, v in (logs or {}).items()}
+        windows = {name: (n_b * m_b - n_a * means_a.get(name, 0.0)) / (n_b - n_a) for name, m_b in means_b.items()}
         with self.writer.as_default(step=step), tf.summary.record_if(True):
-            for name, m_b in means_b.items():
-                window = (n_b * m_b - n_a * means_a.get(name, 0.0)) / (n_b - n_a)
+            for name, window in windows.items():
                 tf.summary.scalar(f"losses/{name}", window)
             tf.summary.scalar("speed/steps_per_sec", rate)
             tf.summary.scalar("speed/images_per_sec", rate * self.batch_size)
         self.writer.flush()
+        if self.csv_path:
+            self._append_csv(step, windows)
         self._last = (n_b, means_b)
 
     def on_train_end(self, logs=None):

@@ -27,7 +27,7 @@ from tfgen.errors import ConfigError, TfgenError, WorkdirError
 from tfgen.training import callbacks as cb
 from tfgen.training.checkpoints import TrainingState
 from tfgen.training.strategy import is_chief, make_strategy, resolve_xla
-from tfgen.training.workdir import CONFIG_FILE, MODEL_FILE, STATUS_FILE, write_json
+from tfgen.training.workdir import CONFIG_FILE, METRICS_FILE, MODEL_FILE, STATUS_FILE, write_json
 
 FIXED_LATENT_SEED = 20161115  # the fixed-noise grid is the same in every run
 
@@ -161,7 +161,7 @@ def train(config: config_lib.Config, workdir: str, log: Callable[[str], None] = 
             images = cb.ImageLogger(os.path.join(logdir, "images"), os.path.join(workdir, "samples"), counter,
                                     guard, tc.image_every, fixed_latent, real_batch)
             callbacks += [cb.ScalarLogger(os.path.join(logdir, "train"), counter, guard, tc.log_every,
-                                          tc.batch_size), images]
+                                          tc.batch_size, csv_path=os.path.join(workdir, METRICS_FILE)), images]
         callbacks.append(checkpointer)
         history = model.fit(distributed_train_data(strategy, config, skip_batches=begin), epochs=1,
                             steps_per_epoch=tc.steps - begin, callbacks=callbacks, shuffle=False,

@@ -7,6 +7,7 @@ Layout::
     <workdir>/checkpoints/       periodic training checkpoints (resume)
     <workdir>/final/model*       final weights (what sample/export/evaluate read)
     <workdir>/logs/train         TensorBoard scalars
+    <workdir>/metrics.csv        the same scalars as a table (step, metrics...)
     <workdir>/logs/images        TensorBoard image grids
     <workdir>/samples/*.png      sample grids
     <workdir>/status.json        last step reached and whether training finished
@@ -25,6 +26,7 @@ from tfgen.errors import WorkdirError
 CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.json"
 STATUS_FILE = "status.json"
+METRICS_FILE = "metrics.csv"
 
 
 def write_json(path: str, data) -> None:

@@ -1,0 +1,284 @@
+"""wFRAME / FRAME: filter banks, the energy and its θ objective against hand
+computations, the Langevin chain on the reference distribution against its
+closed form, persistent chains across a resume, the generic model test and
+export."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfgen.models  # noqa: F401
+from tfgen import config as config_lib
+from tfgen.errors import TfgenError, WeightsNotFoundError
+from tfgen.layers import filter_bank as fb
+from tfgen.losses.frame import (
+    frame_energy,
+    response_distance,
+    squared_input_gradient_norm,
+    wframe_theta_loss,
+)
+from tfgen.models import build_model
+
+from export_testing import reload_without_tfgen
+from model_testing import check_generative_model, make_config, random_batches
+
+TINY = config_lib.tiny_overrides("wframe")
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
+
+
+def tiny_model(image_shape=(16, 16, 1), **overrides):
+    model = build_model(make_config("wframe", {**TINY, **overrides}), image_shape)
+    model.compile()
+    return model
+
+
+# -- filter banks --------------------------------------------------------------
+
+def test_vgg16_bank_matches_keras_vgg16_first_four_conv_layers(tmp_path):
+    vgg = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    path = str(tmp_path / "vgg16_notop.weights.h5")
+    vgg.save_weights(path)
+    bank = fb.vgg16_filter_bank(path)
+    assert bank.num_filters == 128 and bank.in_channels == 3 and bank.bgr
+    images = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    # Keras' own pipeline: [0, 255] RGB -> preprocess_input (BGR, minus the ImageNet mean) -> conv2_2 (+ReLU).
+    reference = keras.Model(vgg.input, vgg.get_layer("block2_conv2").output)(
+        keras.applications.vgg16.preprocess_input(127.5 * (images + 1.0)))
+    ours = tf.nn.relu(bank(bank.to_units(tf.constant(images))))
+    np.testing.assert_allclose(ours.numpy(), np.asarray(reference), rtol=1e-4, atol=1e-3)
+    # Units: the mean image is 0, and to_image inverts to_units.
+    np.testing.assert_allclose(bank.to_image(bank.to_units(tf.constant(images))).numpy(), images, atol=1e-5)
+
+
+def test_vgg16_bank_without_weights_says_where_to_put_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    with pytest.raises(WeightsNotFoundError, match="never downloads.*filter_bank=learned"):
+        fb.vgg16_filter_bank(None)
+    with pytest.raises(WeightsNotFoundError, match="does not exist"):
+        fb.vgg16_filter_bank(str(tmp_path / "missing.h5"))
+    (tmp_path / "bad.h5").write_text("not weights")
+    with pytest.raises(TfgenError, match="cannot be loaded as VGG-16"):
+        fb.vgg16_filter_bank(str(tmp_path / "bad.h5"))
+
+
+def test_learned_bank_is_trained_once_cached_and_reads_centred_units(tmp_path, monkeypatch):
+    data = config_lib.config_from_dict({"model": {"name": "wframe"},
+                                        "data": {"name": "multidigit", "num_train": 128, "num_test": 32,
+                                                 "image_size": 16}}).data
+    folder = fb.learned_bank_for(data, steps=3, cache_dir=str(tmp_path))
+    assert os.path.isfile(os.path.join(folder, "filters.npz"))
+    meta = json.load(open(os.path.join(folder, "bank.json")))
+    assert meta["dataset"] == "multidigit" and meta["steps"] == 3 and 0.0 <= meta["train_accuracy"] <= 1.0
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cached bank was trained again")
+
+    monkeypatch.setattr(fb, "train_filter_classifier", no_training)
+    assert fb.learned_bank_for(data, steps=3, cache_dir=str(tmp_path)) == folder
+    # Per-class models share the bank of the whole dataset.
+    import dataclasses
+
+    assert fb.learned_bank_for(dataclasses.replace(data, classes=[3]), steps=3, cache_dir=str(tmp_path)) == folder
+    bank = fb.load_learned_bank(folder)
+    assert "learned on multidigit" in bank.description and bank.in_channels == 1
+
+    # The first kernel is folded by 1/127.5: the bank on centred units equals
+    # the same convolutions on [-1, 1] images.
+    images = tf.random.uniform((2, 16, 16, 1), -1, 1, seed=1)
+    x = images
+    for i, (k, b) in enumerate(zip(bank.kernels, bank.biases)):
+        k = k * 127.5 if i == 0 else k
+        x = tf.nn.conv2d(x, k, 1, "SAME") + b
+        if i < 3:
+            x = tf.nn.relu(x)
+        if i == 1:
+            x = tf.nn.max_pool2d(x, 2, 2, "SAME")
+    np.testing.assert_allclose(bank(bank.to_units(images)).numpy(), x.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_learned_bank_needs_labels_and_a_real_folder(tmp_path):
+    with pytest.raises(TfgenError, match="not a learned filter bank"):
+        fb.load_learned_bank(str(tmp_path))
+
+
+# -- the energy and the θ objective ---------------------------------------------
+
+def linear_bank(weights, biases):
+    """One 1x1 conv layer on gray images: F_k(x)_p = w_k x_p + b_k."""
+    kernels = [np.asarray(weights, np.float32).reshape(1, 1, 1, -1)]
+    return fb.FilterBank(kernels, [np.asarray(biases, np.float32)], [127.5], pool_after=())
+
+
+def test_gradient_norm_term_matches_a_hand_computation():
+    w, b = np.array([1.5, -2.0, 0.5]), np.array([0.1, 0.3, -0.2])
+    theta = tf.Variable([0.7, -1.1, 2.0])
+    bank = linear_bank(w, b)
+    x = np.random.default_rng(0).normal(size=(4, 5, 5, 1)).astype("float32")
+
+    def energy(u):
+        return frame_energy(bank(u), theta)
+
+    with tf.GradientTape() as tape:
+        norms = squared_input_gradient_norm(energy, tf.constant(x))
+        total = tf.reduce_mean(norms)
+    p = tape.gradient(total, theta).numpy()
+
+    # By hand: masks m_kp = [w_k x_p + b_k > 0]; ∇_x Φ at p = Σ_k θ_k m_kp w_k;
+    # |∇Φ|² = Σ_p (Σ_k θ_k m_kp w_k)²; P_j = mean_i Σ_p 2 (Σ_k θ_k m_kp w_k) m_jp w_j.
+    th = theta.numpy()
+    masks = (x[..., None] * w + b > 0).astype(np.float64)  # [4, 5, 5, 1, K]
+    grad_x = (masks * th * w).sum(-1)  # [4, 5, 5, 1]
+    np.testing.assert_allclose(norms.numpy(), (grad_x ** 2).sum(axis=(1, 2, 3)), rtol=1e-5)
+    p_hand = (2 * grad_x[..., None] * masks * w).sum(axis=(1, 2, 3)).mean(0)
+    np.testing.assert_allclose(p, p_hand, rtol=1e-5)
+
+
+def test_wframe_theta_gradient_is_algorithm_1_line_14():
+    w, b = np.array([1.0, -0.5]), np.array([0.2, 0.1])
+    bank = linear_bank(w, b)
+    theta = tf.Variable([0.3, -0.4])
+    rng = np.random.default_rng(1)
+    obs, prev, cur = (rng.normal(size=(n, 4, 4, 1)).astype("float32") for n in (6, 3, 3))
+    beta, gamma = 60.0, 0.25
+
+    def energy(u):
+        return frame_energy(bank(u), theta)
+
+    with tf.GradientTape() as tape:
+        loss = wframe_theta_loss(energy(obs), energy(cur), squared_input_gradient_norm(energy, prev),
+                                 squared_input_gradient_norm(energy, cur), beta, gamma, 6, 3)
+    grad = tape.gradient(loss, theta).numpy()
+
+    def h(x):  # ∇_θ Φ averaged over examples: mean_i Σ_p ReLU(F_k)
+        return np.maximum(x[..., None] * w + b, 0).sum(axis=(1, 2, 3)).mean(0)
+
+    def p(x):
+        masks = (x[..., None] * w + b > 0).astype(np.float64)
+        gx = (masks * theta.numpy() * w).sum(-1)
+        return (2 * gx[..., None] * masks * w).sum(axis=(1, 2, 3)).mean(0)
+
+    step = h(obs) - h(cur) - beta / 2 * ((1 - gamma) * p(prev) + gamma * p(cur))
+    # SGD with rate λ on the loss moves θ by exactly λ * step.
+    np.testing.assert_allclose(-grad, step, rtol=1e-5)
+
+
+def test_response_distance_and_energy_shapes():
+    a, b = tf.constant([1.0, 2.0, 3.0]), tf.constant([1.5, 2.0, 1.0])
+    assert float(response_distance(a, b)) == pytest.approx((0.5 + 0.0 + 2.0) / 3)
+    responses = tf.constant(np.random.default_rng(0).normal(size=(2, 3, 3, 4)), tf.float32)
+    per_position = tf.ones((3, 3, 4))
+    np.testing.assert_allclose(frame_energy(responses, per_position).numpy(),
+                               np.maximum(responses.numpy(), 0).sum(axis=(1, 2, 3)), rtol=1e-6)
+
+
+# -- Langevin on the reference distribution ---------------------------------------
+
+def test_langevin_with_zero_theta_keeps_the_gaussian_reference_invariant():
+    sigma, delta = 2.0, 0.5
+    model = tiny_model(reference_sigma=sigma, step_size=delta)
+    assert float(tf.reduce_max(tf.abs(model.theta))) == 0.0
+    # With θ = 0 the chain is x <- a x + δ ε, a = 1 - δ²/(2σ²): its stationary law is
+    # N(0, v), v = δ² / (1 - a²) (= σ² / (1 - δ²/(4σ²)), → σ² as δ → 0).
+    a = 1 - delta ** 2 / (2 * sigma ** 2)
+    v = delta ** 2 / (1 - a ** 2)
+    assert v == pytest.approx(sigma ** 2 / (1 - delta ** 2 / (4 * sigma ** 2)))
+    start = tf.random.stateless_normal((64, 16, 16, 1), seed=[1, 2]) * np.sqrt(v)
+    after = model._langevin(start, 50, seed=[3, 4]).numpy()
+    n = after.size
+    assert abs(after.mean()) < 5 * np.sqrt(v / n)
+    assert after.var() == pytest.approx(v, abs=5 * v * np.sqrt(2 / n))
+    # From far away it converges there: variance 16 v shrinks to v (a^(2*300) ~ 1e-8).
+    far = model._langevin(start * 4.0, 300, seed=[5, 6]).numpy()
+    assert far.var() == pytest.approx(v, abs=5 * v * np.sqrt(2 / n))
+
+
+# -- the model ---------------------------------------------------------------------
+
+def test_generic_model_test_wframe():
+    model, history = check_generative_model("wframe", TINY, image_shape=(16, 16, 1), batch_size=4, steps=2)
+    for name in ("energy_observed", "energy_synthesized", "response_distance", "grad_norm"):
+        assert np.isfinite(history[name][-1]), name
+    assert np.any(model.chains.numpy() != 0), "the chains did not move"
+
+
+def test_frame_is_beta_zero_and_weight_clipping_bounds_theta():
+    frame = tiny_model(beta=0.0, clip=1e-3, learning_rate=10.0)
+    frame.fit(random_batches((16, 16, 1), 4), steps_per_epoch=2, epochs=1, verbose=0)
+    theta = frame.theta.numpy()
+    assert np.max(np.abs(theta)) == pytest.approx(1e-3) and np.all(np.abs(theta) <= 1e-3 + 1e-9)
+
+
+def test_train_step_moves_theta_by_lambda_times_the_objective_gradient():
+    model = tiny_model(beta=0.0, learning_rate=1e-6)
+    batch = next(iter(random_batches((16, 16, 1), 4)))
+    before = model.theta.numpy().copy()
+    chains_before = model.chains.numpy().copy()
+    model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0)
+    # FRAME with θ = 0: the chains' Langevin ignores θ; H_obs − H_syn is measurable afterwards.
+    h_obs = tf.reduce_mean(tf.reduce_sum(tf.nn.relu(model.bank(model.bank.to_units(batch["image"]))), [1, 2]), 0)
+    h_syn = tf.reduce_mean(tf.reduce_sum(tf.nn.relu(model.bank(model.chains)), [1, 2]), 0)
+    np.testing.assert_allclose(model.theta.numpy() - before, 1e-6 * (h_obs - h_syn).numpy(), rtol=1e-3, atol=1e-9)
+    assert not np.array_equal(chains_before, model.chains.numpy())
+
+
+def test_per_position_theta_and_vgg_bank_on_gray_images(tmp_path):
+    vgg = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    path = str(tmp_path / "vgg.weights.h5")
+    vgg.save_weights(path)
+    model = tiny_model(image_shape=(32, 32, 1), filter_bank="vgg16", filter_bank_path=path,
+                       theta_shape="per_position")
+    assert tuple(model.theta.shape) == (16, 16, 128)
+    history = model.fit(random_batches((32, 32, 1), 4), steps_per_epoch=1, epochs=1, verbose=0).history
+    assert np.isfinite(history["energy_synthesized"][-1])
+
+
+def test_chains_persist_across_a_checkpoint(tmp_path):
+    from tfgen.training.checkpoints import TrainingState
+
+    model = tiny_model()
+    model.fit(random_batches((16, 16, 1), 4), steps_per_epoch=2, epochs=1, verbose=0)
+    state = TrainingState(model, str(tmp_path))
+    state.step.assign(2)
+    state.save(2)
+    chains, theta = model.chains.numpy().copy(), model.theta.numpy().copy()
+    fresh = tiny_model()
+    assert not np.array_equal(fresh.chains.numpy(), chains)
+    assert TrainingState(fresh, str(tmp_path)).restore_latest() == 2
+    np.testing.assert_array_equal(fresh.chains.numpy(), chains)
+    np.testing.assert_array_equal(fresh.theta.numpy(), theta)
+
+
+def test_panels_show_chains_trace_and_samples():
+    model = tiny_model(langevin_steps=8)
+    panels = model.image_panels(model.sample_latent(2, seed=1), next(iter(random_batches((16, 16, 1), 4))))
+    assert panels["chains"].shape == (4, 16, 16, 1)
+    assert panels["langevin_trace"].shape == (4 * 8, 16, 16, 1)
+    assert model.histograms(None, None)["theta"].shape == (model.theta.shape[0],)
+
+
+def test_export_reloads_without_tfgen(tmp_path):
+    from tfgen.export import export_model
+
+    model = tiny_model()
+    model.fit(random_batches((16, 16, 1), 4), steps_per_epoch=1, epochs=1, verbose=0)
+    path = str(tmp_path / "saved")
+    export_model(model, path)
+    out = reload_without_tfgen(path, {"synthesize": {"images": [3, 16, 16, 1], "steps": {"int": 4}},
+                                      "energy": {"images": [3, 16, 16, 1]},
+                                      "generate": {"z": [2, 16, 16, 1]}})
+    assert {"synthesize", "energy", "generate", "serving_default"} <= set(out["signatures"])
+    assert out["synthesize"]["images"] == [3, 16, 16, 1] and out["energy"]["energy"] == [3]
+    lo, hi = out["synthesize_range"]["images"]
+    assert -1.0 <= lo <= hi <= 1.0
+    # Same start, same steps: the SavedModel's energy equals the model's.
+    images = tf.random.stateless_uniform((3, 16, 16, 1), seed=[1, 2], minval=-1, maxval=1)
+    served = tf.saved_model.load(path).signatures["energy"](images=images)["energy"]
+    np.testing.assert_allclose(served.numpy(), model(images).numpy(), rtol=1e-5)

@@ -1,0 +1,144 @@
+"""FRAME and wFRAME (Cai et al., AAAI 2019): energy, reference term, θ objective, response distance.
+
+The FRAME density on pre-learned filters (Eq. 3) is
+
+    p(x; θ) ∝ exp(Φ(x; θ)) q(x),   Φ(x; θ) = Σ_k Σ_p θ_k,p ReLU(F_k(x)_p),
+    q = N(0, σ² I)
+
+and both learners move θ by plain gradient steps of size λ. FRAME (Eq. 9)
+ascends the log-likelihood, H_obs − H_syn with H = E[∇_θ Φ]; wFRAME (Eq. 18,
+Algorithm 1) adds the JKO term, minus β/2 times a random mix of the
+θ-gradients P of the mean squared input-gradient norm E|∇_x Φ|² on the
+previous and the current synthesized samples. Both are written here as one
+scalar to *minimise* (so that an SGD optimizer with learning rate λ takes
+exactly the paper's step), reduced over the global batch like every tfgen
+loss.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import tensorflow as tf
+
+from tfgen.losses.reduction import reduce_loss
+
+
+def frame_energy(responses: tf.Tensor, theta: tf.Tensor) -> tf.Tensor:
+    """Φ(x; θ) = Σ_k Σ_p θ_k,p ReLU(F_k(x)_p) (wFRAME Eq. 3).
+
+    Args:
+      responses: filter responses before the ReLU, float32 [batch, h, w, K].
+      theta: [K] (one weight per filter, shared over positions) or
+        [h, w, K] (per filter and position, for aligned objects).
+
+    Returns:
+      Φ per example, float32 [batch] (any real value).
+    """
+    return tf.reduce_sum(tf.nn.relu(responses) * theta, axis=[1, 2, 3])
+
+
+def gaussian_reference_log_density(x: tf.Tensor, sigma: float) -> tf.Tensor:
+    """log q(x) + const = −|x|² / (2σ²), the white-noise reference of Eq. 3.
+
+    Args:
+      x: [batch, ...] in the chains' units.
+      sigma: the reference standard deviation σ > 0.
+
+    Returns:
+      float32 [batch].
+    """
+    x = tf.reshape(x, [tf.shape(x)[0], -1])
+    return -tf.reduce_sum(tf.square(x), axis=1) / (2.0 * sigma * sigma)
+
+
+def squared_input_gradient_norm(energy_fn: Callable[[tf.Tensor], tf.Tensor], x: tf.Tensor) -> tf.Tensor:
+    """|∇_x Φ(x)|² per example, differentiable with respect to Φ's parameters.
+
+    The inner gradient is taken with its own tape and kept on the caller's
+    tapes, so an outer tape over θ gets ∇_θ |∇_x Φ|² (wFRAME's P, Eq. 18).
+    Since Φ is linear in θ and piecewise linear in x, this needs no second
+    derivative of the ReLU: ∇_x Φ = Σ_k θ_k ∇_x ReLU(F_k) with fixed masks.
+
+    Args:
+      energy_fn: x -> Φ(x) [batch] (examples independent).
+      x: [batch, H, W, C]; treated as data (no gradient flows back to it).
+
+    Returns:
+      float32 [batch].
+    """
+    x = tf.stop_gradient(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        energy = tf.reduce_sum(energy_fn(x))
+    grad = tape.gradient(energy, x)
+    return tf.reduce_sum(tf.square(tf.reshape(grad, [tf.shape(grad)[0], -1])), axis=1)
+
+
+def frame_theta_loss(energy_observed: tf.Tensor, energy_synthesized: tf.Tensor, global_observed,
+                     global_synthesized) -> tf.Tensor:
+    """FRAME's θ objective to minimise: E_syn[Φ] − E_obs[Φ] (Eq. 9).
+
+    Its negative gradient is H_obs − H_syn, so SGD with rate λ gives
+    θ ← θ + λ (H_obs − H_syn) (Algorithm 1, line 14 with β = 0).
+
+    Args:
+      energy_observed: Φ of this replica's observed images, [n].
+      energy_synthesized: Φ of this replica's synthesized images, [m].
+      global_observed, global_synthesized: the counts over all replicas.
+
+    Returns:
+      Scalar: this replica's share.
+    """
+    return reduce_loss(energy_synthesized, global_synthesized) - reduce_loss(energy_observed, global_observed)
+
+
+def wframe_theta_loss(energy_observed: tf.Tensor, energy_synthesized: tf.Tensor,
+                      grad_norm_previous: tf.Tensor, grad_norm_current: tf.Tensor, beta: float,
+                      gamma: tf.Tensor, global_observed, global_synthesized) -> tf.Tensor:
+    """wFRAME's θ objective to minimise (Eq. 17-18, Algorithm 1):
+
+        E_syn[Φ] − E_obs[Φ] + β/2 ((1 − γ) E_{ρ_{t−1}}|∇_x Φ|² + γ E_{ρ_t}|∇_x Φ|²)
+
+    Its negative gradient is H_obs − H_syn − β/2 ((1 − γ) P_{t−1} + γ P_t).
+    β = 0 is FRAME.
+
+    Args:
+      energy_observed, energy_synthesized: as in `frame_theta_loss`.
+      grad_norm_previous: |∇_x Φ|² of the samples before this iteration's
+        Langevin steps (ρ_{t−1}), [m].
+      grad_norm_current: |∇_x Φ|² of the samples after them (ρ_t), [m].
+      beta: β ≥ 0, the JKO time step.
+      gamma: γ ~ U[0, 1], the random interpolation point (a scalar, the same
+        on every replica).
+      global_observed, global_synthesized: counts over all replicas.
+
+    Returns:
+      Scalar: this replica's share.
+    """
+    penalty = ((1.0 - gamma) * reduce_loss(grad_norm_previous, global_synthesized)
+               + gamma * reduce_loss(grad_norm_current, global_synthesized))
+    return (frame_theta_loss(energy_observed, energy_synthesized, global_observed, global_synthesized)
+            + 0.5 * beta * penalty)
+
+
+def mean_responses(responses: tf.Tensor) -> tf.Tensor:
+    """Per-filter mean of ReLU(F_k) over examples and positions, [K]."""
+    return tf.reduce_mean(tf.nn.relu(responses), axis=[0, 1, 2])
+
+
+def response_distance(mean_observed: tf.Tensor, mean_synthesized: tf.Tensor) -> tf.Tensor:
+    """R = 1/K Σ_k |mean F_k(x_syn) − mean F_k(y_obs)| (wFRAME §Experiments).
+
+    Args:
+      mean_observed, mean_synthesized: per-filter mean responses [K] (from
+        `mean_responses`, or sums divided by global counts).
+
+    Returns:
+      Scalar ≥ 0; smaller is closer.
+    """
+    return tf.reduce_mean(tf.abs(mean_observed - mean_synthesized))
+
+
+__all__ = ["frame_energy", "frame_theta_loss", "gaussian_reference_log_density", "mean_responses",
+           "response_distance", "squared_input_gradient_norm", "wframe_theta_loss"]

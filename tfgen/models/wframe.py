@@ -1,0 +1,382 @@
+"""wFRAME (Cai, Wu, Li, Chen & Lin, AAAI 2019) — FRAME on pre-learned conv
+filters with the Wasserstein (JKO) gradient-norm terms; FRAME is `beta: 0`.
+
+The model is an energy on a frozen filter bank (`tfgen.layers.filter_bank`):
+
+    p(x; θ) ∝ exp(Φ(x; θ)) N(x; 0, σ² I),  Φ(x; θ) = Σ_k Σ_p θ_k,p ReLU(F_k(x)_p)
+
+and learning is Algorithm 1, one iteration per `train_step`:
+
+1. M persistent synthesized chains (initialised at 0, the mean image, and
+   kept in the model, so checkpoints carry them) take L Langevin steps
+
+       x ← x + δ²/2 (∇_x Φ(x) − x/σ²) + δ ε,   ε ~ N(0, I)
+
+   through the shared sampler (`tfgen.sampling.langevin`; XLA when
+   `train.xla` is on).
+2. θ ← θ + λ [(H_obs − H_syn) − β/2 ((1 − γ) P_{t−1} + γ P_t)], γ ~ U[0, 1],
+   with H = E ∇_θ Φ and P = ∇_θ E|∇_x Φ|² on the chains before (ρ_{t−1})
+   and after (ρ_t) this iteration's steps. Implemented as SGD with rate λ
+   on the scalar of `tfgen.losses.frame.wframe_theta_loss`. Optional weight
+   clipping of θ (the paper's comparison setting).
+
+Choices where the paper is silent or inconsistent (see `WFRAMEConfig`):
+
+* Units. Chains live in centred pixel units (0..255 minus the bank's mean
+  pixel), the convention of the UCLA FRAME code the paper builds on, so δ
+  and λ mean the same for every filter bank.
+* σ. Algorithm 1 writes both the reference term x/σ² and the noise
+  N(0, σ²) with the paper's σ = 0.01; taken literally, one step multiplies
+  x by 1 − δ²/(2σ²) = −199 at δ = 0.2, so no chain survives. We keep the
+  standard Langevin step (unit noise scaled by δ, as in Eq. 8 and the FRAME
+  code) and a reference σ of 1 in centred pixel units (the FRAME code's
+  `refsig`), configurable as `reference_sigma`.
+* λ on the β term. Line 14 prints β/2 (…) without λ, while Eq. 17-18
+  derive both terms as the gradient of one objective; one step size λ
+  multiplies both (β = 60 with no λ would move θ by tens of units per
+  iteration at any scale of P).
+
+Data: dicts with "image" float32 [batch, H, W, C] in [-1, 1] (the observed
+batch, N = `train.batch_size`).
+Metrics: energy_observed, energy_synthesized (mean Φ, the energy curve),
+response_distance (R, over the global batch), grad_norm (E|∇_x Φ|² on the
+new chains), theta_loss, theta_abs_mean.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any, ClassVar, Dict
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfgen import config as config_lib
+from tfgen.config import field
+from tfgen.errors import ConfigError
+from tfgen.layers.filter_bank import (
+    FilterBank,
+    empty_filter_bank,
+    learned_bank_for,
+    load_learned_bank,
+    random_filter_bank,
+    vgg16_filter_bank,
+)
+from tfgen.losses.frame import (
+    frame_energy,
+    gaussian_reference_log_density,
+    response_distance,
+    squared_input_gradient_norm,
+    wframe_theta_loss,
+)
+from tfgen.models.base import GenerativeModel
+from tfgen.models.registry import register
+from tfgen.sampling import langevin
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class WFRAMEConfig(config_lib.ModelConfig):
+    """wFRAME / FRAME hyperparameters (paper defaults: CelebA 64x64 setting)."""
+
+    name: str = field("wframe", help="Registered model name.")
+    filter_bank: str = field("learned", choices=["learned", "vgg16", "random"],
+                             help="Filters of Φ: VGG-16's first 4 conv layers (ImageNet weights file), a bank tfgen "
+                                  "learns on the labelled training data (offline), or random (tests only).")
+    filter_bank_path: str = field("", help="vgg16: weights file (empty: the Keras cache). learned: a bank folder "
+                                           "(empty: train one for data.* or reuse it from the cache).")
+    filter_bank_steps: int = field(1500, min=1, help="learned: training steps of the bank's classifier.")
+    theta_shape: str = field("shared", choices=["shared", "per_position"],
+                             help="θ per filter (stationary patterns), or per filter and position (aligned objects).")
+    reference_sigma: float = field(1.0, min=1e-6,
+                                   help="σ of the Gaussian reference q, in centred pixel units (0..255 scale).")
+    step_size: float = field(0.2, min=0.0, help="Langevin δ (CelebA 0.2, LSUN and CIFAR-10 0.15).")
+    langevin_steps: int = field(50, min=1, help="L: Langevin steps per learning iteration.")
+    num_chains: int = field(9, min=1, help="M: persistent synthesized chains (divisible by the replicas).")
+    learning_rate: float = field(1e-3, min=0.0, help="λ: θ step size (CelebA, LSUN 1e-3; CIFAR-10 2e-3).")
+    beta: float = field(60.0, min=0.0, help="β: weight of the JKO gradient-norm terms; 0 gives FRAME.")
+    clip: float = field(0.0, min=0.0, help="Weight clipping: keep |θ| <= clip after each step (0: off).")
+    synthesis_steps: int = field(200, min=1, help="Langevin steps of `generate` from a new start (evaluation).")
+    init_noise: float = field(0.0, min=0.0,
+                              help="Std (centred pixel units) of new starting points; 0 starts at the mean image.")
+
+    TINY: ClassVar[Dict[str, Any]] = {"filter_bank": "random", "langevin_steps": 3, "num_chains": 4,
+                                      "synthesis_steps": 3, "learning_rate": 1e-5}
+
+
+def _check_replicas(num_chains: int) -> int:
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if num_chains % replicas:
+        raise ConfigError(f"model.num_chains={num_chains} must be divisible by the {replicas} replicas")
+    return replicas
+
+
+@register("wframe", WFRAMEConfig)
+@keras.saving.register_keras_serializable(package="tfgen")
+class WFRAME(GenerativeModel):
+    """Energy Φ(x; θ) on a frozen filter bank, with persistent Langevin chains.
+
+    Args (beyond `GenerativeModel`'s):
+      filter_bank_config: the bank's layout (`FilterBank.get_config()`) when
+        rebuilding a saved model whose bank is restored from a checkpoint;
+        None builds the bank from `model.filter_bank`.
+    """
+
+    def __init__(self, model_config, image_shape, filter_bank_config=None, **kwargs):
+        super().__init__(model_config, image_shape, **kwargs)
+        cfg = self.model_config
+        self.bank = self._make_bank(filter_bank_config)
+        h, w, c = self.image_shape
+        resp = self.bank.response_shape(self.image_shape)
+        theta_shape = [resp[-1]] if cfg.theta_shape == "shared" else resp
+        self.theta = self.add_weight(name="theta", shape=theta_shape, initializer="zeros", trainable=True)
+        _check_replicas(cfg.num_chains)
+        # Mirrored: every replica writes the same gathered value (see train_step).
+        self.chains = self.add_weight(name="chains", shape=(cfg.num_chains, h, w, c), initializer="zeros",
+                                      trainable=False, aggregation="only_first_replica")
+        self.add_trackers("energy_observed", "energy_synthesized", "response_distance", "grad_norm",
+                          "theta_loss", "theta_abs_mean")
+        self._step = self.maybe_xla(self._step_impl)
+        self._synthesize_xla = self.maybe_xla(self._synthesize_impl)
+        self.built = True
+
+    # -- construction ---------------------------------------------------------
+    @classmethod
+    def resolve_model_config(cls, config):
+        """Fills `filter_bank_path` of a learned bank: trains it for `config.data` or finds it cached."""
+        cfg = config.model
+        if cfg.filter_bank == "learned" and not cfg.filter_bank_path:
+            folder = learned_bank_for(config.data, steps=cfg.filter_bank_steps, seed=config.train.seed,
+                                      cache_dir=config.eval.cache_dir or None)
+            return dataclasses.replace(cfg, filter_bank_path=folder)
+        return cfg
+
+    def _make_bank(self, layout) -> FilterBank:
+        cfg = self.model_config
+        channels = self.image_shape[-1]
+        if layout is not None:
+            return empty_filter_bank(layout)
+        if cfg.filter_bank == "vgg16":
+            bank = vgg16_filter_bank(cfg.filter_bank_path or None)
+        elif cfg.filter_bank == "learned":
+            if not cfg.filter_bank_path:
+                raise ConfigError("model.filter_bank=learned needs model.filter_bank_path (the runner fills it "
+                                  "in: build the model with tfgen.models.build_model)")
+            bank = load_learned_bank(cfg.filter_bank_path)
+        else:
+            bank = random_filter_bank(channels, seed=self.seed)
+            logger.warning("wframe: RANDOM filters (model.filter_bank=random): for tests and ablations only")
+        if bank.in_channels not in (channels, 3):
+            raise ConfigError(f"the {cfg.filter_bank} filters read {bank.in_channels}-channel images, "
+                              f"the data has {channels}")
+        logger.info("wframe: filters %s, %d filters of the top layer", bank.description, bank.num_filters)
+        return bank
+
+    def get_config(self):
+        return {**super().get_config(), "filter_bank_config": self.bank.get_config()}
+
+    @classmethod
+    def from_config(cls, config):
+        # The filters come back from the weights (a checkpoint, or set_weights):
+        # rebuild the layout without reading the bank's source again.
+        return cls(**config)
+
+    # -- the energy -------------------------------------------------------------
+    def energy(self, units: tf.Tensor) -> tf.Tensor:
+        """Φ(x; θ): centred pixel units [batch, H, W, C] -> [batch]."""
+        return frame_energy(self.bank(units), self.theta)
+
+    def log_density(self, units: tf.Tensor) -> tf.Tensor:
+        """log p(x; θ) + const = Φ(x; θ) − |x|²/(2σ²), [batch]."""
+        return self.energy(units) + gaussian_reference_log_density(units, self.model_config.reference_sigma)
+
+    def _langevin(self, units, steps, seed, trace_fn=None, noise_fn=None):
+        return langevin(self.log_density, units, self.model_config.step_size, steps, seed=seed, trace_fn=trace_fn,
+                        noise_fn=noise_fn)
+
+    # -- training -----------------------------------------------------------------
+    def compile(self, optimizer=None, **kwargs):
+        super().compile(**kwargs)
+        # Plain gradient steps of size λ, as Algorithm 1 (no momentum, no scaling).
+        self.theta_optimizer = optimizer or keras.optimizers.SGD(self.model_config.learning_rate)
+        self.build_optimizer(self.theta_optimizer, [self.theta])
+
+    def optimizers_by_name(self):
+        return {"theta_optimizer": self.theta_optimizer}
+
+    def sub_networks(self):
+        return {"energy": self}
+
+    def persistent_state(self):
+        # The chains are also a model weight; listing them here names them in
+        # the checkpoint's state, beside the noise seed.
+        return {**super().persistent_state(), "chains": self.chains}
+
+    def _step_impl(self, observed, previous, gamma, noise, global_observed, global_synthesized):
+        """One replica's Langevin steps and θ gradient (XLA-compiled when enabled).
+
+        Args:
+          observed: this replica's observed images, centred units [n, H, W, C].
+          previous: this replica's chains before the iteration, [m, H, W, C].
+          gamma: γ, scalar float32.
+          noise: this replica's Langevin noise ε, [L, m, H, W, C].
+          global_observed, global_synthesized: N and M over all replicas.
+
+        Returns:
+          (new chains [m, H, W, C], θ gradient, per-filter response sums of
+          the observed and synthesized images [K] each, stats).
+        """
+        cfg = self.model_config
+        current = self._langevin(previous, cfg.langevin_steps, None, noise_fn=lambda i: noise[i])
+        with tf.GradientTape() as tape:
+            resp_obs, resp_syn = self.bank(observed), self.bank(current)
+            energy_obs = frame_energy(resp_obs, self.theta)
+            energy_syn = frame_energy(resp_syn, self.theta)
+            if cfg.beta > 0:
+                norm_prev = squared_input_gradient_norm(self.energy, previous)
+                norm_cur = squared_input_gradient_norm(self.energy, current)
+            else:  # FRAME: the terms are zero; skip their double back-propagation
+                norm_cur = norm_prev = tf.zeros_like(energy_syn)
+            loss = wframe_theta_loss(energy_obs, energy_syn, norm_prev, norm_cur, cfg.beta, gamma,
+                                     global_observed, global_synthesized)
+        grad = tape.gradient(loss, self.theta)
+        sums = (tf.reduce_sum(tf.nn.relu(resp_obs), axis=[0, 1, 2]), tf.reduce_sum(tf.nn.relu(resp_syn), axis=[0, 1, 2]))
+        if cfg.beta == 0:  # still report |∇_x Φ|² on the chains (cheap: no outer tape)
+            norm_cur = squared_input_gradient_norm(self.energy, current)
+        stats = {"energy_observed": tf.reduce_mean(energy_obs), "energy_synthesized": tf.reduce_mean(energy_syn),
+                 "grad_norm": tf.reduce_mean(norm_cur)}
+        return current, grad, sums, stats
+
+    def train_step(self, data):
+        cfg = self.model_config
+        observed = self.bank.to_units(data["image"])
+        ctx = tf.distribute.get_replica_context()
+        replicas = ctx.num_replicas_in_sync
+        local = cfg.num_chains // replicas
+        replica = ctx.replica_id_in_sync_group
+        previous = self.chains[replica * local:(replica + 1) * local]
+        # γ is the same on every replica (mirrored seed generator). The Langevin
+        # noise of all M chains is drawn at once and sliced, so a chain gets the
+        # same noise however the chains are split over replicas.
+        gamma = keras.random.uniform((), seed=self.seed_generator)
+        noise = keras.random.normal((cfg.langevin_steps, cfg.num_chains, *self.image_shape),
+                                    seed=self.seed_generator)[:, replica * local:(replica + 1) * local]
+        global_observed = self.global_batch_size(observed)
+        current, grad, (sum_obs, sum_syn), stats = self._step(
+            observed, previous, gamma, noise, global_observed, tf.constant(cfg.num_chains, tf.int32))
+        self.theta_optimizer.apply([grad], [self.theta])
+        if cfg.clip > 0:
+            self.theta.assign(tf.clip_by_value(self.theta, -cfg.clip, cfg.clip))
+        self.chains.assign(ctx.all_gather(current, axis=0) if replicas > 1 else current)
+        # R over the global batch: all-reduce the per-filter sums and counts.
+        positions = float(np.prod(self.bank.response_shape(self.image_shape)[:2]))
+        sum_obs, sum_syn = ctx.all_reduce("sum", sum_obs), ctx.all_reduce("sum", sum_syn)
+        mean_obs = sum_obs / (tf.cast(global_observed, tf.float32) * positions)
+        mean_syn = sum_syn / (float(cfg.num_chains) * positions)
+        loss = tf.reduce_mean(stats["energy_synthesized"] - stats["energy_observed"])
+        stats.update(response_distance=response_distance(mean_obs, mean_syn), theta_loss=loss,
+                     theta_abs_mean=tf.reduce_mean(tf.abs(self.theta)))
+        return self.update_trackers(stats)
+
+    # -- synthesis ----------------------------------------------------------------
+    @property
+    def latent_dim(self) -> int:
+        return int(np.prod(self.image_shape))
+
+    def sample_latent(self, n: int, seed=None) -> tf.Tensor:
+        """New chain starting points, [n, H, W, C] in [-1, 1]: the mean image plus
+        N(0, init_noise²) in centred units (the mean image alone by default)."""
+        noise = keras.random.normal((n, *self.image_shape), seed=seed if seed is not None else self.seed_generator)
+        return self.bank.to_image(self.model_config.init_noise * noise)
+
+    def latent_batch(self, n: int, seed: int) -> tf.Tensor:
+        noise = tf.random.stateless_normal([n, *self.image_shape], seed=[seed, 0])
+        return self.bank.to_image(self.model_config.init_noise * noise)
+
+    def _synthesize_impl(self, units, steps, seed):
+        return self._langevin(units, steps, seed)
+
+    def synthesize(self, images, steps=None, seed=None) -> tf.Tensor:
+        """Runs Langevin chains on the learned density from given images.
+
+        Args:
+          images: starting points [batch, H, W, C] in [-1, 1].
+          steps: Langevin steps (int or int32 scalar; default synthesis_steps).
+          seed: int32 [2] / int seed of the noise (default: the model seed, so
+            the same start gives the same images).
+
+        Returns:
+          [batch, H, W, C] in [-1, 1].
+        """
+        steps = self.model_config.synthesis_steps if steps is None else steps
+        seed = self.seed if seed is None else seed
+        units = self.bank.to_units(tf.convert_to_tensor(images, tf.float32))
+        return self.bank.to_image(self._synthesize_xla(units, tf.cast(steps, tf.int32), seed))
+
+    def generate(self, z, training=False):
+        """`synthesize(z)`: z is a batch of starting images (see `sample_latent`)."""
+        return self.synthesize(z)
+
+    def call(self, images, training=False):
+        return self.energy(self.bank.to_units(images))
+
+    def chain_images(self) -> tf.Tensor:
+        """The persistent chains as images, [M, H, W, C] in [-1, 1]."""
+        return self.bank.to_image(tf.convert_to_tensor(self.chains))
+
+    # -- TensorBoard, evaluation, export ------------------------------------------
+    png_panels = ("chains", "samples")
+
+    def image_panels(self, fixed_latent, real_batch):
+        cfg = self.model_config
+        chains = tf.convert_to_tensor(self.chains)[:4]
+        snapshots = 8
+        every = max(1, cfg.langevin_steps // snapshots)
+        # One iteration's worth of steps from the current chains, every `every`-th state kept.
+        _, trace = self._langevin(chains, cfg.langevin_steps, self.seed, trace_fn=lambda x, _: x)
+        trace = tf.transpose(trace[::every][:snapshots], [1, 0, 2, 3, 4])  # [4, snapshots, H, W, C]
+        return {"chains": self.chain_images(), "samples": self.generate(fixed_latent),
+                "langevin_trace": self.bank.to_image(tf.reshape(trace, [-1, *self.image_shape])),
+                "observed": real_batch["image"]}
+
+    def histograms(self, fixed_latent, real_batch):
+        return {"theta": np.asarray(self.theta).ravel()}
+
+    def evaluation_extras(self, arrays):
+        """R and mean energies of `synthesis_steps`-step samples vs 256 test images."""
+        real = tf.constant(arrays["image"][:256], tf.float32)
+        fake = self.generate(self.sample_latent(len(real), seed=1))
+        r_obs, r_syn = self.bank(self.bank.to_units(real)), self.bank(self.bank.to_units(fake))
+        return {"response_distance": float(response_distance(tf.reduce_mean(tf.nn.relu(r_obs), [0, 1, 2]),
+                                                            tf.reduce_mean(tf.nn.relu(r_syn), [0, 1, 2]))),
+                "energy_observed": float(tf.reduce_mean(frame_energy(r_obs, self.theta))),
+                "energy_synthesized": float(tf.reduce_mean(frame_energy(r_syn, self.theta)))}
+
+    def serving_endpoints(self):
+        shape = [None, *self.image_shape]
+        image_spec = tf.TensorSpec(shape, tf.float32, name="images")
+        dims = ", ".join(map(str, self.image_shape))
+
+        def generate(z):
+            return {"images": self.synthesize(z)}
+
+        def synthesize(images, steps):
+            return {"images": self.synthesize(images, steps)}
+
+        def energy(images):
+            return {"energy": self.energy(self.bank.to_units(images))}
+
+        return {
+            "generate": (generate, [tf.TensorSpec(shape, tf.float32, name="z")],
+                         f"generate(z: float32 [batch, {dims}] starting images in [-1, 1]) -> "
+                         f"{{images: [batch, {dims}] in [-1, 1]}} after {self.model_config.synthesis_steps} "
+                         "Langevin steps"),
+            "synthesize": (synthesize, [image_spec, tf.TensorSpec([], tf.int32, name="steps")],
+                           f"synthesize(images: float32 [batch, {dims}] in [-1, 1], steps: int32) -> "
+                           f"{{images: [batch, {dims}] in [-1, 1]}}"),
+            "energy": (energy, [image_spec],
+                       f"energy(images: float32 [batch, {dims}] in [-1, 1]) -> {{energy: float32 [batch]}} (Φ)"),
+        }
