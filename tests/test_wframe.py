@@ -90,10 +90,11 @@ def test_learned_bank_is_trained_once_cached_and_reads_centred_units(tmp_path, m
     bank = fb.load_learned_bank(folder)
     assert "learned on multidigit" in bank.description and bank.in_channels == 1
 
-    # The first kernel is folded by 1/127.5: the bank on centred units equals
-    # the same convolutions on [-1, 1] images.
+    # The classifier saw [-1, 1] images minus their mean pixel, and the first kernel
+    # is folded by 1/127.5: the bank on centred units equals those convolutions.
+    assert 0.0 < meta["mean"][0] < 127.5  # digits: mostly dark background
     images = tf.random.uniform((2, 16, 16, 1), -1, 1, seed=1)
-    x = images
+    x = images - (meta["mean"][0] / 127.5 - 1.0)
     for i, (k, b) in enumerate(zip(bank.kernels, bank.biases)):
         k = k * 127.5 if i == 0 else k
         x = tf.nn.conv2d(x, k, 1, "SAME") + b
@@ -249,11 +250,16 @@ def test_chains_persist_across_a_checkpoint(tmp_path):
     state.step.assign(2)
     state.save(2)
     chains, theta = model.chains.numpy().copy(), model.theta.numpy().copy()
-    fresh = tiny_model()
+    # Rebuilt from its config, as `load_workdir` does: an empty bank, zero chains.
+    fresh = type(model).from_config(model.get_config())
+    fresh.compile()
     assert not np.array_equal(fresh.chains.numpy(), chains)
+    assert float(tf.reduce_max(tf.abs(fresh.bank.kernels[0]))) == 0.0
     assert TrainingState(fresh, str(tmp_path)).restore_latest() == 2
     np.testing.assert_array_equal(fresh.chains.numpy(), chains)
     np.testing.assert_array_equal(fresh.theta.numpy(), theta)
+    for a, b in zip(fresh.bank.kernels + fresh.bank.biases, model.bank.kernels + model.bank.biases):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_panels_show_chains_trace_and_samples():

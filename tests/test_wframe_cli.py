@@ -97,3 +97,29 @@ def test_frame_compare_trains_both_and_draws_the_curves(tmp_path):
     assert (np.abs(image[..., 0].astype(int) - image[..., 2].astype(int)) > 100).sum() > 50
     assert json.loads((root / "compare.json").read_text())["runs"]["frame"]["iterations"] == 3
     assert (root / "compare.md").read_text().count("\n") == 4
+
+
+def test_benchmark_times_the_langevin_loop_eager_graph_and_xla():
+    spec = importlib.util.spec_from_file_location("tfgen_tools_benchmark", os.path.join(ROOT, "tools", "benchmark.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    from tfgen import config as config_lib
+
+    config = config_lib.config_from_dict({"model": {"name": "wframe", **config_lib.tiny_overrides("wframe")},
+                                          "train": {"batch_size": 4}})
+    out = bench.time_langevin(config, (16, 16, 1), rounds=1)
+    assert out["steps"] == 3 and out["chains"] == 4
+    for key in ("eager_ms", "graph_ms", "xla_ms", "graph_speedup_over_eager", "xla_speedup_over_graph"):
+        assert out[key] > 0, key
+
+
+def test_evaluate_scores_synthesized_images_and_reports_response_distance(tmp_path):
+    from tfgen import config as config_lib
+    from tfgen.evaluation.report import evaluate_workdir
+    from tfgen.training.runner import train
+
+    workdir = str(tmp_path / "run")
+    train(config_lib.load_config(tiny_wframe_yaml(tmp_path, steps=2)), workdir, log=lambda *_: None)
+    report = evaluate_workdir(workdir, num_samples=16)
+    assert np.isfinite(report["fid"]) and report["response_distance"] > 0
+    assert {"energy_observed", "energy_synthesized"} <= set(report)

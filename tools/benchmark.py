@@ -64,6 +64,11 @@ CASES = {
         ("aaae", "32x32x3-table3", {}, (32, 32, 3), 100),
         ("aaae", "32x32x1-half", {"base_filters": 32, "max_filters": 512}, (32, 32, 1), 64),
     ],
+    # configs/wframe/multidigit.yaml's shape: N = M = 9, L = 50 Langevin steps per
+    # iteration, the learned bank's layout (random values: timing only).
+    "wframe": [
+        ("wframe", "32x32x1-L50", {"filter_bank": "random"}, (32, 32, 1), 9),
+    ],
 }
 
 
@@ -114,7 +119,7 @@ class _Variant:
         self.batch = batch
         self.model.fit(self.ds, steps_per_epoch=3, epochs=1, verbose=0)  # trace and compile
         self.gen = tf.function(lambda z: self.model.generate(z), jit_compile=xla)
-        self.z = tf.random.normal([batch, self.model.latent_dim])
+        self.z = self.model.latent_batch(batch, 0)
         self.gen(self.z).numpy()
 
     def train_images_per_sec(self, steps: int) -> float:
@@ -152,6 +157,34 @@ def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int) 
                     "generate_images_per_sec": float(np.median(gen[key]))}
     out["xla_speedup_train"] = float(np.median([x / g for x, g in zip(train["xla"], train["graph"])]))
     out["xla_speedup_generate"] = float(np.median([x / g for x, g in zip(gen["xla"], gen["graph"])]))
+    return out
+
+
+def time_langevin(config, image_shape, rounds: int) -> dict:
+    """One learning iteration's Langevin loop (L steps on the M chains) run
+    eagerly, as a graph and under XLA, in alternating rounds; ms per loop and
+    the ratios (median of per-round ratios)."""
+    model = build_model(config, image_shape, num_classes=10, xla=False)
+    model.compile()
+    cfg = model.model_config
+    x = model.bank.to_units(model.sample_latent(cfg.num_chains, seed=0))
+
+    def loop():
+        return model._langevin(x, cfg.langevin_steps, seed=[1, 2])
+
+    fns = {"eager": loop, "graph": tf.function(loop), "xla": tf.function(loop, jit_compile=True)}
+    for f in fns.values():
+        f().numpy()  # trace / compile
+    ms = {k: [] for k in fns}
+    for _ in range(rounds):
+        for key, f in fns.items():
+            t = time.perf_counter()
+            f().numpy()
+            ms[key].append(1000 * (time.perf_counter() - t))
+    out = {f"{k}_ms": float(np.median(v)) for k, v in ms.items()}
+    out["steps"], out["chains"] = int(cfg.langevin_steps), int(cfg.num_chains)
+    out["graph_speedup_over_eager"] = float(np.median([e / g for e, g in zip(ms["eager"], ms["graph"])]))
+    out["xla_speedup_over_graph"] = float(np.median([g / x_ for g, x_ in zip(ms["graph"], ms["xla"])]))
     return out
 
 
@@ -536,6 +569,11 @@ def main(argv=None) -> int:
                       f"{t['train_images_per_sec_range'][1]:.0f}; {achieved:.1f} GFLOP/s = "
                       f"{100 * achieved / peak:.0f}% of peak)  generate {t['generate_images_per_sec']:8.1f} img/s",
                       flush=True)
+            if name == "wframe":
+                row["langevin"] = lv = time_langevin(config, shape, rounds)
+                print(f"{name:8s} {label:10s} Langevin loop ({lv['steps']} steps, {lv['chains']} chains): eager "
+                      f"{lv['eager_ms']:.0f} ms, graph {lv['graph_ms']:.0f} ms, XLA {lv['xla_ms']:.0f} ms; graph/eager "
+                      f"x{lv['graph_speedup_over_eager']:.2f}, XLA/graph x{lv['xla_speedup_over_graph']:.2f}", flush=True)
             row["xla_speedup"] = timing["xla_speedup_train"]
             row["xla_speedup_generate"] = timing["xla_speedup_generate"]
             print(f"{name:8s} {label:10s} XLA/graph: train x{row['xla_speedup']:.2f}, "

@@ -19,8 +19,8 @@ applies it). Three sources, chosen by `model.filter_bank`:
   name (tests, ablations); the model logs a warning when it is.
 
 Chain units. Every bank reads images in *centred pixel units*: 0..255 pixel
-values minus the bank's mean pixel (VGG's per-channel ImageNet mean; 127.5
-for the learned and random banks). This is the space in which FRAME's
+values minus the bank's mean pixel (VGG's per-channel ImageNet mean; the
+training data's mean pixel for a learned bank; 127.5 for random filters). This is the space in which FRAME's
 Langevin chains live (the UCLA FRAME code's convention), so the paper's
 step sizes δ and learning rates λ keep their meaning across banks, and the
 chains' starting point 0 is the mean image. `to_units` / `to_image`
@@ -53,7 +53,7 @@ VGG16_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-application
 # from BGR pixels; listed here in RGB order.
 VGG16_MEAN_RGB = (123.68, 116.779, 103.939)
 VGG16_LAYERS = ("block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2")
-_BANK_VERSION = 1
+_BANK_VERSION = 2
 
 
 # ---------------------------------------------------------------------------
@@ -97,13 +97,22 @@ class FilterBank(keras.layers.Layer):
         in_channels = self._init_kernels[0].shape[2]
         if len(self.mean) != in_channels:
             raise ValueError(f"mean has {len(self.mean)} values, the first layer reads {in_channels} channels")
-        self.kernels, self.biases = [], []
         for i, (k, b) in enumerate(zip(self._init_kernels, self._init_biases)):
-            self.kernels.append(self.add_weight(name=f"kernel{i}", shape=k.shape, trainable=False,
-                                                initializer=keras.initializers.Constant(k)))
-            self.biases.append(self.add_weight(name=f"bias{i}", shape=b.shape, trainable=False,
-                                               initializer=keras.initializers.Constant(b)))
+            # Attributes, not list items: TensorFlow checkpoints track variables
+            # through attributes, and a restored model gets its filters back.
+            setattr(self, f"kernel{i}", self.add_weight(name=f"kernel{i}", shape=k.shape, trainable=False,
+                                                        initializer=keras.initializers.Constant(k)))
+            setattr(self, f"bias{i}", self.add_weight(name=f"bias{i}", shape=b.shape, trainable=False,
+                                                      initializer=keras.initializers.Constant(b)))
         self.built = True  # every weight exists; nothing depends on the input shape
+
+    @property
+    def kernels(self) -> List[tf.Variable]:
+        return [getattr(self, f"kernel{i}") for i in range(len(self._init_kernels))]
+
+    @property
+    def biases(self) -> List[tf.Variable]:
+        return [getattr(self, f"bias{i}") for i in range(len(self._init_kernels))]
 
     @property
     def num_filters(self) -> int:
@@ -231,7 +240,7 @@ def vgg16_filter_bank(path: Optional[str] = None, name: str = "filter_bank") -> 
                       name=name)
 
 
-def random_filter_bank(channels: int, widths: Sequence[int] = (16, 16, 32, 32), seed: int = 0,
+def random_filter_bank(channels: int, widths: Sequence[int] = (32, 32, 64, 64), seed: int = 0,
                        name: str = "filter_bank") -> FilterBank:
     """He-normal random filters in the bank layout (tests and ablations only)."""
     rng = np.random.default_rng(seed)
@@ -249,11 +258,11 @@ def build_filter_classifier(image_shape, num_classes: int, widths: Sequence[int]
                             seed: int = 0) -> keras.Model:
     """VGG's first two blocks, narrower, with a classification head (untrained).
 
-    Input: [-1, 1] images scaled to centred pixel units / 127.5, i.e. the
-    network reads centred pixel units divided by 127.5 through its first
-    kernel (the division is folded into that kernel when the bank is made).
-    Layers conv0..conv3 are 3x3 "same" with ReLU, max-pool after conv1,
-    then global average pooling of conv3's ReLU and a softmax.
+    Input: centred pixel units / 127.5, i.e. [-1, 1] images minus the data's
+    mean pixel in that range (the division is folded into the first kernel
+    when the bank is made). Layers conv0..conv3 are 3x3 "same" with ReLU,
+    max-pool after conv1, then global average pooling of conv3's ReLU and a
+    softmax.
     """
     inputs = keras.Input(shape=tuple(int(s) for s in image_shape), name="images")
     x = inputs
@@ -272,13 +281,21 @@ def train_filter_classifier(images, labels, num_classes: int, *, steps: int, bat
                             seed: int = 0, learning_rate: float = 1e-3) -> Dict[str, object]:
     """Trains `build_filter_classifier` with Adam; returns its conv weights and stats.
 
+    Args:
+      images: float32 [N, H, W, C] in [-1, 1].
+      labels: int [N].
+
     Returns:
-      {"kernels": [4 arrays], "biases": [4 arrays], "train_accuracy": float,
-      "seconds": float}, the first kernel divided by 127.5 so that the bank
-      reads centred pixel units.
+      {"kernels": [4 arrays], "biases": [4 arrays], "mean": the data's mean
+      pixel per channel on the 0..255 scale, "train_accuracy": float,
+      "seconds": float}. The classifier is trained on the images minus
+      their mean pixel, and the first kernel is divided by 127.5, so that
+      the bank reads centred pixel units (u = 127.5 (x + 1) − mean).
     """
     x = np.asarray(images, np.float32)
     y = np.asarray(labels).astype(np.int32).reshape(-1)
+    mean = 127.5 * (x.reshape(-1, x.shape[-1]).mean(axis=0) + 1.0)
+    x = x - (mean / 127.5 - 1.0)  # = centred units / 127.5
     model = build_filter_classifier(x.shape[1:], num_classes, seed=seed)
     optimizer = keras.optimizers.Adam(learning_rate)
     optimizer.build(model.trainable_variables)
@@ -308,8 +325,8 @@ def train_filter_classifier(images, labels, num_classes: int, *, steps: int, bat
         k, b = model.get_layer(f"conv{i}").get_weights()
         kernels.append(k / 127.5 if i == 0 else k)
         biases.append(b)
-    return {"kernels": kernels, "biases": biases, "train_accuracy": float(np.mean(predictions == y[sub])),
-            "seconds": round(seconds, 2)}
+    return {"kernels": kernels, "biases": biases, "mean": [float(m) for m in mean],
+            "train_accuracy": float(np.mean(predictions == y[sub])), "seconds": round(seconds, 2)}
 
 
 def learned_bank_key(data, steps: int, seed: int) -> str:
@@ -343,9 +360,8 @@ def load_learned_bank(folder: str, name: str = "filter_bank") -> FilterBank:
         n = len([k for k in arrays.files if k.startswith("kernel")])
         kernels = [arrays[f"kernel{i}"] for i in range(n)]
         biases = [arrays[f"bias{i}"] for i in range(n)]
-    channels = kernels[0].shape[2]
     accuracy = meta.get("train_accuracy")
-    return FilterBank(kernels, biases, [127.5] * channels, name=name,
+    return FilterBank(kernels, biases, meta["mean"], name=name,
                       description=f"learned on {meta.get('dataset')} (classifier train accuracy "
                                   f"{accuracy:.3f}) {folder}" if accuracy is not None else f"learned {folder}")
 
@@ -388,6 +404,7 @@ def learned_bank_for(data, *, steps: int = 1500, seed: int = 0, cache_dir: Optio
     try:
         save_bank_arrays(tmp, result["kernels"], result["biases"],
                          {"dataset": data.name, "steps": steps, "seed": seed, "num_classes": num_classes,
+                          "mean": result["mean"],
                           "train_accuracy": result["train_accuracy"], "train_seconds": result["seconds"],
                           "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "version": _BANK_VERSION})
         os.chmod(tmp, 0o755)
