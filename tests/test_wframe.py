@@ -288,3 +288,16 @@ def test_export_reloads_without_tfgen(tmp_path):
     images = tf.random.stateless_uniform((3, 16, 16, 1), seed=[1, 2], minval=-1, maxval=1)
     served = tf.saved_model.load(path).signatures["energy"](images=images)["energy"]
     np.testing.assert_allclose(served.numpy(), model(images).numpy(), rtol=1e-5)
+
+
+def test_mean_gradient_norm_is_the_sum_with_beta_divided_by_the_input_size():
+    data = tf.data.Dataset.from_tensors(next(iter(random_batches((16, 16, 1), 4))))
+    thetas = []
+    for reduction, beta in (("mean", 60.0), ("sum", 60.0 / (16 * 16))):
+        keras.utils.set_random_seed(0)
+        model = tiny_model(beta=beta, gradient_norm=reduction, learning_rate=1e-5)
+        model.theta.assign(tf.fill(model.theta.shape, 0.5))  # nonzero: the β terms have a gradient
+        model.fit(data, epochs=1, verbose=0)
+        thetas.append(model.theta.numpy())
+    np.testing.assert_allclose(thetas[0], thetas[1], rtol=1e-4)
+    assert not np.allclose(thetas[0], 0.5)

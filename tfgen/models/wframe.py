@@ -35,12 +35,20 @@ Choices where the paper is silent or inconsistent (see `WFRAMEConfig`):
   derive both terms as the gradient of one objective; one step size λ
   multiplies both (β = 60 with no λ would move θ by tens of units per
   iteration at any scale of P).
+* The scale of |∇_x Φ|². Summed over the D = H·W·C input dimensions, the
+  β term is a quadratic penalty on θ whose curvature grows with D and with
+  the filters' gain; on the learned 32x32 digit bank, β = 60 and λ = 1e-3
+  then overshoot and θ diverged within 20 iterations (measured). By
+  default (`gradient_norm: mean`) the squared norm is averaged over the D
+  dimensions, which keeps the paper's β = 60 meaningful across image
+  sizes; `gradient_norm: sum` is the literal form (β/D in our units).
 
 Data: dicts with "image" float32 [batch, H, W, C] in [-1, 1] (the observed
 batch, N = `train.batch_size`).
 Metrics: energy_observed, energy_synthesized (mean Φ, the energy curve),
 response_distance (R, over the global batch), grad_norm (E|∇_x Φ|² on the
-new chains), theta_loss, theta_abs_mean.
+new chains, per input dimension with `gradient_norm: mean`), theta_loss,
+theta_abs_mean.
 """
 
 from __future__ import annotations
@@ -98,6 +106,8 @@ class WFRAMEConfig(config_lib.ModelConfig):
     num_chains: int = field(9, min=1, help="M: persistent synthesized chains (divisible by the replicas).")
     learning_rate: float = field(1e-3, min=0.0, help="λ: θ step size (CelebA, LSUN 1e-3; CIFAR-10 2e-3).")
     beta: float = field(60.0, min=0.0, help="β: weight of the JKO gradient-norm terms; 0 gives FRAME.")
+    gradient_norm: str = field("mean", choices=["mean", "sum"],
+                               help="|∇_x Φ|² of the β terms averaged over the H*W*C input dimensions, or summed.")
     clip: float = field(0.0, min=0.0, help="Weight clipping: keep |θ| <= clip after each step (0: off).")
     synthesis_steps: int = field(200, min=1, help="Langevin steps of `generate` from a new start (evaluation).")
     init_noise: float = field(0.0, min=0.0,
@@ -139,6 +149,8 @@ class WFRAME(GenerativeModel):
                                       trainable=False, aggregation="only_first_replica")
         self.add_trackers("energy_observed", "energy_synthesized", "response_distance", "grad_norm",
                           "theta_loss", "theta_abs_mean")
+        # |∇_x Φ|² per input dimension (gradient_norm: mean) or in total.
+        self._norm_scale = 1.0 / float(h * w * c) if cfg.gradient_norm == "mean" else 1.0
         self._step = self.maybe_xla(self._step_impl)
         self._synthesize_xla = self.maybe_xla(self._synthesize_impl)
         self.built = True
@@ -236,8 +248,8 @@ class WFRAME(GenerativeModel):
             energy_obs = frame_energy(resp_obs, self.theta)
             energy_syn = frame_energy(resp_syn, self.theta)
             if cfg.beta > 0:
-                norm_prev = squared_input_gradient_norm(self.energy, previous)
-                norm_cur = squared_input_gradient_norm(self.energy, current)
+                norm_prev = squared_input_gradient_norm(self.energy, previous) * self._norm_scale
+                norm_cur = squared_input_gradient_norm(self.energy, current) * self._norm_scale
             else:  # FRAME: the terms are zero; skip their double back-propagation
                 norm_cur = norm_prev = tf.zeros_like(energy_syn)
             loss = wframe_theta_loss(energy_obs, energy_syn, norm_prev, norm_cur, cfg.beta, gamma,
@@ -245,7 +257,7 @@ class WFRAME(GenerativeModel):
         grad = tape.gradient(loss, self.theta)
         sums = (tf.reduce_sum(tf.nn.relu(resp_obs), axis=[0, 1, 2]), tf.reduce_sum(tf.nn.relu(resp_syn), axis=[0, 1, 2]))
         if cfg.beta == 0:  # still report |∇_x Φ|² on the chains (cheap: no outer tape)
-            norm_cur = squared_input_gradient_norm(self.energy, current)
+            norm_cur = squared_input_gradient_norm(self.energy, current) * self._norm_scale
         stats = {"energy_observed": tf.reduce_mean(energy_obs), "energy_synthesized": tf.reduce_mean(energy_syn),
                  "grad_norm": tf.reduce_mean(norm_cur)}
         return current, grad, sums, stats
