@@ -571,9 +571,10 @@ def main(argv=None) -> int:
                       flush=True)
             if name == "wframe":
                 row["langevin"] = lv = time_langevin(config, shape, rounds)
-                print(f"{name:8s} {label:10s} Langevin loop ({lv['steps']} steps, {lv['chains']} chains): eager "
-                      f"{lv['eager_ms']:.0f} ms, graph {lv['graph_ms']:.0f} ms, XLA {lv['xla_ms']:.0f} ms; graph/eager "
-                      f"x{lv['graph_speedup_over_eager']:.2f}, XLA/graph x{lv['xla_speedup_over_graph']:.2f}", flush=True)
+                print(f"{name:8s} {label:10s} Langevin loop ({lv['steps']} steps, {lv['chains']} chains): "
+                      f"eager {lv['eager_ms']:.0f} ms, graph {lv['graph_ms']:.0f} ms, XLA {lv['xla_ms']:.0f} ms; "
+                      f"graph/eager x{lv['graph_speedup_over_eager']:.2f}, "
+                      f"XLA/graph x{lv['xla_speedup_over_graph']:.2f}", flush=True)
             row["xla_speedup"] = timing["xla_speedup_train"]
             row["xla_speedup_generate"] = timing["xla_speedup_generate"]
             print(f"{name:8s} {label:10s} XLA/graph: train x{row['xla_speedup']:.2f}, "

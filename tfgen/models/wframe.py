@@ -255,7 +255,7 @@ class WFRAME(GenerativeModel):
             loss = wframe_theta_loss(energy_obs, energy_syn, norm_prev, norm_cur, cfg.beta, gamma,
                                      global_observed, global_synthesized)
         grad = tape.gradient(loss, self.theta)
-        sums = (tf.reduce_sum(tf.nn.relu(resp_obs), axis=[0, 1, 2]), tf.reduce_sum(tf.nn.relu(resp_syn), axis=[0, 1, 2]))
+        sums = tuple(tf.reduce_sum(tf.nn.relu(r), axis=[0, 1, 2]) for r in (resp_obs, resp_syn))
         if cfg.beta == 0:  # still report |∇_x Φ|² on the chains (cheap: no outer tape)
             norm_cur = squared_input_gradient_norm(self.energy, current) * self._norm_scale
         stats = {"energy_observed": tf.reduce_mean(energy_obs), "energy_synthesized": tf.reduce_mean(energy_syn),
