@@ -96,6 +96,8 @@ def test_frame_compare_trains_both_and_draws_the_curves(tmp_path):
     # Two coloured curves in each panel, not a blank canvas.
     assert (np.abs(image[..., 0].astype(int) - image[..., 2].astype(int)) > 100).sum() > 50
     assert json.loads((root / "compare.json").read_text())["runs"]["frame"]["iterations"] == 3
+    chains = np.asarray(Image.open(report["chains_png"]))
+    assert chains.shape[0] > 2 * 16 and chains.min() < 128  # two captioned rows of chain grids
     assert (root / "compare.md").read_text().count("\n") == 4
 
 

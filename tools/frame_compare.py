@@ -8,6 +8,8 @@ runs' `metrics.csv` and writes
 
 * `ROOT/curves.png`: response distance R, the observed-image energy and the
   synthesized-image energy per iteration, FRAME and wFRAME in one panel each;
+* `ROOT/chains_over_time.png`: each run's persistent chains at up to eight
+  of the saved steps, FRAME above wFRAME (Fig. 1 left);
 * `ROOT/compare.json` and `ROOT/compare.md`: per run the final R, the mean R
   over the last tenth of the iterations, and the stability of the energy
   curves over the last half (variance, standard deviation, and the mean
@@ -78,6 +80,41 @@ def curves_figure(runs: Dict[str, Dict[str, np.ndarray]]) -> np.ndarray:
     return side_by_side(panels)
 
 
+def chains_over_time(workdirs: Dict[str, str], columns: int = 8) -> np.ndarray:
+    """One row per run: its `samples/chains_step_*.png` grids at up to `columns` evenly spaced steps,
+    captioned with the run name and the steps; [H, W, 3] in [0, 1]."""
+    import glob
+    import re
+
+    from PIL import Image, ImageDraw
+
+    rows, captions = [], []
+    for name, workdir in workdirs.items():
+        files = sorted(glob.glob(os.path.join(workdir, "samples", "chains_step_*.png")))
+        if not files:
+            continue
+        picks = [files[int(i)] for i in np.unique(np.linspace(0, len(files) - 1, min(columns, len(files))).round())]
+        tiles = [np.asarray(Image.open(f).convert("RGB"), np.float32) / 255.0 for f in picks]
+        steps = [int(re.search(r"(\d+)\.png$", f).group(1)) for f in picks]
+        gap = np.ones((tiles[0].shape[0], 4, 3), np.float32)
+        rows.append(np.concatenate(sum(([t, gap] for t in tiles), [])[:-1], axis=1))
+        captions.append(f"{name}: steps " + ", ".join(map(str, steps)))
+    if not rows:
+        raise RuntimeError("no chains_step_*.png in the runs' samples/ (train.image_every larger than the run?)")
+    label = 12
+    width = max(r.shape[1] for r in rows)
+    canvas = np.ones((sum(r.shape[0] + label for r in rows), width, 3), np.float32)
+    caption = Image.new("L", (width, canvas.shape[0]), 255)
+    draw = ImageDraw.Draw(caption)
+    y = 0
+    for row, text in zip(rows, captions):
+        draw.text((1, y), text, fill=0)
+        canvas[y + label:y + label + row.shape[0], :row.shape[1]] = row
+        y += label + row.shape[0]
+    text_mask = np.asarray(caption, np.float32)[..., None] / 255.0
+    return np.minimum(canvas, text_mask)
+
+
 def markdown(summaries: Dict[str, Dict[str, float]]) -> str:
     keys = ["iterations", "final_response_distance", "late_response_distance", "energy_observed_last_half_std",
             "energy_observed_last_half_mean_abs_change", "energy_synthesized_last_half_std",
@@ -109,7 +146,10 @@ def compare(config: str, root: str, overrides: Sequence[str] = (), parallel: int
     runs = {name: read_metrics(os.path.join(root, name, "metrics.csv")) for name in RUNS}
     summaries = {name: curve_summary(m) for name, m in runs.items()}
     png = save_png(curves_figure(runs), os.path.join(root, "curves.png"))
-    report = {"config": config, "overrides": list(overrides), "runs": summaries, "curves_png": png}
+    chains_png = save_png(chains_over_time({name: os.path.join(root, name) for name in RUNS}),
+                          os.path.join(root, "chains_over_time.png"))
+    report = {"config": config, "overrides": list(overrides), "runs": summaries, "curves_png": png,
+              "chains_png": chains_png}
     with open(os.path.join(root, "compare.json"), "w") as f:
         json.dump(report, f, indent=2)
     with open(os.path.join(root, "compare.md"), "w") as f:
