@@ -39,7 +39,8 @@ import numpy as np
 import keras
 import tensorflow as tf
 
-from tfgen.errors import TfgenError, WeightsNotFoundError
+from tfgen.errors import TfgenError
+from tfgen.pretrained import keras_cache_path, resolve_weights_file
 
 logger = logging.getLogger(__name__)
 
@@ -152,38 +153,15 @@ INCEPTION_WEIGHTS_URL = (
 
 
 def inception_weights_cache_path() -> str:
-    """Where `keras.applications.InceptionV3(weights="imagenet")` caches its weights.
-
-    Mirrors Keras' own rule, read at call time: `$KERAS_HOME/models/`, else
-    `~/.keras/models/` (or `/tmp/.keras/models/` when the home directory is not
-    writable).
-    """
-    home = os.environ.get("KERAS_HOME")
-    if not home:
-        base = os.path.expanduser("~")
-        if not os.access(base, os.W_OK):
-            base = "/tmp"
-        home = os.path.join(base, ".keras")
-    return os.path.join(os.path.expanduser(home), "models", INCEPTION_WEIGHTS_FILE)
+    """Where `keras.applications.InceptionV3(weights="imagenet")` caches its weights."""
+    return keras_cache_path(INCEPTION_WEIGHTS_FILE)
 
 
 def _resolve_inception_weights(weights: Optional[str]) -> str:
     """The weights file to load; raises `WeightsNotFoundError` when there is none."""
-    cache = inception_weights_cache_path()
-    if weights:
-        path = os.path.expanduser(weights)
-        if os.path.isfile(path):
-            return path
-        problem = f"the given file {path} does not exist"
-    elif os.path.isfile(cache):
-        return cache
-    else:
-        problem = f"no file given (eval.inception_weights) and none in the Keras cache at {cache}"
-    raise WeightsNotFoundError(
-        f"InceptionV3 ImageNet weights not found: {problem}. tfgen never downloads; "
-        f"fetch {INCEPTION_WEIGHTS_URL} on a machine with internet access and copy it "
-        f"to {cache} (or pass its path as eval.inception_weights), "
-        "or use eval.extractor=domain, which needs no pretrained weights.")
+    return resolve_weights_file(weights, INCEPTION_WEIGHTS_FILE, what="InceptionV3 ImageNet weights",
+                                url=INCEPTION_WEIGHTS_URL, setting="eval.inception_weights",
+                                alternative="use eval.extractor=domain, which needs no pretrained weights.")
 
 
 class InceptionExtractor(FeatureExtractor):
@@ -398,6 +376,37 @@ def _batches(num_examples: int, batch_size: int, steps: int, rng: np.random.Gene
         order = order[batch_size:]
 
 
+def fit_classifier(model: keras.Model, x: np.ndarray, y: np.ndarray, *, steps: int, batch_size: int,
+                   optimizer: keras.optimizers.Optimizer, seed: int = 0, log_every: int = 100,
+                   what: str = "classifier") -> Tuple[float, float]:
+    """Minimises sparse cross-entropy of a softmax `model` on (x, y) for `steps` batches.
+
+    Batches are drawn by shuffled epochs (`_batches`) from a generator seeded
+    with `seed`. Returns (smoothed final loss, seconds).
+    """
+    # Built before tracing so that no variable is created inside tf.function.
+    optimizer.build(model.trainable_variables)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+
+    @tf.function(reduce_retracing=True)
+    def train_step(xb, yb):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(yb, model(xb, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    rng = np.random.default_rng(seed)
+    start = time.time()
+    running = None
+    for step, idx in enumerate(_batches(x.shape[0], batch_size, steps, rng), start=1):
+        loss = float(train_step(tf.constant(x[idx]), tf.constant(y[idx])))
+        running = loss if running is None else 0.95 * running + 0.05 * loss
+        if log_every and (step % log_every == 0 or step == steps):
+            logger.info("%s step %d/%d: loss %.4f", what, step, steps, running)
+    return running, time.time() - start
+
+
 def train_domain_classifier(images, labels, num_classes: int, *, steps: int,
                             batch_size: int = 128, seed: int = 0,
                             val_images=None, val_labels=None,
@@ -442,29 +451,11 @@ def train_domain_classifier(images, labels, num_classes: int, *, steps: int,
     # Cosine decay to zero: the last steps settle the weights (and the batch
     # norm statistics that inference uses), which matters for short runs.
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
-    optimizer = keras.optimizers.Adam(schedule)
-    # Built before tracing so that no variable is created inside tf.function.
-    optimizer.build(model.trainable_variables)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
-
-    @tf.function(reduce_retracing=True)
-    def train_step(xb, yb):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(yb, model(xb, training=True))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
-
-    rng = np.random.default_rng(seed)
-    start = time.time()
-    running = None
     bs = min(batch_size, x.shape[0])
-    for step, idx in enumerate(_batches(x.shape[0], bs, steps, rng), start=1):
-        loss = float(train_step(tf.constant(x[idx]), tf.constant(y[idx])))
-        running = loss if running is None else 0.95 * running + 0.05 * loss
-        if log_every and (step % log_every == 0 or step == steps):
-            logger.info("domain classifier step %d/%d: loss %.4f", step, steps, running)
-    seconds = time.time() - start
+    running, seconds = fit_classifier(model, x, y, steps=steps, batch_size=bs,
+                                      optimizer=keras.optimizers.Adam(schedule), seed=seed, log_every=log_every,
+                                      what="domain classifier")
+    rng = np.random.default_rng(seed + 1)
 
     clf = DomainClassifier(model, {
         "version": _CLASSIFIER_VERSION,

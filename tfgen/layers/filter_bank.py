@@ -43,7 +43,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen.errors import TfgenError, WeightsNotFoundError
+from tfgen.errors import TfgenError
+from tfgen.pretrained import keras_cache_path, resolve_weights_file
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ VGG16_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-application
 # from BGR pixels; listed here in RGB order.
 VGG16_MEAN_RGB = (123.68, 116.779, 103.939)
 VGG16_LAYERS = ("block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2")
-_BANK_VERSION = 2
+_BANK_VERSION = 3
 
 
 # ---------------------------------------------------------------------------
@@ -180,34 +181,16 @@ class FilterBank(keras.layers.Layer):
 # ---------------------------------------------------------------------------
 
 def vgg16_weights_cache_path() -> str:
-    """Where `keras.applications.VGG16(weights="imagenet", include_top=False)` caches its weights
-    (`$KERAS_HOME/models/`, else `~/.keras/models/`, else `/tmp/.keras/models/`)."""
-    home = os.environ.get("KERAS_HOME")
-    if not home:
-        base = os.path.expanduser("~")
-        if not os.access(base, os.W_OK):
-            base = "/tmp"
-        home = os.path.join(base, ".keras")
-    return os.path.join(os.path.expanduser(home), "models", VGG16_WEIGHTS_FILE)
+    """Where `keras.applications.VGG16(weights="imagenet", include_top=False)` caches its weights."""
+    return keras_cache_path(VGG16_WEIGHTS_FILE)
 
 
 def resolve_vgg16_weights(path: Optional[str]) -> str:
     """The VGG-16 weights file to read; raises `WeightsNotFoundError` when there is none."""
-    cache = vgg16_weights_cache_path()
-    if path:
-        path = os.path.expanduser(path)
-        if os.path.isfile(path):
-            return path
-        problem = f"the given file {path} does not exist"
-    elif os.path.isfile(cache):
-        return cache
-    else:
-        problem = f"no file given (model.filter_bank_path) and none in the Keras cache at {cache}"
-    raise WeightsNotFoundError(
-        f"VGG-16 ImageNet weights not found: {problem}. tfgen never downloads; fetch "
-        f"{VGG16_WEIGHTS_URL} on a machine with internet access and copy it to {cache} (or pass its "
-        "path as model.filter_bank_path), or use model.filter_bank=learned, which trains its own "
-        "filters on a labelled built-in dataset.")
+    return resolve_weights_file(path, VGG16_WEIGHTS_FILE, what="VGG-16 ImageNet weights", url=VGG16_WEIGHTS_URL,
+                                setting="model.filter_bank_path",
+                                alternative="use model.filter_bank=learned, which trains its own filters on a "
+                                            "labelled built-in dataset.")
 
 
 def vgg16_filter_bank(path: Optional[str] = None, name: str = "filter_bank") -> FilterBank:
@@ -296,28 +279,13 @@ def train_filter_classifier(images, labels, num_classes: int, *, steps: int, bat
     y = np.asarray(labels).astype(np.int32).reshape(-1)
     mean = 127.5 * (x.reshape(-1, x.shape[-1]).mean(axis=0) + 1.0)
     x = x - (mean / 127.5 - 1.0)  # = centred units / 127.5
+    from tfgen.evaluation.extractors import fit_classifier
+
     model = build_filter_classifier(x.shape[1:], num_classes, seed=seed)
-    optimizer = keras.optimizers.Adam(learning_rate)
-    optimizer.build(model.trainable_variables)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
-
-    @tf.function(reduce_retracing=True)
-    def step(xb, yb):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(yb, model(xb, training=True))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
-
-    rng = np.random.default_rng(seed)
-    start = time.time()
-    bs = min(batch_size, len(x))
-    for i in range(steps):
-        idx = rng.choice(len(x), bs, replace=False)
-        loss = step(tf.constant(x[idx]), tf.constant(y[idx]))
-        if (i + 1) % 200 == 0:
-            logger.info("filter bank classifier step %d/%d: loss %.4f", i + 1, steps, float(loss))
-    seconds = time.time() - start
+    _, seconds = fit_classifier(model, x, y, steps=steps, batch_size=min(batch_size, len(x)),
+                                optimizer=keras.optimizers.Adam(learning_rate), seed=seed, log_every=200,
+                                what="filter bank classifier")
+    rng = np.random.default_rng(seed + 1)
     sub = rng.permutation(len(x))[:2000]
     predictions = np.argmax(model.predict(x[sub], batch_size=256, verbose=0), axis=-1)
     kernels, biases = [], []

@@ -65,7 +65,9 @@ def line_plot(series: Dict[str, Tuple[Sequence[float], Sequence[float]]], title:
         draw.text((2, v - 5), f"{value:.3g}", fill=(0, 0, 0))
     for value in (x_lo, x_hi):
         u, _ = px(value, y_lo)
-        draw.text((u - 6, height - bottom + 3), f"{value:.4g}", fill=(0, 0, 0))
+        text = f"{value:.4g}"
+        # Keep the right-hand label inside the canvas (about 6 px per character).
+        draw.text((min(u - 6, width - 2 - 6 * len(text)), height - bottom + 3), text, fill=(0, 0, 0))
     for i, (label, (xs, ys)) in enumerate(clean.items()):
         colour = tuple(int(255 * c) for c in PALETTE[i % len(PALETTE)])
         points = [px(x, y) for x, y in zip(xs, ys)]
