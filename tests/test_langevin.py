@@ -87,3 +87,15 @@ def test_zero_and_one_steps(steps):
     out = langevin(lambda x: -tf.reduce_sum(x**2, -1), x0, 0.1, steps, seed=0)
     assert out.shape == x0.shape
     assert np.allclose(out.numpy(), 1.0) == (steps == 0)
+
+
+def test_noise_fn_supplies_the_noise_of_each_step():
+    # log p = -x²/2: each step is x <- x - δ²/2 x + δ ε_i with the given ε_i.
+    eps = tf.constant([[[0.5, -1.0]], [[2.0, 0.25]], [[-0.3, 0.0]]])  # [steps, batch 1, 2]
+    delta = 0.4
+    out = langevin(lambda x: -0.5 * tf.reduce_sum(tf.square(x), axis=-1), tf.constant([[1.0, -2.0]]), delta, 3,
+                   noise_fn=lambda i: eps[i])
+    x = np.array([[1.0, -2.0]])
+    for i in range(3):
+        x = x - delta ** 2 / 2 * x + delta * eps.numpy()[i]
+    np.testing.assert_allclose(out.numpy(), x, rtol=1e-6)
