@@ -517,17 +517,41 @@ def _image_fields(data) -> Dict[str, Any]:
     return fields
 
 
-def classifier_cache_key(data, *, steps: int, seed: int = 0) -> str:
-    """Folder name of the cached classifier for a data config and training recipe.
-
-    A readable dataset name plus a hash of the image-defining DataConfig
-    fields, the training steps and seed, and the classifier version.
-    """
-    payload = {"data": _image_fields(data), "steps": int(steps), "seed": int(seed),
-               "version": _CLASSIFIER_VERSION}
+def dataset_cache_key(data, *, steps: int, seed: int, version: int) -> str:
+    """Folder name of something trained once per dataset and cached (a domain
+    classifier, a learned filter bank): a readable dataset name plus a hash of
+    the image-defining DataConfig fields, the training steps and seed, and the
+    recipe's version."""
+    payload = {"data": _image_fields(data), "steps": int(steps), "seed": int(seed), "version": int(version)}
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
     safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(data.name))[:40]
     return f"{safe_name}-{digest}"
+
+
+def classifier_cache_key(data, *, steps: int, seed: int = 0) -> str:
+    """Folder name of the cached classifier for a data config and training recipe."""
+    return dataset_cache_key(data, steps=steps, seed=seed, version=_CLASSIFIER_VERSION)
+
+
+def publish_cache_folder(tmp: str, final: str) -> bool:
+    """Moves a fully written cache folder `tmp` to `final`, atomically.
+
+    Returns True when `tmp` became `final`, False when another process had
+    published `final` first (then `tmp` is deleted and theirs is kept, so
+    every run uses the same entry).
+
+    Raises:
+      OSError: the move failed and there is no `final` either.
+    """
+    try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache may be shared
+        os.rename(tmp, final)
+        return True
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if os.path.isdir(final):
+            return False
+        raise
 
 
 def _data_api():
@@ -601,16 +625,8 @@ def domain_classifier_for(data, *, steps: int, seed: int = 0,
 
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=parent)
-    try:
-        clf.save(tmp)
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache may be shared
-        os.rename(tmp, final)
-    except OSError:
-        # Another process finished first (the rename target is a non-empty
-        # folder): keep theirs, so that every run uses the same network.
-        shutil.rmtree(tmp, ignore_errors=True)
-        if os.path.isdir(final):
-            return DomainClassifier.load(final)
-        raise
+    clf.save(tmp)
+    if not publish_cache_folder(tmp, final):
+        return DomainClassifier.load(final)  # another process finished first
     logger.info("cached domain classifier at %s", final)
     return clf

@@ -29,12 +29,9 @@ convert from / to tfgen's [-1, 1] images.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import re
-import shutil
 import tempfile
 import time
 from typing import Dict, List, Optional, Sequence
@@ -299,11 +296,9 @@ def train_filter_classifier(images, labels, num_classes: int, *, steps: int, bat
 
 def learned_bank_key(data, steps: int, seed: int) -> str:
     """Cache folder name of a learned bank: dataset name plus a hash of what defines it."""
-    from tfgen.evaluation.extractors import _image_fields
+    from tfgen.evaluation.extractors import dataset_cache_key
 
-    payload = {"data": _image_fields(data), "steps": int(steps), "seed": int(seed), "version": _BANK_VERSION}
-    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-    return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', str(data.name))[:40]}-{digest}"
+    return dataset_cache_key(data, steps=steps, seed=seed, version=_BANK_VERSION)
 
 
 def save_bank_arrays(folder: str, kernels, biases, metadata: Dict[str, object]) -> None:
@@ -348,7 +343,7 @@ def learned_bank_for(data, *, steps: int = 1500, seed: int = 0, cache_dir: Optio
     """
     import dataclasses
 
-    from tfgen.evaluation.extractors import _data_api, default_cache_dir
+    from tfgen.evaluation.extractors import _data_api, default_cache_dir, publish_cache_folder
 
     if getattr(data, "classes", None):
         data = dataclasses.replace(data, classes=[])
@@ -369,16 +364,12 @@ def learned_bank_for(data, *, steps: int = 1500, seed: int = 0, cache_dir: Optio
     result = train_filter_classifier(train["image"], train["label"], num_classes, steps=steps, seed=seed)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".bank.tmp-", dir=parent)
-    try:
-        save_bank_arrays(tmp, result["kernels"], result["biases"],
-                         {"dataset": data.name, "steps": steps, "seed": seed, "num_classes": num_classes,
-                          "mean": result["mean"],
-                          "train_accuracy": result["train_accuracy"], "train_seconds": result["seconds"],
-                          "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "version": _BANK_VERSION})
-        os.chmod(tmp, 0o755)
-        os.rename(tmp, final)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)  # another process finished first: use theirs
+    save_bank_arrays(tmp, result["kernels"], result["biases"],
+                     {"dataset": data.name, "steps": steps, "seed": seed, "num_classes": num_classes,
+                      "mean": result["mean"],
+                      "train_accuracy": result["train_accuracy"], "train_seconds": result["seconds"],
+                      "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "version": _BANK_VERSION})
+    publish_cache_folder(tmp, final)  # False: another process finished first, and theirs is used
     return final
 
 

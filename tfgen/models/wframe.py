@@ -75,6 +75,7 @@ from tfgen.layers.filter_bank import (
 from tfgen.losses.frame import (
     frame_energy,
     gaussian_reference_log_density,
+    mean_responses,
     response_distance,
     squared_input_gradient_norm,
     wframe_theta_loss,
@@ -152,7 +153,7 @@ class WFRAME(GenerativeModel):
         # |∇_x Φ|² per input dimension (gradient_norm: mean) or in total.
         self._norm_scale = 1.0 / float(h * w * c) if cfg.gradient_norm == "mean" else 1.0
         self._step = self.maybe_xla(self._step_impl)
-        self._synthesize_xla = self.maybe_xla(self._synthesize_impl)
+        self._synthesize_compiled = self.maybe_xla(self._synthesize_impl)
         self.built = True
 
     # -- construction ---------------------------------------------------------
@@ -288,8 +289,8 @@ class WFRAME(GenerativeModel):
         sum_obs, sum_syn = ctx.all_reduce("sum", sum_obs), ctx.all_reduce("sum", sum_syn)
         mean_obs = sum_obs / (tf.cast(global_observed, tf.float32) * positions)
         mean_syn = sum_syn / (float(cfg.num_chains) * positions)
-        loss = tf.reduce_mean(stats["energy_synthesized"] - stats["energy_observed"])
-        stats.update(response_distance=response_distance(mean_obs, mean_syn), theta_loss=loss,
+        stats.update(response_distance=response_distance(mean_obs, mean_syn),
+                     theta_loss=stats["energy_synthesized"] - stats["energy_observed"],
                      theta_abs_mean=tf.reduce_mean(tf.abs(self.theta)))
         return self.update_trackers(stats)
 
@@ -326,7 +327,7 @@ class WFRAME(GenerativeModel):
         steps = self.model_config.synthesis_steps if steps is None else steps
         seed = self.seed if seed is None else seed
         units = self.bank.to_units(tf.convert_to_tensor(images, tf.float32))
-        return self.bank.to_image(self._synthesize_xla(units, tf.cast(steps, tf.int32), seed))
+        return self.bank.to_image(self._synthesize_compiled(units, tf.cast(steps, tf.int32), seed))
 
     def generate(self, z, training=False):
         """`synthesize(z)`: z is a batch of starting images (see `sample_latent`)."""
@@ -362,8 +363,7 @@ class WFRAME(GenerativeModel):
         real = tf.constant(arrays["image"][:256], tf.float32)
         fake = self.generate(self.sample_latent(len(real), seed=1))
         r_obs, r_syn = self.bank(self.bank.to_units(real)), self.bank(self.bank.to_units(fake))
-        return {"response_distance": float(response_distance(tf.reduce_mean(tf.nn.relu(r_obs), [0, 1, 2]),
-                                                            tf.reduce_mean(tf.nn.relu(r_syn), [0, 1, 2]))),
+        return {"response_distance": float(response_distance(mean_responses(r_obs), mean_responses(r_syn))),
                 "energy_observed": float(tf.reduce_mean(frame_energy(r_obs, self.theta))),
                 "energy_synthesized": float(tf.reduce_mean(frame_energy(r_syn, self.theta)))}
 
