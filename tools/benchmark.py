@@ -69,7 +69,17 @@ CASES = {
     "wframe": [
         ("wframe", "32x32x1-L50", {"filter_bank": "random"}, (32, 32, 1), 9),
     ],
+    # configs/andor/multidigit.yaml's networks and batch; l_G Langevin steps
+    # on the batch's latents per iteration.
+    "andor": [
+        ("andor", "32x32x1-lG15", {"fc_channels": 256, "channels": [128, 64, 32], "top_k": [16, 64, 0],
+                                   "energy_first_channels": 32, "energy_channels": [32, 64, 128],
+                                   "langevin_steps": 15, "latent_bank_size": 128}, (32, 32, 1), 32),
+    ],
 }
+
+# Models whose train step runs a Langevin loop (timed eager / graph / XLA).
+LANGEVIN_MODELS = ("wframe", "andor")
 
 
 def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
@@ -103,7 +113,7 @@ def train_step_gflops(config, image_shape, batch: int) -> float:
 
 def batches(image_shape, batch: int) -> tf.data.Dataset:
     rng = np.random.default_rng(0)
-    n = batch * 4
+    n = batch * 4  # models with per-example state need latent_bank_size >= 4 batches
     data = {"image": rng.uniform(-1, 1, (n, *image_shape)).astype("float32"),
             "label": rng.integers(0, 10, n).astype("int32"), "index": np.arange(n, dtype="int64")}
     return tf.data.Dataset.from_tensor_slices(data).batch(batch, drop_remainder=True).repeat().prefetch(2)
@@ -160,17 +170,27 @@ def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int) 
     return out
 
 
-def time_langevin(config, image_shape, rounds: int) -> dict:
-    """One learning iteration's Langevin loop (L steps on the M chains) run
-    eagerly, as a graph and under XLA, in alternating rounds; ms per loop and
-    the ratios (median of per-round ratios)."""
+def _langevin_loop(model, batch: int):
+    """(loop function, steps, chains) of one learning iteration's Langevin loop."""
+    cfg = model.model_config
+    if cfg.name == "wframe":  # L steps on the M persistent chains
+        x = model.bank.to_units(model.sample_latent(cfg.num_chains, seed=0))
+        return (lambda: model._langevin(x, cfg.langevin_steps, seed=[1, 2])), cfg.langevin_steps, cfg.num_chains
+    # andor: l_G steps on a batch's latents, posterior of the batch's images
+    images = tf.random.stateless_uniform((batch, *model.image_shape), seed=[3, 4], minval=-1, maxval=1)
+    z0 = model.latent_batch(batch, seed=5)
+    steps = tf.constant(cfg.langevin_steps)
+    return (lambda: model._infer_impl(images, z0, steps, seed=[1, 2])), cfg.langevin_steps, batch
+
+
+def time_langevin(config, image_shape, rounds: int, batch: int) -> dict:
+    """One learning iteration's Langevin loop (wFRAME: L steps on the M chains;
+    AND-OR: l_G steps on a batch of latents) run eagerly, as a graph and under
+    XLA, in alternating rounds; ms per loop and the ratios (median of
+    per-round ratios)."""
     model = build_model(config, image_shape, num_classes=10, xla=False)
     model.compile()
-    cfg = model.model_config
-    x = model.bank.to_units(model.sample_latent(cfg.num_chains, seed=0))
-
-    def loop():
-        return model._langevin(x, cfg.langevin_steps, seed=[1, 2])
+    loop, steps, chains = _langevin_loop(model, batch)
 
     fns = {"eager": loop, "graph": tf.function(loop), "xla": tf.function(loop, jit_compile=True)}
     for f in fns.values():
@@ -182,7 +202,7 @@ def time_langevin(config, image_shape, rounds: int) -> dict:
             f().numpy()
             ms[key].append(1000 * (time.perf_counter() - t))
     out = {f"{k}_ms": float(np.median(v)) for k, v in ms.items()}
-    out["steps"], out["chains"] = int(cfg.langevin_steps), int(cfg.num_chains)
+    out["steps"], out["chains"] = int(steps), int(chains)
     out["graph_speedup_over_eager"] = float(np.median([e / g for e, g in zip(ms["eager"], ms["graph"])]))
     out["xla_speedup_over_graph"] = float(np.median([g / x_ for g, x_ in zip(ms["graph"], ms["xla"])]))
     return out
@@ -569,8 +589,8 @@ def main(argv=None) -> int:
                       f"{t['train_images_per_sec_range'][1]:.0f}; {achieved:.1f} GFLOP/s = "
                       f"{100 * achieved / peak:.0f}% of peak)  generate {t['generate_images_per_sec']:8.1f} img/s",
                       flush=True)
-            if name == "wframe":
-                row["langevin"] = lv = time_langevin(config, shape, rounds)
+            if name in LANGEVIN_MODELS:
+                row["langevin"] = lv = time_langevin(config, shape, rounds, batch)
                 print(f"{name:8s} {label:10s} Langevin loop ({lv['steps']} steps, {lv['chains']} chains): "
                       f"eager {lv['eager_ms']:.0f} ms, graph {lv['graph_ms']:.0f} ms, XLA {lv['xla_ms']:.0f} ms; "
                       f"graph/eager x{lv['graph_speedup_over_eager']:.2f}, "

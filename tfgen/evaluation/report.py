@@ -57,7 +57,7 @@ def evaluate_workdir(workdir: str, num_samples: Optional[int] = None,
     if model.reconstructs:
         recon = np.concatenate([model.reconstruct(real[i:i + 250]).numpy() for i in range(0, len(real), 250)])
         report["reconstruction_mse"] = float(reconstruction_mse(real, recon))
-    report.update(model.evaluation_extras(test_arrays))
+    report.update(model.evaluation_extras({**test_arrays, "train_image": train_real}))
     report.update(model=config.model.name, dataset=config.data.name, step=read_status(workdir).get("step"),
                   workdir=workdir)
     return report

@@ -227,6 +227,11 @@ class GenerativeModel(DistributedFitWorkarounds):
     # Panels also written as PNG files under <workdir>/samples/ (besides TensorBoard).
     png_panels: Tuple[str, ...] = ("samples",)
 
+    def text_panels(self, fixed_latent: tf.Tensor, real_batch: Dict[str, tf.Tensor]) -> Dict[str, str]:
+        """Markdown for TensorBoard's text dashboard, name -> text (e.g. the
+        AND-OR network's tree of one sample); also saved beside the PNGs."""
+        return {}
+
     def histograms(self, fixed_latent: tf.Tensor, real_batch: Dict[str, tf.Tensor]) -> Dict[str, np.ndarray]:
         """Values for TensorBoard histograms, name -> 1-D array (e.g. LR-GAN's
         poses, AAAE's encoded and approximated codes)."""
@@ -237,7 +242,8 @@ class GenerativeModel(DistributedFitWorkarounds):
 
         Args:
           arrays: the test split from `tfgen.data.load_arrays` (images and,
-            for the built-in datasets, true masks, labels and poses).
+            for the built-in datasets, true masks, labels and poses), plus
+            "train_image": as many training images.
         """
         return {}
 

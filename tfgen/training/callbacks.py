@@ -163,6 +163,13 @@ class ScalarLogger(keras.callbacks.Callback):
         self.writer.flush()
 
 
+def _write_text(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        f.write(text + "\n")
+    os.replace(path + ".tmp", path)
+
+
 class ImageLogger(keras.callbacks.Callback):
     """Writes image grids every `every` steps and at the end of training.
 
@@ -172,7 +179,9 @@ class ImageLogger(keras.callbacks.Callback):
     (rescaled from [-1, 1] to [0, 1]); the samples grid also goes to
     `<workdir>/samples/step_<N>.png` and the model's other `png_panels` to
     `<workdir>/samples/<panel>_step_<N>.png`. `model.histograms` (e.g.
-    LR-GAN's pose parameters) go to TensorBoard histograms.
+    LR-GAN's pose parameters) go to TensorBoard histograms, and
+    `model.text_panels` (Markdown) to TensorBoard text and
+    `<workdir>/samples/<name>_step_<N>.md`.
     """
 
     def __init__(self, logdir: str, png_dir: str, counter: StepCounter, guard: NonFiniteGuard, every: int,
@@ -199,6 +208,9 @@ class ImageLogger(keras.callbacks.Callback):
                     self.last_png = png
             for name, values in self.model.histograms(self.fixed_latent, self.real_batch).items():
                 tf.summary.histogram(name, np.asarray(values), step=step)
+            for name, text in self.model.text_panels(self.fixed_latent, self.real_batch).items():
+                tf.summary.text(f"text/{name}", text, step=step)
+                _write_text(os.path.join(self.png_dir, f"{name}_step_{step:07d}.md"), text)
         self.writer.flush()
         self._last_written = step
 

@@ -1,0 +1,69 @@
+"""AND-OR network (Xing et al.): the three per-example objectives of Algorithm 1.
+
+Generator model Y = g(Z) + ε, Z ~ N(0, I_d), ε ~ N(0, σ² I_D) (Eq. 7), and
+energy-based model P(Y; Φ) ∝ exp(f(Y; Φ)) q(Y), q = N(0, σ_q² I_D)
+(Eq. 16-17, with f the log-density as Eq. 19-22 use it). Losses are written
+to be *minimised* and reduced over the global batch by the train step.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def _sum_pixels(x: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_sum(tf.square(x), axis=list(range(1, x.shape.rank)))
+
+
+def latent_log_posterior(images: tf.Tensor, generated: tf.Tensor, z: tf.Tensor, sigma: float) -> tf.Tensor:
+    """log p(Z | Y) + const = −|Y − g(Z)|²/(2σ²) − |Z|²/2 (Eq. 14).
+
+    Its Z-gradient drives the Langevin inference of Eq. 13.
+
+    Args:
+      images: observed Y, [batch, H, W, C] in [-1, 1].
+      generated: g(Z), same shape.
+      z: [batch, d].
+      sigma: σ of the observation noise.
+
+    Returns:
+      float32 [batch].
+    """
+    return -_sum_pixels(images - generated) / (2.0 * sigma ** 2) - 0.5 * _sum_pixels(z)
+
+
+def reference_log_density(images: tf.Tensor, energy: tf.Tensor, reference_sigma: float) -> tf.Tensor:
+    """log P(Y; Φ) + log Z(Φ) = f(Y; Φ) − |Y|²/(2σ_q²) (Eq. 16-17), [batch].
+
+    Args:
+      images: [batch, H, W, C].
+      energy: f(Y; Φ), [batch].
+    """
+    return energy - _sum_pixels(images) / (2.0 * reference_sigma ** 2)
+
+
+def energy_network_loss(energy_real: tf.Tensor, energy_generated: tf.Tensor) -> tf.Tensor:
+    """Minus Eq. 20's objective per pair: f(g(Ẑ_i)) − f(Y_i), [batch].
+
+    Its Φ-gradient averaged over the batch is −∂L(Φ)/∂Φ with the generator's
+    samples standing in for samples of P(Y; Φ).
+    """
+    return energy_generated - energy_real
+
+
+def generator_objective(images: tf.Tensor, reconstructions: tf.Tensor, generated: tf.Tensor,
+                        energy_generated: tf.Tensor, sigma: float, reference_sigma: float,
+                        energy_weight: float = 1.0) -> tf.Tensor:
+    """−(L(Θ) + H-term) per example: Eq. 15 plus Eq. 21-22, [batch].
+
+        |Y_i − g(Z_i)|²/(2σ²) + w · (−f(g(Ẑ_i)) + |g(Ẑ_i)|²/(2σ_q²))
+
+    Args:
+      images: observed Y_i; reconstructions: g(Z_i) of their inferred latents.
+      generated: g(Ẑ_i) of prior latents; energy_generated: f(g(Ẑ_i)).
+      sigma, reference_sigma: σ of Eq. 14 and σ_q of Eq. 17.
+      energy_weight: w, the weight of the cross-entropy term (1 in the paper).
+    """
+    likelihood = _sum_pixels(images - reconstructions) / (2.0 * sigma ** 2)
+    cross_entropy = -reference_log_density(generated, energy_generated, reference_sigma)
+    return likelihood + energy_weight * cross_entropy

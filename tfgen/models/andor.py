@@ -1,0 +1,388 @@
+"""AND-OR network (Xing, Wu, Zhu & Wu, "Towards Interpretable Image Synthesis
+by Learning Sparsely Connected AND-OR Networks") — a generator with top-k
+sparsity at every layer, learned by alternating back-propagation together
+with an energy-based network.
+
+Model (Eq. 7, 16-17):
+
+    Y = g(Z; Θ, k) + ε,  Z ~ N(0, I_d),  ε ~ N(0, σ² I_D)
+    P(Y; Φ) ∝ exp(f(Y; Φ)) q(Y),  q = N(0, σ_q² I_D)
+
+with g the sparsely connected generator (`tfgen.layers.andor_blocks`, Table
+1) and f the bottom-up energy network. Algorithm 1, one iteration per
+`train_step` on a batch of observed Y_i with their dataset indices i:
+
+1. Ẑ ~ N(0, I); Φ ascends Eq. 20, mean f(Y_i) − mean f(g(Ẑ)).
+2. Each example's persistent latent Z_i (a bank indexed by example, kept in
+   the model and its checkpoints) takes l_G Langevin steps of Eq. 13-14 on
+   log p(Z | Y_i) = −|Y_i − g(Z)|²/(2σ²) − |Z|²/2 from its current value,
+   through the shared sampler (`tfgen.sampling.langevin`; XLA-compiled when
+   `train.xla` is on).
+3. Θ ascends L(Θ) + H(Θ): Eq. 15 on the inferred Z_i plus Eq. 21-22 on
+   g(Ẑ), i.e. it descends Σ|Y_i − g(Z_i)|²/(2σ²) − f(g(Ẑ)) + |g(Ẑ)|²/(2σ_q²).
+
+Signs: Eq. 16 prints exp[−f], while Eq. 19-22 treat f as the log-density
+(Φ raises f on data, Θ raises f on samples); we follow Eq. 19-22, so
+log P(Y; Φ) = f(Y) − |Y|²/(2σ_q²) + const and f is high on data. Eq. 22 as
+printed drops the gradient of the reference q; we keep it (it is part of
+Eq. 21) with σ_q = `reference_sigma`.
+
+Defaults and why (the paper gives no values; see ../shared/papers/NOTES.md):
+* σ = 0.3, δ = 0.1, l_G = 30: the alternating back-propagation reference
+  settings (δ 0.1-0.3, σ 0.3, ~30 steps); δ = 0.1 because the likelihood
+  gradient here sums over D pixels.
+* Adam β1 = 0.5 and learning rates 1e-4 (generator) and 1e-4 (energy
+  network), the cooperative-learning reference's generator setting; the
+  energy network's rate is its lower end because f is trained against
+  generator samples directly (Eq. 20, no MCMC revision), which lets f grow
+  without bound if it outpaces the generator.
+* σ_q = 1 in image units [-1, 1]: a unit Gaussian reference per pixel, a
+  weak pull towards the mean image.
+* Latent bank initialised to N(0, I) draws (the prior), as ABP.
+
+Data: dicts with "image" float32 [batch, H, W, C] in [-1, 1] and "index"
+int64 [batch] (the example's position in the training split; the data
+pipeline adds it).
+Metrics: energy_loss (mean f(g(Ẑ)) − mean f(Y)), energy_real, energy_fake,
+generator_loss, reconstruction_mse (per pixel, after this step's Langevin),
+latent_norm (mean |Z|²/d of the inferred latents), latent_move (RMS change
+of Z over the l_G steps).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Dict, List
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfgen import config as config_lib
+from tfgen.config import field
+from tfgen.errors import ConfigError
+from tfgen.evaluation import andor_basis
+from tfgen.layers.andor_blocks import AndOrGenerator, energy_network
+from tfgen.losses.andor import (
+    energy_network_loss,
+    generator_objective,
+    latent_log_posterior,
+    reference_log_density,
+)
+from tfgen.losses.reduction import reduce_loss
+from tfgen.models.base import GenerativeModel
+from tfgen.models.registry import register
+from tfgen.sampling import langevin
+from tfgen.viz.andor_tree import labelled_basis_grid, render_tree
+
+
+@dataclasses.dataclass
+class AndOrConfig(config_lib.ModelConfig):
+    """AND-OR network hyperparameters (defaults: Table 1, 64x64)."""
+
+    name: str = field("andor", help="Registered model name.")
+    latent_dim: int = field(100, min=1, help="d: size of Z.")
+    fc_channels: int = field(3200, min=1, help="Channels of the 4x4 FC layer.")
+    fc_top_k: int = field(8, min=0, help="k of the FC layer's top-k over channels (0: none).")
+    channels: List[int] = field([512, 256, 128, 64], min=1,
+                                help="Channels of each upsampling block; the image is 4 * 2**len(channels) a side.")
+    top_k: List[int] = field([16, 64, 256, 0], min=0,
+                             help="k of each block's top-k over positions, per channel (0: none).")
+    sparsity: bool = field(True, help="False: the dense baseline (Eq. 1), no top-k anywhere.")
+    use_bias: bool = field(True, help="Biases in the generator (Eq. 4); basis functions are then exact up to "
+                                      "a bias image.")
+    energy_first_channels: int = field(64, min=1, help="Channels of the energy network's first conv.")
+    energy_channels: List[int] = field([64, 128, 256, 512], min=1,
+                                       help="Channels of each [avg-pool, 2 conv] stage of the energy network.")
+    sigma: float = field(0.3, min=1e-6, help="σ of the observation noise (Eq. 1, 14).")
+    step_size: float = field(0.1, min=0.0, help="δ of the latent Langevin dynamics (Eq. 13).")
+    langevin_steps: int = field(30, min=1, help="l_G: Langevin steps per iteration on each example's latent.")
+    inference_steps: int = field(300, min=1,
+                                 help="Langevin steps from z = 0 when inferring the latents of new images.")
+    reference_sigma: float = field(1.0, min=1e-6, help="σ_q of the Gaussian reference q (Eq. 17), image units.")
+    energy_weight: float = field(1.0, min=0.0, help="Weight of H(Θ) (Eq. 22) against L(Θ) (Eq. 15); 0: plain ABP.")
+    generator_learning_rate: float = field(1e-4, min=0.0, help="Adam rate of Θ.")
+    energy_learning_rate: float = field(1e-4, min=0.0, help="Adam rate of Φ.")
+    beta1: float = field(0.5, min=0.0, max=1.0, help="Adam β1 of both networks.")
+    beta2: float = field(0.999, min=0.0, max=1.0, help="Adam β2 of both networks.")
+    latent_bank_size: int = field(0, min=0, help="Examples with a persistent latent (0: the training split's "
+                                                 "size, filled in from the data section).")
+    num_basis: int = field(16, min=1, help="Basis functions per layer in panels and the basis_functions export.")
+    tree_nodes: int = field(3, min=1, help="AND-OR tree: top nodes at its first layer.")
+    tree_children: int = field(3, min=1, help="AND-OR tree: children shown per node.")
+    tree_layers: List[int] = field([3, 4, 5], min=2, help="AND-OR tree: consecutive layers, top first.")
+    ncc_layer: int = field(3, min=2, help="Layer of the basis functions scored by template matching (Table 4).")
+
+    TINY: ClassVar[Dict[str, Any]] = {
+        "latent_dim": 8, "fc_channels": 16, "fc_top_k": 4, "channels": [8, 8, 4], "top_k": [8, 16, 0],
+        "energy_first_channels": 4, "energy_channels": [4, 4, 4], "langevin_steps": 2, "inference_steps": 2,
+        "num_basis": 4, "tree_nodes": 2, "tree_children": 2, "generator_learning_rate": 1e-3,
+        "energy_learning_rate": 1e-3}
+
+
+@register("andor", AndOrConfig)
+@keras.saving.register_keras_serializable(package="tfgen")
+class AndOr(GenerativeModel):
+    """Sparsely connected generator + energy network + persistent latent bank."""
+
+    reconstructs = True
+
+    def __init__(self, model_config, image_shape, **kwargs):
+        super().__init__(model_config, image_shape, **kwargs)
+        cfg = self.model_config
+        self._check(cfg)
+        self.generator = AndOrGenerator(cfg.latent_dim, cfg.fc_channels, cfg.fc_top_k, cfg.channels, cfg.top_k,
+                                        self.image_shape[-1], sparsity=cfg.sparsity, use_bias=cfg.use_bias,
+                                        name="generator")
+        self.energy = energy_network(self.image_shape, cfg.energy_first_channels, cfg.energy_channels)
+        # One latent per training example. Every replica writes the same
+        # gathered value (see train_step), so only the first replica's write is kept.
+        self.latent_bank = self.add_weight(
+            name="latent_bank", shape=(cfg.latent_bank_size, cfg.latent_dim), trainable=False,
+            initializer=keras.initializers.RandomNormal(stddev=1.0, seed=self.seed), aggregation="only_first_replica")
+        self.add_trackers("energy_loss", "energy_real", "energy_fake", "generator_loss", "reconstruction_mse",
+                          "latent_norm", "latent_move")
+        self._infer_compiled = self.maybe_xla(self._infer_impl)
+        self.built = True
+
+    def _check(self, cfg: AndOrConfig) -> None:
+        size = 4 * 2 ** len(cfg.channels)
+        h, w, _ = self.image_shape
+        if (h, w) != (size, size):
+            raise ConfigError(f"model.channels: {len(cfg.channels)} blocks make {size}x{size} images, the data is "
+                              f"{h}x{w} (use {int(np.log2(h / 4))} blocks)")
+        if len(cfg.top_k) != len(cfg.channels):
+            raise ConfigError(f"model.top_k: one k per block ({len(cfg.channels)}), got {len(cfg.top_k)}")
+        for b, k in enumerate(cfg.top_k):
+            positions = (8 * 2 ** b) ** 2
+            if k > positions:
+                raise ConfigError(f"model.top_k[{b}]={k} exceeds the {positions} positions of block {b + 1}")
+        if cfg.fc_top_k > cfg.fc_channels:
+            raise ConfigError(f"model.fc_top_k={cfg.fc_top_k} exceeds model.fc_channels={cfg.fc_channels}")
+        if cfg.latent_bank_size < 1:
+            raise ConfigError("model.latent_bank_size is 0: build the model with tfgen.models.build_model (it is "
+                              "the training split's size) or set it")
+        layers = list(range(2, 3 + len(cfg.channels)))
+        for name, values in (("tree_layers", cfg.tree_layers), ("ncc_layer", [cfg.ncc_layer])):
+            bad = [v for v in values if v not in layers]
+            if bad:
+                raise ConfigError(f"model.{name}: layers {bad} do not exist (layers: {layers})")
+        if any(b != a + 1 for a, b in zip(cfg.tree_layers, cfg.tree_layers[1:])):
+            raise ConfigError(f"model.tree_layers must be consecutive, top first, got {cfg.tree_layers}")
+
+    @classmethod
+    def resolve_model_config(cls, config):
+        """Sizes the latent bank to the training split (`latent_bank_size: 0`)."""
+        cfg = config.model
+        if cfg.latent_bank_size:
+            return cfg
+        from tfgen.data import dataset_info
+
+        size = dataset_info(config.data).num_train
+        if not size:
+            raise ConfigError(f"{config.data.name}: the training split's size is unknown (data.classes on a "
+                              "tensorflow-datasets dataset); set model.latent_bank_size to it")
+        return dataclasses.replace(cfg, latent_bank_size=int(size))
+
+    # -- densities ---------------------------------------------------------------
+    def log_posterior(self, images: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
+        """log p(Z | Y) + const (Eq. 14), [batch]."""
+        return latent_log_posterior(images, self.generator(z), z, self.model_config.sigma)
+
+    def log_density(self, images: tf.Tensor) -> tf.Tensor:
+        """log P(Y; Φ) + const = f(Y) − |Y|²/(2σ_q²) (Eq. 16-17), [batch]."""
+        return reference_log_density(images, self.energy(images), self.model_config.reference_sigma)
+
+    # -- inference ----------------------------------------------------------------
+    def _infer_impl(self, images, z0, steps, noise=None, seed=None):
+        noise_fn = None if noise is None else (lambda i: noise[:, i])
+        return langevin(lambda z: self.log_posterior(images, z), z0, self.model_config.step_size, steps,
+                        seed=seed, noise_fn=noise_fn)
+
+    def infer(self, images, steps=None, z0=None, seed=None) -> tf.Tensor:
+        """Posterior sample of Z for images by Langevin dynamics (Eq. 13-14).
+
+        Args:
+          images: [batch, H, W, C] in [-1, 1].
+          steps: Langevin steps (default `inference_steps`).
+          z0: starting latents [batch, latent_dim] (default 0).
+          seed: noise seed (default the model's seed: the same images give the
+            same latents).
+
+        Returns:
+          float32 [batch, latent_dim].
+        """
+        images = tf.convert_to_tensor(images, tf.float32)
+        steps = self.model_config.inference_steps if steps is None else steps
+        if z0 is None:
+            z0 = tf.zeros([tf.shape(images)[0], self.latent_dim])
+        seed = self.seed if seed is None else seed
+        return self._infer_compiled(images, tf.convert_to_tensor(z0, tf.float32), tf.cast(steps, tf.int32),
+                                    seed=seed)
+
+    def reconstruct(self, images):
+        return self.generate(self.infer(images))
+
+    # -- training -------------------------------------------------------------------
+    def compile(self, generator_optimizer=None, energy_optimizer=None, **kwargs):
+        super().compile(**kwargs)
+        cfg = self.model_config
+        self.generator_optimizer = generator_optimizer or keras.optimizers.Adam(
+            cfg.generator_learning_rate, beta_1=cfg.beta1, beta_2=cfg.beta2)
+        self.energy_optimizer = energy_optimizer or keras.optimizers.Adam(
+            cfg.energy_learning_rate, beta_1=cfg.beta1, beta_2=cfg.beta2)
+        self.build_optimizer(self.generator_optimizer, self.generator.trainable_variables)
+        self.build_optimizer(self.energy_optimizer, self.energy.trainable_variables)
+
+    def optimizers_by_name(self):
+        return {"generator_optimizer": self.generator_optimizer, "energy_optimizer": self.energy_optimizer}
+
+    def sub_networks(self):
+        return {"generator": self.generator, "energy": self.energy}
+
+    def persistent_state(self):
+        # The bank is also a model weight; naming it here puts it in the
+        # checkpoint's state beside the noise seed.
+        return {**super().persistent_state(), "latent_bank": self.latent_bank}
+
+    def train_step(self, data):
+        cfg = self.model_config
+        images, index = data["image"], tf.cast(data["index"], tf.int32)
+        n = tf.shape(images)[0]
+        global_batch = self.global_batch_size(images)
+        z_prior = self.per_example_normal(n, (cfg.latent_dim,))
+
+        # Step 1: the energy network, observed vs generated (Eq. 20).
+        fake = self.generator(z_prior)
+        with tf.GradientTape() as tape:
+            f_real, f_fake = self.energy(images), self.energy(fake)
+            energy_loss = reduce_loss(energy_network_loss(f_real, f_fake), global_batch)
+        self.energy_optimizer.apply(tape.gradient(energy_loss, self.energy.trainable_variables),
+                                    self.energy.trainable_variables)
+
+        # Step 2: l_G Langevin steps on each example's persistent latent (Eq. 13-14).
+        z0 = tf.gather(self.latent_bank, index)
+        noise = self.per_example_normal(n, (cfg.langevin_steps, cfg.latent_dim))
+        z = tf.stop_gradient(self._infer_compiled(images, z0, tf.constant(cfg.langevin_steps), noise=noise))
+
+        # Step 3: the generator, L(Θ) on the inferred latents + H(Θ) on prior samples (Eq. 15, 21-22).
+        with tf.GradientTape() as tape:
+            recon, fake = self.generator(z), self.generator(z_prior)
+            per_example = generator_objective(images, recon, fake, self.energy(fake), cfg.sigma,
+                                              cfg.reference_sigma, cfg.energy_weight)
+            generator_loss = reduce_loss(per_example, global_batch)
+        self.generator_optimizer.apply(tape.gradient(generator_loss, self.generator.trainable_variables),
+                                       self.generator.trainable_variables)
+
+        self._write_latents(index, z)
+        return self.update_trackers({
+            "energy_loss": tf.reduce_mean(f_fake - f_real), "energy_real": tf.reduce_mean(f_real),
+            "energy_fake": tf.reduce_mean(f_fake), "generator_loss": tf.reduce_mean(per_example),
+            "reconstruction_mse": tf.reduce_mean(tf.square(images - recon)),
+            "latent_norm": tf.reduce_mean(tf.square(z)),
+            "latent_move": tf.sqrt(tf.reduce_mean(tf.square(z - z0)))})
+
+    def _write_latents(self, index, z):
+        """Stores the global batch's new latents in the bank.
+
+        Under a strategy every replica gathers all replicas' (index, z) and
+        writes the same whole bank (a scatter into the full tensor, which
+        works for mirrored variables and under XLA alike).
+        """
+        ctx = tf.distribute.get_replica_context()
+        if ctx.num_replicas_in_sync > 1:
+            index, z = ctx.all_gather(index, axis=0), ctx.all_gather(z, axis=0)
+        self.latent_bank.assign(tf.tensor_scatter_nd_update(self.latent_bank, index[:, None], z))
+
+    # -- generation -------------------------------------------------------------------
+    def generate(self, z, training=False):
+        return self.generator(z)
+
+    def call(self, z, training=False):
+        return self.generator(z)
+
+    # -- basis functions, AND-OR trees -------------------------------------------------
+    def basis_functions(self, z, layer: int, top=None):
+        """Every kept activation of `layer` for one z and its basis function (Appendix A).
+
+        See `tfgen.evaluation.andor_basis.basis_functions`; Eq. 25 holds:
+        pre-tanh = Σ_k s_k B_k + bias.
+        """
+        return andor_basis.basis_functions(self.generator, z, layer, top=top)
+
+    def and_or_tree(self, z):
+        """The AND-OR tree of one z over `tree_layers` (see `andor_basis.and_or_tree`)."""
+        cfg = self.model_config
+        return andor_basis.and_or_tree(self.generator, z, cfg.tree_layers, cfg.tree_nodes, cfg.tree_children)
+
+    # -- TensorBoard, evaluation, export -------------------------------------------------
+    png_panels = ("samples", "and_or_tree", "most_used_basis")
+
+    def image_panels(self, fixed_latent, real_batch):
+        cfg = self.model_config
+        panels = super().image_panels(fixed_latent, real_batch)
+        tree = self.and_or_tree(fixed_latent[0])
+        self._last_tree = tree
+        panels["and_or_tree"] = self.figure_panel(render_tree(tree))
+        rows = []
+        for layer in self.generator.layer_numbers:
+            used = andor_basis.most_used_basis(self.generator, fixed_latent, layer, cfg.num_basis)
+            size = self.generator.layer_shape(layer)[0]
+            rows.append((f"layer {layer} ({size}x{size})", used["basis"]))
+        panels["most_used_basis"] = self.figure_panel(labelled_basis_grid(rows, scale=2))
+        return panels
+
+    def text_panels(self, fixed_latent, real_batch):
+        tree = getattr(self, "_last_tree", None) or self.and_or_tree(fixed_latent[0])
+        self._last_tree = None
+        return {"and_or_tree": andor_basis.tree_markdown(tree, self.generator)}
+
+    def histograms(self, fixed_latent, real_batch):
+        return {"latent_bank": np.asarray(self.latent_bank[:4096]).ravel()}
+
+    def evaluation_extras(self, arrays):
+        """Table 4's interpretability score: layer-`ncc_layer` basis functions
+        (top 8 of each of 16 latents from the prior) against training images."""
+        images = arrays.get("train_image", arrays["image"])[:500]
+        zs = self.latent_batch(16, seed=5).numpy()
+        score = andor_basis.interpretability_score(self.generator, zs, images, layer=self.model_config.ncc_layer)
+        return {"ncc_score": score["mean"], "ncc_score_std": score["std"], "ncc_bases": score["count"],
+                "ncc_layer": self.model_config.ncc_layer}
+
+    def serving_endpoints(self):
+        cfg = self.model_config
+        endpoints = super().serving_endpoints()
+        dims = ", ".join(map(str, self.image_shape))
+        image_spec = tf.TensorSpec([None, *self.image_shape], tf.float32, name="images")
+        z_spec = tf.TensorSpec([None, self.latent_dim], tf.float32, name="z")
+
+        def reconstruct(images, steps):
+            z = self.infer(images, steps)
+            return {"z": z, "reconstructions": self.generate(z)}
+
+        layers = self.generator.layer_numbers
+
+        def basis(z, layer):
+            def branch(number):
+                def fn():
+                    out = andor_basis.top_basis_functions(self.generator, z, number, cfg.num_basis)
+                    return out["basis"], out["coefficients"], out["positions"]
+                return fn
+
+            index = tf.clip_by_value(layer - layers[0], 0, len(layers) - 1)
+            tf.debugging.assert_equal(index, layer - layers[0], message=f"layer must be one of {layers}")
+            b, c, p = tf.switch_case(index, [branch(n) for n in layers])
+            return {"basis": b, "coefficients": c, "positions": p}
+
+        endpoints["reconstruct"] = (
+            reconstruct, [image_spec, tf.TensorSpec([], tf.int32, name="steps")],
+            f"reconstruct(images: float32 [batch, {dims}] in [-1, 1], steps: int32 Langevin steps from z = 0) -> "
+            f"{{z: [batch, {self.latent_dim}], reconstructions: [batch, {dims}] in [-1, 1]}} "
+            f"(training used {cfg.inference_steps} steps for new images)")
+        endpoints["basis_functions"] = (
+            basis, [z_spec, tf.TensorSpec([], tf.int32, name="layer")],
+            f"basis_functions(z: float32 [batch, {self.latent_dim}], layer: int32 in {layers}) -> "
+            f"{{basis: [batch, {cfg.num_basis}, {dims}] pre-tanh basis functions B_k of the {cfg.num_basis} "
+            f"largest activations of that layer, coefficients: [batch, {cfg.num_basis}] their values s_k "
+            f"(descending), positions: int32 [batch, {cfg.num_basis}, 3] (row, column, channel)}}")
+        return endpoints
