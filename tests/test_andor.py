@@ -199,6 +199,8 @@ def test_losses_match_the_equations():
     # 4 * 0.25 / (2 * 0.25) = 2 ; cross entropy: -(f - 4/(2*4)) = -f + 0.5
     np.testing.assert_allclose(obj, [2 + 3 * (-1 + 0.5), 2 + 3 * (-2 + 0.5)])
     np.testing.assert_allclose(energy_network_loss(tf.constant([1.0]), tf.constant([3.0])).numpy(), [2.0])
+    # with the squared-energy penalty: 2 + 0.1 * (1 + 9)
+    np.testing.assert_allclose(energy_network_loss(tf.constant([1.0]), tf.constant([3.0]), 0.1).numpy(), [3.0])
 
 
 def test_inference_from_zero_reconstructs_generated_images():

@@ -42,13 +42,20 @@ def reference_log_density(images: tf.Tensor, energy: tf.Tensor, reference_sigma:
     return energy - _sum_pixels(images) / (2.0 * reference_sigma ** 2)
 
 
-def energy_network_loss(energy_real: tf.Tensor, energy_generated: tf.Tensor) -> tf.Tensor:
-    """Minus Eq. 20's objective per pair: f(g(Ẑ_i)) − f(Y_i), [batch].
+def energy_network_loss(energy_real: tf.Tensor, energy_generated: tf.Tensor, penalty: float = 0.0) -> tf.Tensor:
+    """Minus Eq. 20's objective per pair, f(g(Ẑ_i)) − f(Y_i), plus α(f(Y_i)² + f(g(Ẑ_i))²), [batch].
 
-    Its Φ-gradient averaged over the batch is −∂L(Φ)/∂Φ with the generator's
-    samples standing in for samples of P(Y; Φ).
+    The first term's Φ-gradient averaged over the batch is −∂L(Φ)/∂Φ with
+    the generator's samples standing in for samples of P(Y; Φ). Nothing in
+    it bounds f: once the two sets differ, f can grow on one and fall on the
+    other for ever. The squared-energy penalty α (not in the paper; the
+    usual regulariser of energy-based models trained on sample contrasts)
+    keeps f of order 1/α; α = 0 is Eq. 20 exactly.
     """
-    return energy_generated - energy_real
+    contrast = energy_generated - energy_real
+    if penalty:
+        contrast = contrast + penalty * (tf.square(energy_real) + tf.square(energy_generated))
+    return contrast
 
 
 def generator_objective(images: tf.Tensor, reconstructions: tf.Tensor, generated: tf.Tensor,

@@ -39,6 +39,11 @@ Defaults and why (the paper gives no values; see ../shared/papers/NOTES.md):
 * σ_q = 1 in image units [-1, 1]: a unit Gaussian reference per pixel, a
   weak pull towards the mean image.
 * Latent bank initialised to N(0, I) draws (the prior), as ABP.
+* `energy_penalty` α = 0.1 (not in the paper): Eq. 20 alone does not bound
+  f, and on the digits f(Y) grew about fivefold every 10 iterations (1.2,
+  7.8, 42 at iterations 10, 20, 30; measured), heading for overflow. The
+  squared-energy penalty α(f(Y)² + f(g(Ẑ))²) keeps f of order 1/α;
+  `energy_penalty: 0` is Eq. 20 exactly.
 
 Data: dicts with "image" float32 [batch, H, W, C] in [-1, 1] and "index"
 int64 [batch] (the example's position in the training split; the data
@@ -61,7 +66,6 @@ import tensorflow as tf
 from tfgen import config as config_lib
 from tfgen.config import field
 from tfgen.errors import ConfigError
-from tfgen.evaluation import andor_basis
 from tfgen.layers.andor_blocks import AndOrGenerator, energy_network
 from tfgen.losses.andor import (
     energy_network_loss,
@@ -73,7 +77,6 @@ from tfgen.losses.reduction import reduce_loss
 from tfgen.models.base import GenerativeModel
 from tfgen.models.registry import register
 from tfgen.sampling import langevin
-from tfgen.viz.andor_tree import labelled_basis_grid, render_tree
 
 
 @dataclasses.dataclass
@@ -101,6 +104,8 @@ class AndOrConfig(config_lib.ModelConfig):
                                  help="Langevin steps from z = 0 when inferring the latents of new images.")
     reference_sigma: float = field(1.0, min=1e-6, help="σ_q of the Gaussian reference q (Eq. 17), image units.")
     energy_weight: float = field(1.0, min=0.0, help="Weight of H(Θ) (Eq. 22) against L(Θ) (Eq. 15); 0: plain ABP.")
+    energy_penalty: float = field(0.1, min=0.0, help="α of the squared-energy penalty α(f(Y)² + f(g(Ẑ))²) on the "
+                                                    "energy network (not in the paper; 0: Eq. 20 alone).")
     generator_learning_rate: float = field(1e-4, min=0.0, help="Adam rate of Θ.")
     energy_learning_rate: float = field(1e-4, min=0.0, help="Adam rate of Φ.")
     beta1: float = field(0.5, min=0.0, max=1.0, help="Adam β1 of both networks.")
@@ -143,6 +148,10 @@ class AndOr(GenerativeModel):
         self.add_trackers("energy_loss", "energy_real", "energy_fake", "generator_loss", "reconstruction_mse",
                           "latent_norm", "latent_move")
         self._infer_compiled = self.maybe_xla(self._infer_impl)
+        # Inference outside a train step (panels, evaluation, export) runs as a
+        # graph at least: eager Langevin is 2.3x slower (tools/benchmark.py).
+        self._infer_standalone = (self._infer_compiled if self.xla
+                                  else tf.function(self._infer_impl, reduce_retracing=True))
         self.built = True
 
     def _check(self, cfg: AndOrConfig) -> None:
@@ -217,8 +226,8 @@ class AndOr(GenerativeModel):
         if z0 is None:
             z0 = tf.zeros([tf.shape(images)[0], self.latent_dim])
         seed = self.seed if seed is None else seed
-        return self._infer_compiled(images, tf.convert_to_tensor(z0, tf.float32), tf.cast(steps, tf.int32),
-                                    seed=seed)
+        return self._infer_standalone(images, tf.convert_to_tensor(z0, tf.float32), tf.cast(steps, tf.int32),
+                                      seed=seed)
 
     def reconstruct(self, images):
         return self.generate(self.infer(images))
@@ -256,7 +265,7 @@ class AndOr(GenerativeModel):
         fake = self.generator(z_prior)
         with tf.GradientTape() as tape:
             f_real, f_fake = self.energy(images), self.energy(fake)
-            energy_loss = reduce_loss(energy_network_loss(f_real, f_fake), global_batch)
+            energy_loss = reduce_loss(energy_network_loss(f_real, f_fake, cfg.energy_penalty), global_batch)
         self.energy_optimizer.apply(tape.gradient(energy_loss, self.energy.trainable_variables),
                                     self.energy.trainable_variables)
 
@@ -308,10 +317,14 @@ class AndOr(GenerativeModel):
         See `tfgen.evaluation.andor_basis.basis_functions`; Eq. 25 holds:
         pre-tanh = Σ_k s_k B_k + bias.
         """
+        from tfgen.evaluation import andor_basis
+
         return andor_basis.basis_functions(self.generator, z, layer, top=top)
 
     def and_or_tree(self, z):
         """The AND-OR tree of one z over `tree_layers` (see `andor_basis.and_or_tree`)."""
+        from tfgen.evaluation import andor_basis
+
         cfg = self.model_config
         return andor_basis.and_or_tree(self.generator, z, cfg.tree_layers, cfg.tree_nodes, cfg.tree_children)
 
@@ -319,6 +332,9 @@ class AndOr(GenerativeModel):
     png_panels = ("samples", "and_or_tree", "most_used_basis")
 
     def image_panels(self, fixed_latent, real_batch):
+        from tfgen.evaluation import andor_basis
+        from tfgen.viz.andor_tree import labelled_basis_grid, render_tree
+
         cfg = self.model_config
         panels = super().image_panels(fixed_latent, real_batch)
         tree = self.and_or_tree(fixed_latent[0])
@@ -333,6 +349,8 @@ class AndOr(GenerativeModel):
         return panels
 
     def text_panels(self, fixed_latent, real_batch):
+        from tfgen.evaluation import andor_basis
+
         tree = getattr(self, "_last_tree", None) or self.and_or_tree(fixed_latent[0])
         self._last_tree = None
         return {"and_or_tree": andor_basis.tree_markdown(tree, self.generator)}
@@ -343,6 +361,8 @@ class AndOr(GenerativeModel):
     def evaluation_extras(self, arrays):
         """Table 4's interpretability score: layer-`ncc_layer` basis functions
         (top 8 of each of 16 latents from the prior) against training images."""
+        from tfgen.evaluation import andor_basis
+
         images = arrays.get("train_image", arrays["image"])[:500]
         zs = self.latent_batch(16, seed=5).numpy()
         score = andor_basis.interpretability_score(self.generator, zs, images, layer=self.model_config.ncc_layer)
@@ -350,6 +370,8 @@ class AndOr(GenerativeModel):
                 "ncc_layer": self.model_config.ncc_layer}
 
     def serving_endpoints(self):
+        from tfgen.evaluation import andor_basis
+
         cfg = self.model_config
         endpoints = super().serving_endpoints()
         dims = ", ".join(map(str, self.image_shape))
