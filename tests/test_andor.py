@@ -91,9 +91,9 @@ def test_energy_network_follows_table_1():
 
 # -- basis functions (Appendix A) ----------------------------------------------------
 
-@pytest.mark.parametrize("use_bias", [True, False])
-def test_eq_25_basis_functions_reproduce_the_pre_tanh_output(use_bias):
-    g = tiny_generator(use_bias=use_bias)
+@pytest.mark.parametrize("use_bias,sparsity", [(True, True), (False, True), (True, False)])
+def test_eq_25_basis_functions_reproduce_the_pre_tanh_output(use_bias, sparsity):
+    g = tiny_generator(use_bias=use_bias, sparsity=sparsity)
     z = tf.random.stateless_normal([8], seed=[4, 5])
     for layer in g.layer_numbers:
         b = andor_basis.basis_functions(g, z, layer, chunk=37)  # several chunks
@@ -307,3 +307,15 @@ def test_export_reloads_without_tfgen(tmp_path):
     np.testing.assert_allclose(got["basis"].numpy(), want["basis"].numpy(), atol=1e-5)
     with pytest.raises(tf.errors.InvalidArgumentError):
         served(z=z, layer=tf.constant(9))
+
+
+def test_tree_tiles_zoom_basis_functions_to_their_support():
+    from tfgen.viz.andor_tree import zoom_to_support
+
+    basis = np.zeros((32, 32, 1), np.float32)
+    basis[10:12, 20:22] = [[[1.0], [-2.0]], [[0.5], [0.0]]]
+    tile = zoom_to_support(basis, min_size=4)
+    assert tile.shape == basis.shape and np.abs(tile).max() == pytest.approx(1.0)
+    assert (np.abs(tile) > 0).mean() > 10 * (np.abs(basis) > 0).mean()  # the 2x2 pattern fills the tile
+    assert tile.min() == pytest.approx(-1.0)  # the strongest (negative) pixel keeps its sign
+    assert not zoom_to_support(np.zeros((8, 8, 3), np.float32)).any()

@@ -20,6 +20,28 @@ def basis_tiles(bases) -> np.ndarray:
     return bases / np.maximum(peak, 1e-12)[:, None, None, None]
 
 
+def zoom_to_support(basis: np.ndarray, rel_threshold: float = 0.05, min_size: int = 4) -> np.ndarray:
+    """A basis function (pre-tanh, [H, W, C]) cropped to a square around its support and scaled
+    back to [H, W, C] (nearest neighbour) with values in [-1, 1], so that a
+    5x5 primitive is as visible as an 8x8-layer part. An all-zero basis
+    stays zero."""
+    from tfgen.evaluation.ncc import crop_to_support
+
+    h, w = basis.shape[:2]
+    peak = np.abs(basis).max(axis=-1)
+    if peak.max() <= 0:
+        return np.zeros_like(basis)
+    crop = crop_to_support(basis, rel_threshold=rel_threshold, min_size=min_size)
+    side = max(crop.shape[:2])
+    rows, cols = np.nonzero(peak >= rel_threshold * peak.max())
+    top = int(np.clip((rows.min() + rows.max() + 1) / 2 - side / 2, 0, h - side))
+    left = int(np.clip((cols.min() + cols.max() + 1) / 2 - side / 2, 0, w - side))
+    square = basis_tiles(basis[None, top:top + side, left:left + side])[0]
+    index_r = np.arange(h) * side // h
+    index_c = np.arange(w) * side // w
+    return square[index_r][:, index_c]
+
+
 def _rgb_unit(image: np.ndarray) -> np.ndarray:
     image = np.clip((np.asarray(image, np.float32) + 1.0) / 2.0, 0.0, 1.0)
     return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image
@@ -29,9 +51,10 @@ def render_tree(tree: Dict[str, Any], scale: int = 2, gap: int = 6, label_height
     """Draws a tree from `tfgen.evaluation.andor_basis.and_or_tree`.
 
     The generated image sits on top; below it one row per layer, each node's
-    basis function (s·B, scaled by `basis_tiles`) with a "c<channel> (row,col)"
-    caption, joined to its parent by a line. Leaves are spread evenly and
-    parents centred over their children.
+    basis function (s·B, zoomed to its support by `zoom_to_support`, as the
+    paper's Fig. 1 shows parts and primitives) with a "L<layer> c<channel>
+    (row,col)" caption, joined to its parent by a line. Leaves are spread
+    evenly and parents centred over their children.
 
     Returns:
       float32 [height, width, 3] in [0, 1].
@@ -87,7 +110,7 @@ def render_tree(tree: Dict[str, Any], scale: int = 2, gap: int = 6, label_height
         if node["layer"] == tree["roots"][0]["layer"]:
             draw.line([(x + w / 2.0, y), (top_x + w / 2.0, gap + h + label_height)], fill=(120, 120, 120), width=1)
     for node, x, y in placed:
-        paste(basis_tiles(node["basis"][None])[0], x, y)
+        paste(zoom_to_support(node["basis"]), x, y)
         r, c, ch = node["position"]
         draw.text((x, y + h + 1), f"L{node['layer']} c{ch} ({r},{c})", fill=(0, 0, 0))
     return np.asarray(canvas, np.float32) / 255.0
