@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import yaml
 
@@ -42,6 +43,7 @@ def checkpoint_tensors(path, needle):
     return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map() if needle in k}
 
 
+@pytest.mark.slow
 def test_resumed_run_continues_from_its_latent_bank(tmp_path):
     cfg = tiny_andor_yaml(tmp_path, steps=6, deterministic=True)
     run(cfg, tmp_path / "long")

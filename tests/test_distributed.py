@@ -29,6 +29,7 @@ def registered_models():
     return [n for n in names() if not n.startswith("faulty")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", registered_models())
 def test_mirrored_matches_one_device(name):
     proc = subprocess.run([sys.executable, os.path.join(HERE, "distributed_parity.py"), name], capture_output=True,

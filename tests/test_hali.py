@@ -496,6 +496,7 @@ RELOAD = textwrap.dedent("""\
     """)
 
 
+@pytest.mark.slow
 def test_export_reloads_without_tfgen(tmp_path):
     from tfgen.export import export_model
 

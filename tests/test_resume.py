@@ -14,6 +14,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from model_testing import tiny_run_yaml
@@ -43,6 +44,7 @@ def assert_identical(a, b):
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
+@pytest.mark.slow
 def test_kill_resume_and_determinism(tmp_path):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(CONFIG)
@@ -71,6 +73,7 @@ def test_kill_resume_and_determinism(tmp_path):
     assert_identical(reference, final_weights(killed))  # as if never interrupted
 
 
+@pytest.mark.slow
 def test_resume_with_more_steps_matches_one_long_run(tmp_path):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(CONFIG)

@@ -28,6 +28,7 @@ def test_markdown_table_formats_missing_scores():
                                   "| 0.1 | 0.01 | 12.35 |", "| 1 | - | 3 |"]
 
 
+@pytest.mark.slow
 def test_sweep_trains_and_scores_each_value(tmp_path):
     from tfgen import config as config_lib
 
