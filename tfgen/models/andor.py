@@ -340,9 +340,7 @@ class AndOr(GenerativeModel):
 
         cfg = self.model_config
         panels = super().image_panels(fixed_latent, real_batch)
-        tree = self.and_or_tree(fixed_latent[0])
-        self._last_tree = tree
-        panels["and_or_tree"] = self.figure_panel(render_tree(tree))
+        panels["and_or_tree"] = self.figure_panel(render_tree(self.and_or_tree(fixed_latent[0])))
         rows = []
         for layer in self.generator.layer_numbers:
             used = andor_basis.most_used_basis(self.generator, fixed_latent, layer, cfg.num_basis)
@@ -352,10 +350,11 @@ class AndOr(GenerativeModel):
         return panels
 
     def text_panels(self, fixed_latent, real_batch):
+        # The same tree as the image panel (same latent, same weights);
+        # recomputed rather than cached on the model, which would track it.
         from tfgen.evaluation import andor_basis
 
-        tree = getattr(self, "_last_tree", None) or self.and_or_tree(fixed_latent[0])
-        self._last_tree = None
+        tree = self.and_or_tree(fixed_latent[0])
         return {"and_or_tree": andor_basis.tree_markdown(tree, self.generator)}
 
     def histograms(self, fixed_latent, real_batch):
