@@ -25,15 +25,14 @@ def zoom_to_support(basis: np.ndarray, rel_threshold: float = 0.05, min_size: in
     back to [H, W, C] (nearest neighbour) with values in [-1, 1], so that a
     5x5 primitive is as visible as an 8x8-layer part. An all-zero basis
     stays zero."""
-    from tfgen.evaluation.ncc import crop_to_support
-
     h, w = basis.shape[:2]
     peak = np.abs(basis).max(axis=-1)
     if peak.max() <= 0:
         return np.zeros_like(basis)
-    crop = crop_to_support(basis, rel_threshold=rel_threshold, min_size=min_size)
-    side = max(crop.shape[:2])
+    # The square's side: the support's longer extent, at least min_size, within the image.
     rows, cols = np.nonzero(peak >= rel_threshold * peak.max())
+    extent = max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1, min_size)
+    side = int(min(extent, h, w))
     top = int(np.clip((rows.min() + rows.max() + 1) / 2 - side / 2, 0, h - side))
     left = int(np.clip((cols.min() + cols.max() + 1) / 2 - side / 2, 0, w - side))
     square = basis_tiles(basis[None, top:top + side, left:left + side])[0]
