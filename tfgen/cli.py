@@ -1,40 +1,93 @@
-"""The `tfgen` command line: train, sample, export, evaluate, datasets, and LR-GAN's studies.
+"""The `tfgen` command line: train, sample, export, evaluate, configs, datasets, and the papers' studies.
 
 Errors a user can cause (bad config, missing dataset, unknown work
-directory) print one line `tfgen: error: ...` and exit with code 2.
+directory) print one line `tfgen: error: ...` and exit with code 2. Such
+errors in the arguments, the config or the work directory are found
+before TensorFlow is imported, so they come in a fraction of a second.
+TensorFlow's own start-up lines are hidden unless `--verbose` is given.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import sys
+import textwrap
+
+from tfgen import __version__
 
 
 def _quiet_tensorflow() -> None:
-    # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) is noise to a user.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Imports TensorFlow with its C++ start-up lines hidden.
+
+    Most of TensorFlow's start-up chatter (oneDNN and cudart notices, the
+    `cuInit ... UNKNOWN ERROR (303)` line of a machine without a GPU) is
+    written to file descriptor 2 before its log level applies, so it is
+    caught by pointing that descriptor at a temporary file while TensorFlow
+    loads and lists its devices. If loading fails, what was caught is shown.
+    """
+    import tempfile
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # what TensorFlow logs later
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # device discovery prints its lines now, not later
+        except BaseException:
+            os.dup2(saved, 2)
+            caught.seek(0)
+            sys.stderr.write(caught.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _log_to_stderr() -> None:
+    """tfgen's own log lines (cache hits, classifier training) as `tfgen: ...` on stderr."""
+    logger = logging.getLogger("tfgen")
+    if not any(getattr(h, "_tfgen", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("tfgen: %(message)s"))
+        handler._tfgen = True
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+def _checkpoint_line(model) -> str:
+    from tfgen.training.workdir import loaded_from
+
+    info = loaded_from(model)
+    return f"tfgen: using the weights of step {info.get('step')} ({info.get('path')})"
+
+
+def _step_of(model):
+    from tfgen.training.workdir import loaded_from
+
+    return loaded_from(model).get("step")
 
 
 def default_workdir(config_path: str) -> str:
     """configs/<method>/<name>.yaml -> runs/<method>/<name>."""
-    stem = os.path.splitext(os.path.basename(config_path))[0]
-    method = os.path.basename(os.path.dirname(os.path.abspath(config_path)))
-    return os.path.join("runs", method, stem)
+    from tfgen.experiments import resolve
+
+    return resolve(config_path).default_workdir
 
 
 def cmd_train(args) -> int:
-    from tfgen import config as config_lib
-    import tfgen.models  # noqa: F401
     from tfgen.training import train
 
-    overrides = list(args.set) + ([f"train.strategy={args.strategy}"] if args.strategy else [])
-    config = config_lib.load_config(args.config, overrides)
-    workdir = args.workdir or default_workdir(args.config)
-    summary = train(config, workdir)
-    print(json.dumps({"workdir": workdir, **summary}, indent=2, default=str))
+    summary = train(args.loaded_config, args.workdir)
+    print(json.dumps({"workdir": args.workdir, **summary}, indent=2, default=str))
     return 0
 
 
@@ -45,12 +98,16 @@ def cmd_sample(args) -> int:
     from tfgen.viz import image_grid, save_png
 
     _, model = load_workdir(args.workdir)
+    print(_checkpoint_line(model), file=sys.stderr)
+    step = _step_of(model)
+    out = args.out or os.path.join(args.workdir, "samples",
+                                   f"sample_step_{step or 0:07d}" + (f"_seed{args.seed}" if args.seed else "") + ".png")
     z = model.latent_batch(args.num, args.seed)
     images = np.concatenate([model.generate(z[i:i + 256]).numpy() for i in range(0, args.num, 256)])
-    save_png(image_grid(images), args.out)
+    save_png(image_grid(images), out)
     if args.npy:
         np.save(args.npy, images)
-    print(f"wrote {args.num} samples to {args.out}")
+    print(f"wrote {args.num} samples of step {step} to {out}")
     return 0
 
 
@@ -59,8 +116,10 @@ def cmd_export(args) -> int:
     from tfgen.training import load_workdir
 
     _, model = load_workdir(args.workdir)
-    docs = export_model(model, args.out)
-    print(f"exported SavedModel to {args.out}")
+    print(_checkpoint_line(model), file=sys.stderr)
+    out = args.out or os.path.join(args.workdir, "saved_model")
+    docs = export_model(model, out)
+    print(f"exported the weights of step {_step_of(model)} as a SavedModel to {out}")
     for name, doc in docs.items():
         print(f"  {name}: {doc}")
     return 0
@@ -69,13 +128,42 @@ def cmd_export(args) -> int:
 def cmd_evaluate(args) -> int:
     from tfgen.evaluation.report import evaluate_workdir
 
-    result = evaluate_workdir(args.workdir, num_samples=args.num_samples, extractor=args.extractor)
-    out_dir = os.path.dirname(os.path.abspath(args.out))
+    result = evaluate_workdir(args.workdir, num_samples=args.num_samples, extractor=args.extractor,
+                              log=lambda line: print(line, file=sys.stderr))
+    out = args.out or os.path.join(args.workdir, f"eval_step_{result.get('step') or 0:07d}.json")
+    out_dir = os.path.dirname(os.path.abspath(out))
     os.makedirs(out_dir, exist_ok=True)
-    with open(args.out, "w") as f:
+    with open(out, "w") as f:
         json.dump(result, f, indent=2)
     print(json.dumps(result, indent=2))
+    print(f"tfgen: wrote {out}", file=sys.stderr)
     return 0
+
+
+def cmd_configs(args) -> int:
+    from tfgen.experiments import describe, installed, methods
+
+    if args.method and args.method not in methods():
+        print(f"tfgen: error: {args.method}: no such method (known: {', '.join(methods())})", file=sys.stderr)
+        return 2
+    width = _terminal_width()
+    rows = installed(args.method)
+    key_width = max(len(e.key) for e in rows) + 2
+    for e in rows:
+        text = describe(e.path)
+        room = max(20, width - key_width)
+        if sys.stdout.isatty() and len(text) > room:  # one screen line each; piped output keeps it whole
+            text = text[:room - 3].rstrip() + "..."
+        print(f"{e.key:<{key_width}}{text}".rstrip())
+    if not args.method:
+        print(f"\ntrain one with: tfgen train {rows[0].key if rows else 'METHOD/NAME'}")
+    return 0
+
+
+def _terminal_width() -> int:
+    import shutil
+
+    return max(40, min(shutil.get_terminal_size((80, 24)).columns, 120))
 
 
 def _json_text(data) -> str:
@@ -147,9 +235,6 @@ def cmd_manipulate(args) -> int:
 def cmd_probe(args) -> int:
     from tfgen.evaluation.hali_studies import probe_study
 
-    if args.json and os.path.isdir(args.json):
-        print(f"tfgen: error: --json {args.json}: is a directory; give a file name", file=sys.stderr)
-        return 2
     report = probe_study(args.workdir, max_train=args.max_train, max_test=args.max_test, C=args.C)
     _write_outputs(report, json_path=args.json)
     return 0
@@ -159,21 +244,30 @@ def cmd_datasets(args) -> int:
     from tfgen.data import describe_datasets
 
     rows = describe_datasets(data_dir=args.data_dir)
+    width = _terminal_width()
+    name_width = max(len(r["name"]) for r in rows) + 2
+    indent = " " * (name_width + 2)
     for row in rows:
         status = "available" if row.get("available") else "not prepared"
-        print(f"{row['name']:<20} [{status}] {row.get('description', '')}")
+        print(textwrap.fill(f"{row['name']:<{name_width}}[{status}] {row.get('description', '')}", width=width,
+                            subsequent_indent=indent, break_on_hyphens=False))
         if not row.get("available") and row.get("prepare"):
-            print(f"{'':<20}   prepare: {row['prepare']}")
+            print(textwrap.fill(f"prepare: {row['prepare']}", width=width, initial_indent=indent,
+                                subsequent_indent=indent + "  ", break_on_hyphens=False, break_long_words=False))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tfgen", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
+    p.add_argument("--version", action="version", version=f"tfgen {__version__}")
+    p.add_argument("--verbose", action="store_true",
+                   help="show TensorFlow's own start-up and log lines (hidden by default)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train (or resume) a model from a YAML config")
-    t.add_argument("config", help="configs/<method>/<dataset>.yaml")
-    t.add_argument("--workdir", help="work directory (default runs/<method>/<config name>)")
+    t.add_argument("config", help="an installed config by name, METHOD/NAME (e.g. dcgan/multidigit_one; "
+                                  "`tfgen configs` lists them), or a path to a YAML file")
+    t.add_argument("--workdir", help="work directory (default runs/METHOD/NAME); the same command resumes it")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.steps=100 (repeatable)")
     t.add_argument("--strategy", choices=["auto", "default", "one_device", "mirrored", "multi_worker"],
@@ -181,28 +275,36 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("sample", help="write a grid of samples from a trained work directory")
-    s.add_argument("workdir")
-    s.add_argument("--num", type=int, default=64)
-    s.add_argument("--out", required=True, help="PNG file")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("workdir", help="a work directory written by `tfgen train`")
+    s.add_argument("--num", type=int, default=64, help="number of samples in the grid (default 64)")
+    s.add_argument("--out", help="PNG file (default WORKDIR/samples/sample_step_N.png)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the latent draws: the same seed, the same "
+                                                        "samples (default 0)")
     s.add_argument("--npy", help="also save the raw samples ([N,H,W,C] in [-1,1]) to this .npy")
     s.set_defaults(fn=cmd_sample)
 
     e = sub.add_parser("export", help="export a trained work directory as a SavedModel")
-    e.add_argument("workdir")
-    e.add_argument("--out", required=True, help="SavedModel directory")
+    e.add_argument("workdir", help="a work directory written by `tfgen train`")
+    e.add_argument("--out", help="SavedModel directory (default WORKDIR/saved_model; an earlier export there "
+                                 "is replaced)")
     e.set_defaults(fn=cmd_export)
 
     v = sub.add_parser("evaluate", help="score a trained work directory (FID, IS, reconstruction MSE)")
-    v.add_argument("workdir")
-    v.add_argument("--out", required=True, help="JSON file")
-    v.add_argument("--num-samples", type=int, help="override eval.num_samples")
-    v.add_argument("--extractor", choices=["domain", "inception"], help="override eval.extractor")
+    v.add_argument("workdir", help="a work directory written by `tfgen train`")
+    v.add_argument("--out", help="JSON file (default WORKDIR/eval_step_N.json)")
+    v.add_argument("--num-samples", type=int, help="generated and real images to score (default eval.num_samples)")
+    v.add_argument("--extractor", choices=["domain", "inception"],
+                   help="feature extractor (default eval.extractor): a classifier tfgen trains on the "
+                        "dataset, or InceptionV3 with ImageNet weights")
     v.set_defaults(fn=cmd_evaluate)
+
+    c = sub.add_parser("configs", help="list the installed experiment configs, one line each")
+    c.add_argument("method", nargs="?", help="only this method's configs (dcgan, lrgan, aaae, hali, wframe, andor)")
+    c.set_defaults(fn=cmd_configs)
 
     n = sub.add_parser("neighbours", help="samples next to their nearest training images, and a "
                                           "memorisation check (LR-GAN Fig. 9)")
-    n.add_argument("workdir")
+    n.add_argument("workdir", help="a work directory written by `tfgen train`")
     n.add_argument("--num", type=int, default=16, help="samples shown (default 16)")
     n.add_argument("--out", help="PNG file (default WORKDIR/neighbours.png)")
     n.add_argument("--json", help="also write the report to this JSON file")
@@ -212,8 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("pair", help="pair two runs' samples one-to-one (Hungarian) and show them "
                                      "side by side (LR-GAN Fig. 7)")
-    pr.add_argument("workdir_a")
-    pr.add_argument("workdir_b")
+    pr.add_argument("workdir_a", help="the first run's work directory")
+    pr.add_argument("workdir_b", help="the second run's work directory")
     pr.add_argument("--num", type=int, default=64, help="samples per run (default 64)")
     pr.add_argument("--out", help="PNG file (default WORKDIR_A/pair_<basename of WORKDIR_B>.png)")
     pr.add_argument("--json", help="also write the report to this JSON file")
@@ -232,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     it = sub.add_parser("interpolate", help="decode straight lines between the codes of test-image pairs "
                         "(autoencoders: aaae)")
-    it.add_argument("workdir")
+    it.add_argument("workdir", help="an autoencoder's work directory (aaae)")
     it.add_argument("--num", type=int, default=8, help="pairs, one row each (default 8)")
     it.add_argument("--steps", type=int, default=8, help="decodes per row between the two images (default 8)")
     it.add_argument("--seed", type=int, default=0, help="which test images are paired")
@@ -242,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("manipulate", help="add an attribute's code direction to test images without it "
                        "(autoencoders: aaae)")
-    m.add_argument("workdir")
+    m.add_argument("workdir", help="an autoencoder's work directory (aaae)")
     m.add_argument("--attribute", required=True, metavar="SPEC",
                    help="KEY=VALUE on the dataset's arrays (label=3; colors=2 for shapes) or a CelebA "
                         "attribute name (Eyeglasses)")
@@ -257,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pb = sub.add_parser("probe", help="linear SVMs on a run's encoder features: accuracy and balanced accuracy "
                         "per label or attribute (HALI §7.1; hali, aaae)")
-    pb.add_argument("workdir")
+    pb.add_argument("workdir", help="a hali or aaae work directory")
     pb.add_argument("--max-train", type=int, default=5000, metavar="N",
                     help="fit the SVMs on the first N training images (default 5000)")
     pb.add_argument("--max-test", type=int, default=2000, metavar="N",
@@ -269,6 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("datasets", help="list built-in and named datasets and how to prepare them")
     d.add_argument("--data-dir", help="tensorflow-datasets data_dir to look in")
     d.set_defaults(fn=cmd_datasets)
+    for command in sub.choices.values():  # `tfgen train ... --verbose` as well as `tfgen --verbose train ...`
+        command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                             help="show TensorFlow's own start-up and log lines")
     return p
 
 
@@ -292,8 +397,47 @@ def _check_arguments(args) -> str:
     return ""
 
 
+_WORKDIR_ARGS = ("workdir", "workdir_a", "workdir_b", "workdirs")
+
+
+def _check_inputs(args) -> None:
+    """Config and work-directory problems, found without TensorFlow.
+
+    Raises:
+      TfgenError: the first problem, as one line.
+    """
+    from tfgen.errors import WorkdirError
+
+    if args.command == "train":
+        from tfgen import config as config_lib
+        from tfgen.experiments import resolve
+
+        experiment = resolve(args.config)
+        overrides = list(args.set) + ([f"train.strategy={args.strategy}"] if args.strategy else [])
+        args.loaded_config = config_lib.load_config(experiment.path, overrides)
+        args.workdir = args.workdir or experiment.default_workdir
+        if os.path.exists(args.workdir) and not os.path.isdir(args.workdir):
+            raise WorkdirError(f"--workdir {args.workdir}: exists and is not a directory")
+        return
+    if args.command == "probe" and args.json and os.path.isdir(args.json):
+        raise WorkdirError(f"--json {args.json}: is a directory; give a file name")
+    from tfgen.training.workdir import check_workdir
+
+    for name in _WORKDIR_ARGS:
+        value = getattr(args, name, None)
+        for workdir in (value if isinstance(value, list) else [value] if value else []):
+            check_workdir(workdir)
+
+
 def main(argv=None) -> int:
-    _quiet_tensorflow()
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `tfgen configs | head`: the reader left; nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from tfgen.errors import TfgenError
 
@@ -302,10 +446,23 @@ def main(argv=None) -> int:
         print(f"tfgen: error: {problem}", file=sys.stderr)
         return 2
     try:
-        return args.fn(args)
+        _check_inputs(args)
     except TfgenError as e:
         print("tfgen: error: " + " ".join(str(e).split()), file=sys.stderr)  # always one line
         return 2
+    if args.command == "configs":
+        return args.fn(args)
+    if args.verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+    else:
+        _quiet_tensorflow()
+    _log_to_stderr()
+    try:
+        return args.fn(args)
+    except TfgenError as e:
+        print("tfgen: " + ("" if getattr(e, "exit_code", None) else "error: ") + " ".join(str(e).split()),
+              file=sys.stderr)  # always one line
+        return getattr(e, "exit_code", 2)
     except KeyboardInterrupt:
         print("tfgen: interrupted; the last checkpoint is kept, run the same command to resume",
               file=sys.stderr)

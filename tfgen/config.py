@@ -111,7 +111,9 @@ class TrainConfig:
     rollback_lr_factor: float = field(0.5, min=0.0, max=1.0, help="Learning-rate factor after each rollback.")
     max_rollbacks: int = field(3, min=0, help="Rollbacks allowed before stopping anyway.")
     num_grid_images: int = field(64, min=1, max=1024, help="Images in each TensorBoard grid.")
-    verbose: int = field(1, min=0, max=2, help="Keras progress output (0 silent, 1 bar, 2 one line per epoch).")
+    verbose: int = field(1, min=0, max=2, help="Progress on stdout in global steps: 0 none; 1 a bar on a terminal, "
+                                               "else plain lines; 2 plain lines always.")
+    progress_every: int = field(0, min=0, help="Plain progress lines every N steps (0: every log_every steps).")
 
 
 @dataclasses.dataclass
@@ -141,16 +143,38 @@ class Config:
 
 _MODEL_CONFIGS: Dict[str, Type[ModelConfig]] = {}
 
+# The built-in methods' sections: (module, class), imported on first lookup.
+# The modules are free of TensorFlow, so a config is checked in a fraction of
+# a second, before any model (or TensorFlow) is imported.
+BUILTIN_MODEL_CONFIGS: Dict[str, tuple] = {
+    "dcgan": ("tfgen.models.dcgan_config", "DCGANConfig"),
+    "lrgan": ("tfgen.models.lrgan_config", "LRGANConfig"),
+    "conditional_lrgan": ("tfgen.models.conditional_lrgan_config", "ConditionalLRGANConfig"),
+    "aaae": ("tfgen.models.aaae_config", "AAAEConfig"),
+    "hali": ("tfgen.models.hali_config", "HALIConfig"),
+    "wframe": ("tfgen.models.wframe_config", "WFRAMEConfig"),
+    "andor": ("tfgen.models.andor_config", "AndOrConfig"),
+}
+
 
 def register_model_config(name: str, cls: Type[ModelConfig]) -> None:
     """Associates a model name with its config dataclass."""
     _MODEL_CONFIGS[name] = cls
 
 
+def model_config_names() -> List[str]:
+    """Every model name a config may give: the built-in methods and any registered since."""
+    return sorted(set(_MODEL_CONFIGS) | set(BUILTIN_MODEL_CONFIGS))
+
+
 def model_config_class(name: str, where: str = "") -> Type[ModelConfig]:
-    if name not in _MODEL_CONFIGS:
-        known = ", ".join(sorted(_MODEL_CONFIGS)) or "none registered"
-        raise ConfigError(f"{where}model.name: unknown model '{name}' (known: {known})")
+    if name not in _MODEL_CONFIGS and isinstance(name, str) and name in BUILTIN_MODEL_CONFIGS:
+        import importlib
+
+        module, cls = BUILTIN_MODEL_CONFIGS[name]
+        register_model_config(name, getattr(importlib.import_module(module), cls))
+    if not isinstance(name, str) or name not in _MODEL_CONFIGS:
+        raise ConfigError(f"{where}model.name: unknown model {name!r} (known: {', '.join(model_config_names())})")
     return _MODEL_CONFIGS[name]
 
 

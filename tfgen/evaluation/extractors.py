@@ -28,6 +28,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from typing import Any, Dict, Optional, Tuple
@@ -41,6 +42,7 @@ import tensorflow as tf
 
 from tfgen.errors import TfgenError
 from tfgen.pretrained import keras_cache_path, resolve_weights_file
+from tfgen.progress import ProgressDisplay
 
 logger = logging.getLogger(__name__)
 
@@ -399,11 +401,19 @@ def fit_classifier(model: keras.Model, x: np.ndarray, y: np.ndarray, *, steps: i
     rng = np.random.default_rng(seed)
     start = time.time()
     running = None
+    # This can take minutes before anything else is shown: a bar on a terminal,
+    # plain lines on stderr elsewhere (stdout may carry a command's JSON).
+    progress = ProgressDisplay(steps, items_per_step=batch_size, every=log_every or steps, label=what,
+                               stream=sys.stderr) if log_every else None
     for step, idx in enumerate(_batches(x.shape[0], batch_size, steps, rng), start=1):
         loss = float(train_step(tf.constant(x[idx]), tf.constant(y[idx])))
         running = loss if running is None else 0.95 * running + 0.05 * loss
-        if log_every and (step % log_every == 0 or step == steps):
-            logger.info("%s step %d/%d: loss %.4f", what, step, steps, running)
+        if progress is not None:
+            if step == 1:
+                progress.start(step)
+            progress.update(step, {"loss": running})
+    if progress is not None:
+        progress.close()
     return running, time.time() - start
 
 

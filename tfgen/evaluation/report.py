@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 
@@ -16,8 +16,8 @@ def generate_images(model, num: int, seed: int = EVAL_SAMPLE_SEED, batch_size: i
     return np.concatenate([model.generate(z[i:i + batch_size]).numpy() for i in range(0, num, batch_size)])
 
 
-def evaluate_workdir(workdir: str, num_samples: Optional[int] = None,
-                     extractor: Optional[str] = None) -> Dict[str, Any]:
+def evaluate_workdir(workdir: str, num_samples: Optional[int] = None, extractor: Optional[str] = None,
+                     log: Callable[[str], None] = lambda line: None) -> Dict[str, Any]:
     """FID and Inception score of a run's samples against its test split.
 
     Also reports the same FID between the training and test splits (the
@@ -30,23 +30,36 @@ def evaluate_workdir(workdir: str, num_samples: Optional[int] = None,
       workdir: a trained work directory.
       num_samples: overrides eval.num_samples.
       extractor: overrides eval.extractor ("domain" or "inception").
+      log: receives one line per phase (the CLI prints them on stderr).
+
+    Returns:
+      The scores, with `step` (the training step of the weights scored) and
+      `weights` (the checkpoint read).
     """
     from tfgen.data import load_arrays
     from tfgen.evaluation.evaluate import get_extractor, score_samples
     from tfgen.evaluation.metrics import frechet_distance_from_features, reconstruction_mse
-    from tfgen.training.workdir import load_workdir, read_status
+    from tfgen.training.workdir import load_workdir, loaded_from
 
     config, model = load_workdir(workdir)
+    loaded = loaded_from(model)
+    log(f"tfgen: evaluating the weights of step {loaded.get('step')} ({loaded.get('path')})")
     eval_config = config.eval
     if num_samples is not None:
         eval_config = dataclasses.replace(eval_config, num_samples=num_samples)
     if extractor is not None:
         eval_config = dataclasses.replace(eval_config, extractor=extractor)
     n = eval_config.num_samples
+    log(f"tfgen: preparing the {eval_config.extractor} feature extractor (a domain classifier not cached yet "
+        f"is trained first, with a progress bar)" if eval_config.extractor == "domain" else
+        "tfgen: loading InceptionV3")
     feature_net = get_extractor(eval_config, config.data)
+    log(f"tfgen: loading {n} test images of {config.data.name}")
     test_arrays = load_arrays(config.data, config.data.test_split, max_examples=n)
     real = test_arrays["image"]
+    log(f"tfgen: generating {n} samples")
     generated = generate_images(model, n)
+    log("tfgen: scoring (FID, IS)")
     report = score_samples(generated, real, feature_net)
     accuracy = getattr(feature_net, "accuracy", None)
     if accuracy is not None:  # a domain score is only as good as its classifier
@@ -57,7 +70,8 @@ def evaluate_workdir(workdir: str, num_samples: Optional[int] = None,
     if model.reconstructs:
         recon = np.concatenate([model.reconstruct(real[i:i + 250]).numpy() for i in range(0, len(real), 250)])
         report["reconstruction_mse"] = float(reconstruction_mse(real, recon))
+    log("tfgen: the method's own measurements")
     report.update(model.evaluation_extras({**test_arrays, "train_image": train_real}))
-    report.update(model=config.model.name, dataset=config.data.name, step=read_status(workdir).get("step"),
-                  workdir=workdir)
+    report.update(model=config.model.name, dataset=config.data.name, step=loaded.get("step"),
+                  weights=loaded.get("path"), workdir=workdir)
     return report

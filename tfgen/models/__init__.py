@@ -1,13 +1,26 @@
-"""Every tfgen method; importing this package registers them all."""
+"""Every tfgen method, looked up by name through the registry.
 
-from tfgen.models import dcgan  # noqa: F401  (registers "dcgan")
-from tfgen.models import lrgan  # noqa: F401  (registers "lrgan")
-from tfgen.models import conditional_lrgan  # noqa: F401  (registers "conditional_lrgan")
-from tfgen.models import aaae  # noqa: F401  (registers "aaae")
-from tfgen.models import hali  # noqa: F401  (registers "hali"; levels: 1 is ALI)
-from tfgen.models import wframe  # noqa: F401  (registers "wframe"; beta: 0 is FRAME)
-from tfgen.models import andor  # noqa: F401  (registers "andor"; sparsity: false is the dense baseline)
-from tfgen.models.base import GenerativeModel
+Importing this package is cheap: a method's module (and TensorFlow) is
+imported when the method is first asked for (`get_model_class`,
+`build_model`), or all at once by `load_all()`.
+"""
+
 from tfgen.models.registry import build_model, get_model_class, names
 
-__all__ = ["GenerativeModel", "build_model", "get_model_class", "names"]
+
+def load_all() -> None:
+    """Imports (and so registers) every built-in method."""
+    for name in names():
+        get_model_class(name)
+
+
+def __getattr__(name):
+    # The base class pulls in TensorFlow: imported only when asked for.
+    if name == "GenerativeModel":
+        from tfgen.models.base import GenerativeModel
+
+        return GenerativeModel
+    raise AttributeError(f"module 'tfgen.models' has no attribute {name!r}")
+
+
+__all__ = ["GenerativeModel", "build_model", "get_model_class", "load_all", "names"]

@@ -26,31 +26,18 @@ that have one (`multidigit`, `shapes`; `evaluation_extras`).
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, ClassVar, Dict
+from typing import Any, Dict
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from tfgen.config import field
 from tfgen.layers import discriminator_trunk
 from tfgen.losses import nonsaturating_generator_loss, reconstruction_distance, reduce_loss
-from tfgen.models.lrgan import LRGAN, LRGANConfig
+from tfgen.models.lrgan import LRGAN
 from tfgen.models.registry import register
-
-
-@dataclasses.dataclass
-class ConditionalLRGANConfig(LRGANConfig):
-    """Conditional LR-GAN hyperparameters (LR-GAN's plus the reconstruction)."""
-
-    name: str = field("conditional_lrgan", help="Registered model name.")
-    encoder_filters: int = field(64, min=1, help="Encoder's first-layer filters (doubling, as the discriminator).")
-    reconstruction_loss: str = field("l1", choices=["l1", "l2"], help="Per-pixel reconstruction distance.")
-    reconstruction_weight: float = field(10.0, min=0.0, help="lambda_rec: weight of the reconstruction term.")
-
-    TINY: ClassVar[Dict[str, Any]] = {**LRGANConfig.TINY, "encoder_filters": 8}
+from tfgen.models.conditional_lrgan_config import ConditionalLRGANConfig
 
 
 @keras.saving.register_keras_serializable(package="tfgen")

@@ -36,39 +36,18 @@ Background input: the paper feeds G_b the LSTM's first state h^0 (default,
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, ClassVar, Dict
+from typing import Any, Dict
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from tfgen.config import field
 from tfgen.layers import DCGANGenerator, generator_trunk, to_image_layer
-from tfgen.models.dcgan import DCGAN, DCGANConfig
+from tfgen.models.dcgan import DCGAN
 from tfgen.models.registry import register
 from tfgen.ops import spatial_transform
-
-
-@dataclasses.dataclass
-class LRGANConfig(DCGANConfig):
-    """LR-GAN hyperparameters (paper and reference-code defaults)."""
-
-    name: str = field("lrgan", help="Registered model name.")
-    timesteps: int = field(2, min=1, max=8, help="T: background plus foregrounds; 1 is exactly DCGAN.")
-    hidden_dim: int = field(100, min=1, help="LSTM hidden size (the noise per timestep is latent_dim).")
-    min_object_scale: float = field(1.2, min=1.0, help="s: objects cover at most 1/s of the canvas; scales in [s, 2s].")
-    max_shear: float = field(0.1, min=0.0, help="Bound of the rotation/shear terms (reference: 0.1; 0.3 for MNIST).")
-    max_translation: float = field(1.0, min=0.0, help="Bound of the translations (normalized units).")
-    pose_bound: str = field("smooth", choices=["smooth", "clamp"],
-                            help="smooth: sigmoid/tanh squashing (gradients stay alive); clamp: the reference's clip.")
-    use_transform: bool = field(True, help="Ablation §5.5: false pastes foregrounds with the identity pose.")
-    use_mask: bool = field(True, help="Ablation §5.6: false pastes the warped appearance without alpha.")
-    background_input: str = field("lstm", choices=["lstm", "noise"],
-                                  help="G_b's input: the LSTM's first state (paper) or the raw z_0 (reference code).")
-
-    TINY: ClassVar[Dict[str, Any]] = {"g_filters": 8, "d_filters": 8, "latent_dim": 8, "hidden_dim": 8}
+from tfgen.models.lrgan_config import LRGANConfig
 
 
 class PoseHead(keras.layers.Layer):

@@ -1,11 +1,14 @@
 """Model registry: name -> (model class, config class).
 
 The harness, exporter and CLI look models up here and never import a method
-module by name.
+module by name. The built-in methods are imported on first lookup (their
+config sections, TensorFlow-free, are listed in `tfgen.config`); a model
+defined elsewhere registers itself with `@register(name, ConfigClass)`.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Dict, Type
 
 from tfgen import config as config_lib
@@ -28,13 +31,17 @@ def register(name: str, config_class: Type[config_lib.ModelConfig]):
 
 
 def get_model_class(name: str):
+    """The model class registered as `name` (a built-in method is imported here)."""
+    if name not in _MODELS and name in config_lib.BUILTIN_MODEL_CONFIGS:
+        importlib.import_module(f"tfgen.models.{name}")  # registers it
     if name not in _MODELS:
-        raise ConfigError(f"model.name: unknown model '{name}' (known: {', '.join(sorted(_MODELS))})")
+        raise ConfigError(f"model.name: unknown model '{name}' (known: {', '.join(names())})")
     return _MODELS[name]
 
 
 def names():
-    return sorted(_MODELS)
+    """Every model name: the built-in methods and any registered since."""
+    return sorted(set(_MODELS) | set(config_lib.BUILTIN_MODEL_CONFIGS))
 
 
 def build_model(config: config_lib.Config, image_shape, num_classes=None, xla=False):

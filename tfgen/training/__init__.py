@@ -1,6 +1,23 @@
-"""The training harness: strategy, checkpoints, callbacks, runner."""
+"""The training harness: strategy, checkpoints, callbacks, runner.
 
-from tfgen.training.runner import TrainingDiverged, train
-from tfgen.training.workdir import load_workdir
+Names are imported on first use: `tfgen.training.workdir`'s cheap checks
+(used by the CLI before TensorFlow is loaded) must not pull in the runner.
+"""
 
-__all__ = ["TrainingDiverged", "load_workdir", "train"]
+import importlib
+
+_EXPORTS = {
+    "TrainingDiverged": "tfgen.training.runner",
+    "train": "tfgen.training.runner",
+    "TrainingInterrupted": "tfgen.training.interrupts",
+    "load_workdir": "tfgen.training.workdir",
+}
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'tfgen.training' has no attribute {name!r}")
+
+
+__all__ = sorted(_EXPORTS)

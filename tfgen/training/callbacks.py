@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgen.viz import image_grid, save_png
+from tfgen.viz.plot import metrics_figure, read_metrics_csv
 
 
 class StepCounter(keras.callbacks.Callback):
@@ -76,14 +77,36 @@ class NonFiniteGuard(keras.callbacks.Callback):
                     return
 
 
+class WindowMeans:
+    """Means of each logged metric over the steps since the previous call.
+
+    Keras' trackers hold running means since the start of the epoch; the
+    mean over a window is recovered exactly from two running means:
+    (n_b * m_b - n_a * m_a) / (n_b - n_a).
+    """
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self._last = (0, {})  # (batches, running means) at the previous call
+
+    def __call__(self, batches: int, logs) -> Dict[str, float]:
+        """`batches`: batches since the epoch began; `logs`: the running means after them."""
+        n_a, means_a = self._last
+        n_b, means_b = batches, {k: float(v) for k, v in (logs or {}).items()}
+        if n_b == n_a:
+            return dict(means_b)
+        windows = {name: (n_b * m_b - n_a * means_a.get(name, 0.0)) / (n_b - n_a) for name, m_b in means_b.items()}
+        self._last = (n_b, means_b)
+        return windows
+
+
 class ScalarLogger(keras.callbacks.Callback):
     """Writes the model's metrics to TensorBoard (and a CSV file) every `every` steps.
 
-    The trackers hold running means since the start of the epoch (what the
-    progress bar shows); each point written here is the mean over the steps
-    since the previous point, recovered exactly from two running means:
-    (n_b * m_b - n_a * m_a) / (n_b - n_a). Also logs `steps_per_sec` and
-    `images_per_sec`.
+    Each point written is the mean over the steps since the previous point
+    (`WindowMeans`). Also logs `steps_per_sec` and `images_per_sec`.
 
     With `csv_path`, the same points go to a CSV file (columns: step, then
     the metrics in sorted order), for curves outside TensorBoard (e.g.
@@ -102,7 +125,7 @@ class ScalarLogger(keras.callbacks.Callback):
         self._t0 = None
         self._last_step = None
         self._seen = 0  # batches since the epoch began
-        self._last = (0, {})  # (batches, running means) at the previous point
+        self._windows = WindowMeans()
 
     def on_train_begin(self, logs=None):
         self._t0, self._last_step = time.perf_counter(), self.counter.step
@@ -136,7 +159,8 @@ class ScalarLogger(keras.callbacks.Callback):
             out.writerow([step, *(repr(values[c]) if c in values else "" for c in self._columns)])
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._seen, self._last = 0, (0, {})
+        self._seen = 0
+        self._windows.reset()
 
     def on_train_batch_end(self, batch, logs=None):
         self._seen += 1
@@ -146,9 +170,7 @@ class ScalarLogger(keras.callbacks.Callback):
         now = time.perf_counter()
         rate = (step - self._last_step) / max(now - self._t0, 1e-9)
         self._t0, self._last_step = now, step
-        n_a, means_a = self._last
-        n_b, means_b = self._seen, {k: float(v) for k, v in (logs or {}).items()}
-        windows = {name: (n_b * m_b - n_a * means_a.get(name, 0.0)) / (n_b - n_a) for name, m_b in means_b.items()}
+        windows = self._windows(self._seen, logs)
         with self.writer.as_default(step=step), tf.summary.record_if(True):
             for name, window in windows.items():
                 tf.summary.scalar(f"losses/{name}", window)
@@ -157,7 +179,6 @@ class ScalarLogger(keras.callbacks.Callback):
         self.writer.flush()
         if self.csv_path:
             self._append_csv(step, windows)
-        self._last = (n_b, means_b)
 
     def on_train_end(self, logs=None):
         self.writer.flush()
@@ -181,12 +202,16 @@ class ImageLogger(keras.callbacks.Callback):
     `<workdir>/samples/<panel>_step_<N>.png`. `model.histograms` (e.g.
     LR-GAN's pose parameters) go to TensorBoard histograms, and
     `model.text_panels` (Markdown) to TensorBoard text and
-    `<workdir>/samples/<name>_step_<N>.md`.
+    `<workdir>/samples/<name>_step_<N>.md`. With `metrics_csv` and
+    `curves_png`, the loss curves of the CSV are redrawn into `curves_png`
+    at the same steps.
     """
 
     def __init__(self, logdir: str, png_dir: str, counter: StepCounter, guard: NonFiniteGuard, every: int,
-                 fixed_latent: tf.Tensor, real_batch: Dict[str, tf.Tensor]):
+                 fixed_latent: tf.Tensor, real_batch: Dict[str, tf.Tensor], metrics_csv: Optional[str] = None,
+                 curves_png: Optional[str] = None):
         super().__init__()
+        self.metrics_csv, self.curves_png = metrics_csv, curves_png
         self.writer = tf.summary.create_file_writer(logdir)
         self.png_dir = png_dir
         self.counter, self.guard, self.every = counter, guard, every
@@ -213,6 +238,8 @@ class ImageLogger(keras.callbacks.Callback):
                 _write_text(os.path.join(self.png_dir, f"{name}_step_{step:07d}.md"), text)
         self.writer.flush()
         self._last_written = step
+        if self.metrics_csv and self.curves_png and os.path.exists(self.metrics_csv):
+            save_png(metrics_figure(read_metrics_csv(self.metrics_csv)), self.curves_png)
 
     def on_train_batch_end(self, batch, logs=None):
         if self.counter.step % self.every == 0 and not self.guard.failure:

@@ -14,6 +14,7 @@ previous checkpoint loadable and named as the latest.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -22,6 +23,7 @@ import tensorflow as tf
 
 CHECKPOINT_DIR = "checkpoints"
 FINAL_DIR = "final"
+FINAL_INFO = "info.json"  # beside the final weights: the step they are from
 
 
 def _write_and_discard(write) -> None:
@@ -80,6 +82,11 @@ class TrainingState:
         """Writes the model weights alone (no optimizer state): what export and sampling read."""
         weights = tf.train.Checkpoint(model=self.model)
         if self.is_chief:
-            return weights.write(self.final_path)
+            path = weights.write(self.final_path)
+            info = os.path.join(os.path.dirname(self.final_path), FINAL_INFO)
+            with open(info + ".tmp", "w") as f:
+                json.dump({"step": int(self.step.numpy())}, f)
+            os.replace(info + ".tmp", info)
+            return path
         _write_and_discard(lambda scratch: weights.write(os.path.join(scratch, "model")))
         return ""

@@ -26,8 +26,11 @@ from tfgen import config as config_lib
 from tfgen.errors import ConfigError, TfgenError, WorkdirError
 from tfgen.training import callbacks as cb
 from tfgen.training.checkpoints import TrainingState
+from tfgen.training.interrupts import GracefulInterrupts, StopOnSignal, TrainingInterrupted, signal_name
+from tfgen.training.progress import Progress
+from tfgen.models.keras_workarounds import is_multi_worker
 from tfgen.training.strategy import is_chief, make_strategy, resolve_xla
-from tfgen.training.workdir import CONFIG_FILE, METRICS_FILE, MODEL_FILE, STATUS_FILE, write_json
+from tfgen.training.workdir import CONFIG_FILE, CURVES_FILE, METRICS_FILE, MODEL_FILE, STATUS_FILE, write_json
 
 FIXED_LATENT_SEED = 20161115  # the fixed-noise grid is the same in every run
 
@@ -41,22 +44,50 @@ class TrainingDiverged(TfgenError):
 _DATA_FIELDS_FREE_ON_RESUME = ("on_bad_image", "min_image_size", "cache")
 
 
-def _check_workdir(workdir: str, config: config_lib.Config) -> None:
-    """Refuses a work directory that is a file, or holds a different experiment."""
+def _flat(section: str, value) -> dict:
+    """{'train.steps': 100, ...} of one config section."""
+    return {f"{section}.{k}": v for k, v in dataclasses.asdict(value).items()}
+
+
+def config_changes(old: config_lib.Config, new: config_lib.Config) -> list:
+    """['train.steps: 100 -> 200', ...]: every key whose value differs, in section order."""
+    changes = []
+    for section in ("model", "data", "train", "eval"):
+        before, now = _flat(section, getattr(old, section)), _flat(section, getattr(new, section))
+        for key in before.keys() | now.keys():
+            if before.get(key) != now.get(key):
+                changes.append((key, before.get(key), now.get(key)))
+    order = {s: i for i, s in enumerate(("model", "data", "train", "eval"))}
+    changes.sort(key=lambda c: (order[c[0].split(".")[0]], c[0]))
+    return [f"{key}: {a!r} -> {b!r}" for key, a, b in changes]
+
+
+def _check_workdir(workdir: str, config: config_lib.Config, log: Callable[[str], None] = print) -> bool:
+    """Refuses a work directory that is a file, or holds a different experiment.
+
+    A run may be resumed with other train/eval settings (and the data fields
+    in `_DATA_FIELDS_FREE_ON_RESUME`); those changes are logged, key by key.
+    Returns whether the directory already held a run.
+    """
     if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise WorkdirError(f"--workdir {workdir}: exists and is not a directory")
     path = os.path.join(workdir, CONFIG_FILE)
     if not os.path.exists(path):
-        return
+        return False
     old = config_lib.load_config(path)
     free = {name: None for name in _DATA_FIELDS_FREE_ON_RESUME}
     comparable = {"model": (old.model, config.model),
                   "data": (dataclasses.replace(old.data, **free), dataclasses.replace(config.data, **free))}
     for section, (before, now) in comparable.items():
         if before != now:
+            keys = [c for c in config_changes(old, config) if c.startswith(section + ".")]
             raise ConfigError(
-                f"{workdir}: holds a run with a different '{section}' section; "
+                f"{workdir}: holds a run with a different '{section}' section ({'; '.join(keys)}); "
                 f"resume it with the same config or choose another --workdir")
+    changes = config_changes(old, config)
+    if changes:
+        log(f"tfgen: config differs from {path}: {'; '.join(changes)}")
+    return True
 
 
 def distributed_train_data(strategy, config: config_lib.Config, skip_batches: int = 0):
@@ -99,13 +130,20 @@ def train(config: config_lib.Config, workdir: str, log: Callable[[str], None] = 
     Raises:
       TrainingDiverged: a loss or weight became non-finite and no rollback
         was allowed or left (the last good checkpoint is kept).
+      TrainingInterrupted: SIGINT or SIGTERM; the step in flight was finished
+        and checkpointed (see `tfgen.training.interrupts`).
     """
-    import tfgen.models  # noqa: F401  (registers the models)
+    with GracefulInterrupts() as interrupts:
+        return _train(config, workdir, log, interrupts)
+
+
+def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], interrupts) -> dict:
+    import tfgen.models  # noqa: F401  (the registry)
     from tfgen.data import dataset_info, make_dataset
     from tfgen.models import build_model
 
     tc = config.train
-    _check_workdir(workdir, config)
+    resumed_dir = _check_workdir(workdir, config, log)
 
     # The strategy first: MultiWorkerMirroredStrategy must configure collective
     # ops before TensorFlow runs anything (seeding included).
@@ -114,6 +152,10 @@ def train(config: config_lib.Config, workdir: str, log: Callable[[str], None] = 
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(tc.seed)
     chief = is_chief(strategy)
+    if is_multi_worker(strategy):
+        # Saving takes every worker; one worker's signal cannot stop them all, so
+        # signals keep their default effect there (resume from the last checkpoint).
+        interrupts.release()
     replicas = strategy.num_replicas_in_sync
     if tc.batch_size % replicas:
         raise ConfigError(f"train.batch_size: {tc.batch_size} does not split evenly over {replicas} replicas")
@@ -138,6 +180,8 @@ def train(config: config_lib.Config, workdir: str, log: Callable[[str], None] = 
         write_json(os.path.join(workdir, MODEL_FILE), model.get_config())
     if start:
         log(f"tfgen: resuming from step {start} ({state.latest})")
+    elif resumed_dir:
+        log(f"tfgen: no checkpoint in {state.directory}; starting from step 0")
 
     summary = {"start_step": start, "end_step": start, "seconds": 0.0, "metrics": {}, "samples_png": None,
                "rollbacks": 0}
@@ -147,6 +191,7 @@ def train(config: config_lib.Config, workdir: str, log: Callable[[str], None] = 
 
     fixed_latent = model.sample_latent(tc.num_grid_images, seed=FIXED_LATENT_SEED)
     logdir = os.path.join(workdir, "logs")
+    csv_path = os.path.join(workdir, METRICS_FILE)
 
     t0 = time.perf_counter()
     rollbacks = 0
@@ -155,17 +200,35 @@ def train(config: config_lib.Config, workdir: str, log: Callable[[str], None] = 
         counter = cb.StepCounter(begin)
         guard = cb.NonFiniteGuard(counter, model)
         checkpointer = cb.Checkpointer(state, counter, guard, tc.checkpoint_every)
-        callbacks = [counter, guard]
+        callbacks = [counter, guard, StopOnSignal(interrupts)]
         images = None
         if chief:  # only the chief writes summaries
             images = cb.ImageLogger(os.path.join(logdir, "images"), os.path.join(workdir, "samples"), counter,
-                                    guard, tc.image_every, fixed_latent, real_batch)
+                                    guard, tc.image_every, fixed_latent, real_batch,
+                                    metrics_csv=csv_path, curves_png=os.path.join(workdir, CURVES_FILE))
             callbacks += [cb.ScalarLogger(os.path.join(logdir, "train"), counter, guard, tc.log_every,
-                                          tc.batch_size, csv_path=os.path.join(workdir, METRICS_FILE)), images]
+                                          tc.batch_size, csv_path=csv_path), images]
+            if tc.verbose:
+                callbacks.append(Progress(counter, tc.steps, tc.batch_size, every=tc.progress_every or tc.log_every,
+                                          plain=True if tc.verbose == 2 else None))
         callbacks.append(checkpointer)
-        history = model.fit(distributed_train_data(strategy, config, skip_batches=begin), epochs=1,
-                            steps_per_epoch=tc.steps - begin, callbacks=callbacks, shuffle=False,
-                            verbose=tc.verbose if chief else 0)
+        interrupts.arm()
+        try:
+            # Keras' own bar would count this fit's batches, not the run's steps: `Progress` replaces it.
+            history = model.fit(distributed_train_data(strategy, config, skip_batches=begin), epochs=1,
+                                steps_per_epoch=tc.steps - begin, callbacks=callbacks, shuffle=False, verbose=0)
+        finally:
+            interrupts.arm(False)
+        if interrupts.received is not None and not guard.failure:
+            step = counter.step
+            path = state.latest if checkpointer.last_saved == step else (state.save(step) or state.latest)
+            if chief:
+                write_json(os.path.join(workdir, STATUS_FILE),
+                           {"step": step, "finished": False, "failure": None,
+                            "interrupted": signal_name(interrupts.received)})
+            raise TrainingInterrupted(
+                f"interrupted by {signal_name(interrupts.received)} at step {step}; checkpoint saved: {path}; "
+                f"run the same command to resume", interrupts.received)
         if not guard.failure:
             break
         latest = state.latest

@@ -8,6 +8,7 @@ Layout::
     <workdir>/final/model*       final weights (what sample/export/evaluate read)
     <workdir>/logs/train         TensorBoard scalars
     <workdir>/metrics.csv        the same scalars as a table (step, metrics...)
+    <workdir>/curves.png         those scalars as loss curves, redrawn with each sample grid
     <workdir>/logs/images        TensorBoard image grids
     <workdir>/samples/*.png      sample grids
     <workdir>/status.json        last step reached and whether training finished
@@ -17,8 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-
-import tensorflow as tf
+import weakref
 
 from tfgen import config as config_lib
 from tfgen.errors import WorkdirError
@@ -27,6 +27,9 @@ CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.json"
 STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.csv"
+CURVES_FILE = "curves.png"
+
+_LOADED = weakref.WeakKeyDictionary()  # model -> where load_workdir read its weights
 
 
 def write_json(path: str, data) -> None:
@@ -44,39 +47,68 @@ def read_status(workdir: str) -> dict:
         return json.load(f)
 
 
+def check_workdir(workdir: str) -> None:
+    """Cheap checks (no TensorFlow) that `workdir` holds a run, before anything heavy is imported.
+
+    Raises:
+      WorkdirError: the directory is missing or is not a tfgen work directory.
+    """
+    if not os.path.isdir(workdir):
+        raise WorkdirError(f"{workdir}: no such work directory")
+    if not (os.path.exists(os.path.join(workdir, CONFIG_FILE)) and os.path.exists(os.path.join(workdir, MODEL_FILE))):
+        raise WorkdirError(f"{workdir}: not a tfgen work directory (no {CONFIG_FILE}/{MODEL_FILE}); "
+                           f"create one with `tfgen train CONFIG --workdir {workdir}`")
+
+
 def load_workdir(workdir: str):
     """Rebuilds the trained model of a work directory.
 
     Returns:
       (config, model): the resolved `Config` and the model with its trained
-      weights (final weights if training finished, else the latest checkpoint).
+      weights (final weights if training finished, else the latest
+      checkpoint). `loaded_from(model)` says which: {"path": ..., "step": N}.
 
     Raises:
       WorkdirError: the directory is missing, holds no run, or no checkpoint.
     """
-    import tfgen.models  # noqa: F401  (registers the models)
-    from tfgen.models import get_model_class
-    from tfgen.training.checkpoints import CHECKPOINT_DIR, FINAL_DIR
+    import tensorflow as tf
 
-    if not os.path.isdir(workdir):
-        raise WorkdirError(f"{workdir}: no such work directory")
-    config_path = os.path.join(workdir, CONFIG_FILE)
-    model_path = os.path.join(workdir, MODEL_FILE)
-    if not (os.path.exists(config_path) and os.path.exists(model_path)):
-        raise WorkdirError(f"{workdir}: not a tfgen work directory (no {CONFIG_FILE}/{MODEL_FILE}); "
-                           f"create one with `tfgen train CONFIG --workdir {workdir}`")
-    config = config_lib.load_config(config_path)
-    with open(model_path) as f:
+    from tfgen.models import get_model_class
+    from tfgen.training.checkpoints import CHECKPOINT_DIR, FINAL_DIR, FINAL_INFO
+
+    check_workdir(workdir)
+    config = config_lib.load_config(os.path.join(workdir, CONFIG_FILE))
+    with open(os.path.join(workdir, MODEL_FILE)) as f:
         model_config = json.load(f)
     model_config["xla"] = False  # serving and sampling: plain graph functions
     model = get_model_class(config.model.name).from_config(model_config)
     final = os.path.join(workdir, FINAL_DIR, "model")
+    latest = tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR))
+    latest_step = int(latest.rsplit("-", 1)[-1]) if latest else None
+    final_step = None
     if tf.io.gfile.exists(final + ".index"):
+        info_path = os.path.join(workdir, FINAL_DIR, FINAL_INFO)
+        if os.path.exists(info_path):
+            with open(info_path) as f:
+                final_step = json.load(f).get("step")
+        else:  # runs finalised before the step was recorded beside the weights
+            final_step = read_status(workdir).get("step")
+    # The final weights unless training went on past them (a finished run
+    # extended with more steps, then interrupted): the newest state wins.
+    if final_step is not None and (latest_step is None or final_step >= latest_step) or (
+            final_step is None and tf.io.gfile.exists(final + ".index") and latest is None):
         tf.train.Checkpoint(model=model).read(final).expect_partial().assert_existing_objects_matched()
-    else:
-        latest = tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR))
-        if not latest:
-            raise WorkdirError(f"{workdir}: no checkpoint yet (training has not saved one); "
-                               f"run `tfgen train` on it first")
+        loaded = {"path": final, "step": final_step}
+    elif latest:
         tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+        loaded = {"path": latest, "step": latest_step}
+    else:
+        raise WorkdirError(f"{workdir}: no checkpoint yet (training has not saved one); "
+                           f"run `tfgen train` on it first")
+    _LOADED[model] = loaded  # kept beside the model: an attribute would be tracked by Keras
     return config, model
+
+
+def loaded_from(model) -> dict:
+    """{"path", "step"} of the weights `load_workdir` read into `model` ({} if it did not)."""
+    return dict(_LOADED.get(model, {}))

@@ -92,4 +92,45 @@ def side_by_side(panels: Sequence[np.ndarray], gap: int = 6) -> np.ndarray:
     return canvas
 
 
-__all__ = ["line_plot", "side_by_side"]
+def read_metrics_csv(path: str) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
+    """metric -> (steps, values) of a run's metrics.csv (empty cells skipped)."""
+    import csv
+
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return {}
+    header, body = rows[0], [r for r in rows[1:] if r]
+    curves = {}
+    for j, name in enumerate(header[1:], start=1):
+        points = [(float(r[0]), float(r[j])) for r in body if j < len(r) and r[j] != ""]
+        if points:
+            steps, values = zip(*points)
+            curves[name] = (np.asarray(steps), np.asarray(values))
+    return curves
+
+
+def metrics_figure(curves: Dict[str, Tuple[Sequence[float], Sequence[float]]], columns: int = 3,
+                   panel_size: Tuple[int, int] = (360, 220)) -> np.ndarray:
+    """One line panel per metric (its own y-axis), in rows of `columns`.
+
+    Args:
+      curves: metric -> (steps, values), e.g. from `read_metrics_csv`.
+
+    Returns:
+      float32 [height, width, 3] in [0, 1]; a single blank panel if `curves` is empty.
+    """
+    panels = [line_plot({name: xy}, title=name, size=panel_size) for name, xy in sorted(curves.items())]
+    if not panels:
+        return line_plot({}, title="no metrics yet", size=panel_size)
+    rows = [side_by_side(panels[i:i + columns]) for i in range(0, len(panels), columns)]
+    width = max(r.shape[1] for r in rows)
+    canvas = np.ones((sum(r.shape[0] for r in rows) + 6 * (len(rows) - 1), width, 3), np.float32)
+    y = 0
+    for r in rows:
+        canvas[y:y + r.shape[0], :r.shape[1]] = r
+        y += r.shape[0] + 6
+    return canvas
+
+
+__all__ = ["line_plot", "metrics_figure", "read_metrics_csv", "side_by_side"]

@@ -1,0 +1,49 @@
+"""The `model:` section of HALI (and ALI, its one-level case): fields, defaults, ranges.
+
+Free of TensorFlow, so that a config is validated (and a bad one refused)
+before TensorFlow is imported; the registry imports it on first use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Dict
+
+from tfgen import config as config_lib
+from tfgen.config import field
+
+
+@dataclasses.dataclass
+class HALIConfig(config_lib.ModelConfig):
+    """HALI hyperparameters (paper §4 and Appendix A.1; ALI's reference code where the paper is silent)."""
+
+    name: str = field("hali", help="Registered model name.")
+    levels: int = field(2, choices=[1, 2], help="Latent levels: 2 is HALI (z1 map, z2 vector); 1 is ALI (z only).")
+    latent_dim: int = field(256, min=1, help="Length of z2, the top latent (prior N(0, I)); ALI's z with levels 1.")
+    z1_channels: int = field(64, min=1, help="Channels of the z1 feature map (unused with levels 1).")
+    z1_stride: int = field(2, choices=[1, 2, 4, 8],
+                           help="Image side / z1 side: 2 gives 16x16 z1 at 32x32 (paper), 4 gives 16x16 at 64x64.")
+    filters: int = field(64, min=1, help="Encoder/decoder channels at full resolution (x2 per halving, at most x8).")
+    d_filters: int = field(64, min=1, help="Discriminator x-branch channels at full resolution; head has 16x.")
+    dropout: float = field(0.5, min=0.0, max=0.95, help="Discriminator dropout rate on hidden layers' inputs.")
+    input_dropout: float = field(0.2, min=0.0, max=0.95,
+                                 help="Discriminator dropout rate on layers fed an input (x; the z1 join).")
+    input_noise: float = field(0.2, min=0.0, help="Std of the Gaussian noise on encoder and discriminator inputs.")
+    learning_rate: float = field(1e-4, min=0.0, help="Adam learning rate of all three networks.")
+    beta1: float = field(0.5, min=0.0, max=1.0, help="Adam beta1.")
+    beta2: float = field(0.999, min=0.0, max=1.0,
+                         help="Adam beta2 (ALI's table prints 1e-3, i.e. 1 - beta2 in an old convention).")
+    metric_examples: int = field(32, min=0,
+                                 help="Examples of each replica's batch whose reconstruction metrics train_step "
+                                      "tracks (0: all); they cost inference passes (about a third of a step "
+                                      "for the whole batch), no gradients.")
+    inpaint_iterations: int = field(4, min=0, max=100,
+                                    help="Level-1 refinements after the top-level fill when inpainting (§6.1).")
+    labelled_examples: int = field(0, min=0,
+                                   help="Semi-supervised (§7.2): the first N training examples by index are "
+                                        "labelled and a softmax head on z2 learns from them; 0 turns it off.")
+    supervised_weight: float = field(1.0, min=0.0,
+                                     help="Weight of the labelled examples' cross-entropy in the encoder and "
+                                          "decoder's loss (summed over them, divided by the global batch).")
+
+    TINY: ClassVar[Dict[str, Any]] = {"filters": 4, "d_filters": 4, "latent_dim": 8, "z1_channels": 4}
