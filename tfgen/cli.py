@@ -55,12 +55,19 @@ def _quiet_tensorflow() -> None:
 def _log_to_stderr() -> None:
     """tfgen's own log lines (cache hits, classifier training) as `tfgen: ...` on stderr."""
     logger = logging.getLogger("tfgen")
-    if not any(getattr(h, "_tfgen", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("tfgen: %(message)s"))
-        handler._tfgen = True
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a line is logged (it may be replaced, e.g. by a test)."""
+
+    def emit(self, record):
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 def _checkpoint_line(model) -> str:

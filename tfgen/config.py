@@ -320,9 +320,17 @@ def apply_overrides(raw: Dict[str, Any], overrides: List[str], source: str = "")
 
 
 def load_config(path: str, overrides: Optional[List[str]] = None) -> Config:
-    """Reads, overrides and validates one YAML experiment file."""
+    """Reads, overrides and validates one YAML experiment file.
+
+    Args:
+      path: a YAML file, or an installed config by name (`dcgan/multidigit_one`;
+        see `tfgen.experiments`).
+      overrides: `key.path=value` strings, as `--set` takes them.
+    """
     if not os.path.isfile(path):
-        raise ConfigError(f"{path}: config file not found")
+        from tfgen.experiments import resolve
+
+        path = resolve(path).path  # raises "config file not found" naming the closest configs
     try:
         with open(path) as f:
             raw = yaml.safe_load(f) or {}

@@ -14,7 +14,7 @@ Names are resolved lazily, so `tfgen.data.builtin` and `tfgen.data.catalog`
 (numpy/PIL only) can be used without importing TensorFlow.
 """
 
-import importlib
+from tfgen._lazy import lazy_attributes
 
 _EXPORTS = {
     "render_multidigit": "tfgen.data.builtin",
@@ -31,13 +31,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value  # resolve once
-        return value
-    raise AttributeError(f"module 'tfgen.data' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)

@@ -15,6 +15,7 @@ loaded on first use (PEP 562), so `from tfgen.evaluation import
 frechet_distance` stays cheap.
 """
 
+from tfgen._lazy import lazy_attributes
 from tfgen.evaluation.metrics import (
     feature_statistics,
     frechet_distance,
@@ -56,15 +57,4 @@ __all__ = [
 __all__ += list(_LAZY)
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # later look-ups skip this function
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

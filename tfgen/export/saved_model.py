@@ -11,7 +11,9 @@ Signatures come from `model.serving_endpoints()`; `serving_default` is
 the input and its expected shape; a wrong dtype is rejected by TensorFlow
 before the graph runs, with a message that gives the input's position
 ("input #0") rather than its name. `signatures.json`
-beside `saved_model.pb` documents every signature.
+beside `saved_model.pb` documents every signature. The export's folders
+and files get the modes the umask gives newly created ones (usually
+readable by everyone), so that a server running as another user can load it.
 """
 
 from __future__ import annotations
@@ -68,6 +70,49 @@ def _check_destination(out_dir: str) -> None:
                          "choose a new path (tfgen only replaces its own exports)")
 
 
+def _current_umask() -> int:
+    """The process umask, read without leaving it changed.
+
+    `os.umask` can only be read by setting it, so it is set and restored at
+    once. The value set meanwhile is 0o077, the most private one: a file that
+    another thread happens to create in that instant ends up private rather
+    than more readable than intended.
+
+    Returns:
+      The umask's permission bits, e.g. 0o022.
+    """
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def _apply_default_permissions(root: str) -> None:
+    """Gives `root` and everything under it the modes plain creation would give.
+
+    `tempfile.mkdtemp` creates the staging folder with mode 0o700 whatever the
+    umask, and `os.replace` keeps that mode, so without this an export could be
+    read only by its owner: a model server running as another user (or a
+    colleague) could not load it. Directories get `0o777 & ~umask` and files
+    `0o666 & ~umask`, as `mkdir` and `open(..., "w")` would give, so the
+    export is exactly as private as the user's umask asks for, and no more.
+
+    Args:
+      root: the staging folder of an export; links under it are left alone.
+    """
+    mask = _current_umask()
+    dir_mode, file_mode = 0o777 & ~mask, 0o666 & ~mask
+    os.chmod(root, dir_mode)
+    for folder, dirs, files in os.walk(root):
+        for name in dirs:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):  # chmod follows links: never change modes outside the export
+                os.chmod(path, dir_mode)
+        for name in files:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                os.chmod(path, file_mode)
+
+
 def export_model(model, out_dir: str) -> dict:
     """Exports `model`'s serving endpoints to `out_dir` (replaced atomically).
 
@@ -99,6 +144,8 @@ def export_model(model, out_dir: str) -> dict:
         archive.write_out(tmp, verbose=False)
         with open(os.path.join(tmp, "signatures.json"), "w") as f:
             json.dump({"model": model.name, "signatures": docs}, f, indent=2)
+        # Before the rename, so that the export never appears at out_dir owner-only.
+        _apply_default_permissions(tmp)
         if os.path.exists(out_dir):
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)

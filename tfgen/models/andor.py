@@ -82,6 +82,8 @@ from tfgen.models.andor_config import AndOrConfig
 class AndOr(GenerativeModel):
     """Sparsely connected generator + energy network + persistent latent bank."""
 
+    required_batch_keys = ("index",)  # the example's row in the latent bank
+
     reconstructs = True
 
     def __init__(self, model_config, image_shape, **kwargs):

@@ -15,6 +15,9 @@ base class gives each one the same skeleton:
   for `tfgen.losses.reduce_loss`;
 * `per_example_normal(batch, shape)`: noise that is the same for an example
   however the global batch is split over replicas;
+* `as_batch(data)`: what `fit` hands `train_step` (a tensor of images,
+  `(images, labels)` or a dict), checked and turned into the dict every
+  `train_step` reads, so `model.fit` takes a user's own `tf.data` pipeline;
 * hooks the harness and exporter call without knowing the method:
   `optimizers_by_name()`, `sub_networks()`, `persistent_state()` (what a
   checkpoint must hold beyond weights), `image_panels()`,
@@ -49,6 +52,9 @@ class GenerativeModel(DistributedFitWorkarounds):
     """
 
     config_class = config_lib.ModelConfig
+    # Batch entries besides "image" that `train_step` cannot do without
+    # (AND-OR: "index", the example's row in the persistent latent bank).
+    required_batch_keys: Tuple[str, ...] = ()
     reconstructs = False  # models with an encoder set this and implement `reconstruct`
     # Set by tools/benchmark.py while it builds a model whose train step it
     # traces as one graph to count FLOPs: inner functions are then inlined.
@@ -67,6 +73,68 @@ class GenerativeModel(DistributedFitWorkarounds):
         self.sync_batch_norm = bool(sync_batch_norm)
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
         self._trackers: Dict[str, keras.metrics.Metric] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        # Every method's `train_step` reads a dict; `as_batch` makes one from
+        # whatever `fit` was given, with a clear error when it cannot.
+        super().__init_subclass__(**kwargs)
+        step = cls.__dict__.get("train_step")
+        if step is not None and not getattr(step, "_reads_as_batch", False):
+            def train_step(self, data, _step=step):
+                return _step(self, self.as_batch(data))
+
+            train_step.__doc__, train_step.__name__ = step.__doc__, "train_step"
+            train_step._reads_as_batch = True
+            cls.train_step = train_step
+
+    def as_batch(self, data) -> Dict[str, tf.Tensor]:
+        """The training batch as a dict {"image", "label"?, "index"?}.
+
+        Args:
+          data: what `fit` yields: images float32 [batch, H, W, C] in
+            [-1, 1] (H, W, C = `image_shape`), a tuple `(images,)` or
+            `(images, labels)`, or a dict with "image" (and optionally
+            "label" int [batch], "index" int [batch]).
+
+        Raises:
+          ValueError: the batch has another structure, shape or dtype; the
+            message says what is expected.
+        """
+        expected = (f"images float32 [batch, {', '.join(map(str, self.image_shape))}] in [-1, 1], as a tensor, "
+                    f"(images, labels), or a dict {{'image': ..., 'label': ..., 'index': ...}}")
+        if isinstance(data, (tuple, list)):
+            parts = [p for p in data if p is not None]
+            if not parts or len(parts) > 2:
+                raise ValueError(f"{self.name}: training data must be {expected}; got a tuple of {len(data)}")
+            batch = dict(parts[0]) if isinstance(parts[0], dict) else {"image": parts[0]}
+            if len(parts) == 2:
+                batch["label"] = parts[1]
+        elif isinstance(data, dict):
+            batch = dict(data)
+        else:
+            batch = {"image": data}
+        if "image" not in batch:
+            raise ValueError(f"{self.name}: training data must be {expected}; got a dict with keys "
+                             f"{sorted(batch)} (no 'image')")
+        image = batch["image"]
+        shape = getattr(image, "shape", None)
+        dtype = getattr(image, "dtype", None)
+        if shape is None:
+            raise ValueError(f"{self.name}: training data must be {expected}; got {type(image).__name__}")
+        shape = tf.TensorShape(shape)
+        # A retraced step may see a relaxed shape (unknown dimensions): only known ones are checked.
+        if shape.rank is not None and (shape.rank != 4 or not shape[1:].is_compatible_with(self.image_shape)):
+            raise ValueError(f"{self.name}: training data must be {expected}; got images of shape {shape.as_list()}")
+        if dtype is None or not tf.as_dtype(dtype).is_floating:
+            raise ValueError(f"{self.name}: training data must be {expected}; got dtype {tf.as_dtype(dtype).name} "
+                             "(scale to [-1, 1] first, e.g. x / 127.5 - 1)")
+        missing = [key for key in self.required_batch_keys if key not in batch]
+        if missing:
+            raise ValueError(f"{self.name}: each training batch needs {missing} besides 'image' "
+                             f"(int [batch]: the example's position in the training set, the same in every "
+                             f"epoch); tfgen's data pipeline adds it (data.with_index)")
+        batch["image"] = tf.ensure_shape(tf.cast(image, tf.float32), [None, *self.image_shape])
+        return batch
 
     # -- configuration ------------------------------------------------------
     def get_config(self):

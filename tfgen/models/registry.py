@@ -44,8 +44,21 @@ def names():
     return sorted(set(_MODELS) | set(config_lib.BUILTIN_MODEL_CONFIGS))
 
 
-def build_model(config: config_lib.Config, image_shape, num_classes=None, xla=False):
-    """Instantiates the configured model (call inside the strategy scope)."""
+def build_model(config: config_lib.Config, image_shape=None, num_classes=None, xla=False):
+    """Instantiates the configured model (call inside the strategy scope).
+
+    Args:
+      config: a whole `Config` (`load_config`, `config_from_dict`).
+      image_shape: (height, width, channels) of the training images; None
+        reads it (and `num_classes`) from the config's data section.
+      num_classes: classes of a labelled dataset (None: unlabelled).
+      xla: XLA-compile the inner loss/gradient step.
+    """
+    if image_shape is None:
+        from tfgen.data import dataset_info
+
+        info = dataset_info(config.data)
+        image_shape, num_classes = info.image_shape, num_classes or info.num_classes
     cls = get_model_class(config.model.name)
     return cls(cls.resolve_model_config(config), image_shape=image_shape, num_classes=num_classes, xla=xla,
                seed=config.train.seed, sync_batch_norm=config.train.sync_batch_norm, name=config.model.name)

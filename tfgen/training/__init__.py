@@ -4,7 +4,7 @@ Names are imported on first use: `tfgen.training.workdir`'s cheap checks
 (used by the CLI before TensorFlow is loaded) must not pull in the runner.
 """
 
-import importlib
+from tfgen._lazy import lazy_attributes
 
 _EXPORTS = {
     "TrainingDiverged": "tfgen.training.runner",
@@ -14,10 +14,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'tfgen.training' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)
 
 
 __all__ = sorted(_EXPORTS)
