@@ -83,13 +83,6 @@ def _step_of(model):
     return loaded_from(model).get("step")
 
 
-def default_workdir(config_path: str) -> str:
-    """configs/<method>/<name>.yaml -> runs/<method>/<name>."""
-    from tfgen.experiments import resolve
-
-    return resolve(config_path).default_workdir
-
-
 def cmd_train(args) -> int:
     from tfgen.training import train
 
