@@ -349,3 +349,85 @@ def test_verbose_brings_tensorflow_lines_back(tmp_path):
                 or "cuda" in line.lower() or "absl" in line]
     assert tf_lines, loud.stderr  # whatever TensorFlow says at start-up on this machine is shown ...
     assert not any(line in quiet.stderr for line in tf_lines)  # ... and hidden without --verbose
+
+
+# -- the interrupt handler's states, and the batch check of the Python API -----
+
+def test_interrupt_handler_raises_before_fit_records_during_fit_and_aborts_on_a_second_signal(monkeypatch):
+    from tfgen.training import interrupts as interrupts_lib
+
+    exits = []
+
+    def fake_exit(code):
+        exits.append(code)
+        raise SystemExit(code)
+
+    monkeypatch.setattr(interrupts_lib.os, "_exit", fake_exit)
+    stream = io.StringIO()
+    with interrupts_lib.GracefulInterrupts(stream=stream) as handler:
+        assert signal.getsignal(signal.SIGINT) == handler._handle
+        assert signal.getsignal(signal.SIGTERM) == handler._handle
+        with pytest.raises(interrupts_lib.TrainingInterrupted, match="before training started") as stop:
+            handler._handle(signal.SIGTERM, None)  # nothing to save yet: at once
+        assert stop.value.exit_code == 143
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers put back
+
+    with interrupts_lib.GracefulInterrupts(stream=stream) as handler:
+        handler.arm()
+        handler._handle(signal.SIGINT, None)  # during fit: recorded, training stops after the step
+        assert handler.received == signal.SIGINT and not exits
+        assert "stopping after this step to save a checkpoint" in stream.getvalue()
+        with pytest.raises(SystemExit):
+            handler._handle(signal.SIGINT, None)  # the second one: at once, without saving
+        assert exits == [130] and "aborted without saving" in stream.getvalue()
+
+
+@pytest.fixture(scope="module")
+def tiny_dcgan():
+    from tfgen.models import build_model
+
+    config = config_lib.config_from_dict({"model": {"name": "dcgan", **config_lib.tiny_overrides("dcgan")}})
+    return build_model(config, image_shape=(32, 32, 1))
+
+
+def test_as_batch_accepts_tensors_pairs_and_dicts(tiny_dcgan):
+    import tensorflow as tf
+
+    images = tf.zeros([4, 32, 32, 1])
+    labels = tf.range(4)
+    assert set(tiny_dcgan.as_batch(images)) == {"image"}
+    assert set(tiny_dcgan.as_batch((images,))) == {"image"}
+    batch = tiny_dcgan.as_batch((images, labels))
+    assert set(batch) == {"image", "label"} and batch["label"] is labels
+    assert set(tiny_dcgan.as_batch({"image": images, "index": labels})) == {"image", "index"}
+    assert tiny_dcgan.as_batch(tf.zeros([4, 32, 32, 1], tf.float16))["image"].dtype == tf.float32
+
+
+@pytest.mark.parametrize("data, message", [
+    ("gray28", "got images of shape [4, 28, 28, 1]"),
+    ("uint8", "got dtype uint8 (scale to [-1, 1] first"),
+    ("no_image", "got a dict with keys ['pixels'] (no 'image')"),
+    ("triple", "got a tuple of 3"),
+])
+def test_as_batch_says_exactly_what_is_expected(tiny_dcgan, data, message):
+    import tensorflow as tf
+
+    images = tf.zeros([4, 32, 32, 1])
+    data = {"gray28": tf.zeros([4, 28, 28, 1]), "uint8": tf.zeros([4, 32, 32, 1], tf.uint8),
+            "no_image": {"pixels": images}, "triple": (images, images, images)}[data]
+    with pytest.raises(ValueError) as error:
+        tiny_dcgan.as_batch(data)
+    assert message in str(error.value)
+    assert "images float32 [batch, 32, 32, 1] in [-1, 1]" in str(error.value)
+
+
+def test_andor_asks_for_the_example_index():
+    import tensorflow as tf
+
+    from tfgen.models import build_model
+
+    config = config_lib.config_from_dict({"model": {"name": "andor", **config_lib.tiny_overrides("andor")},
+                                          "data": {"num_train": 16}})
+    model = build_model(config, image_shape=(32, 32, 1), num_classes=10)
+    with pytest.raises(ValueError, match=r"needs \['index'\] besides 'image'"):
+        model.as_batch(tf.zeros([2, 32, 32, 1]))
