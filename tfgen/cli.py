@@ -70,17 +70,13 @@ class _StderrHandler(logging.StreamHandler):
         super().emit(record)
 
 
-def _checkpoint_line(model) -> str:
+def _announce_weights(model):
+    """Says on stderr which checkpoint `load_workdir` read into `model`; returns its step."""
     from tfgen.training.workdir import loaded_from
 
     info = loaded_from(model)
-    return f"tfgen: using the weights of step {info.get('step')} ({info.get('path')})"
-
-
-def _step_of(model):
-    from tfgen.training.workdir import loaded_from
-
-    return loaded_from(model).get("step")
+    print(f"tfgen: using the weights of step {info.get('step')} ({info.get('path')})", file=sys.stderr)
+    return info.get("step")
 
 
 def cmd_train(args) -> int:
@@ -98,8 +94,7 @@ def cmd_sample(args) -> int:
     from tfgen.viz import image_grid, save_png
 
     _, model = load_workdir(args.workdir)
-    print(_checkpoint_line(model), file=sys.stderr)
-    step = _step_of(model)
+    step = _announce_weights(model)
     out = args.out or os.path.join(args.workdir, "samples",
                                    f"sample_step_{step or 0:07d}" + (f"_seed{args.seed}" if args.seed else "") + ".png")
     z = model.latent_batch(args.num, args.seed)
@@ -116,10 +111,10 @@ def cmd_export(args) -> int:
     from tfgen.training import load_workdir
 
     _, model = load_workdir(args.workdir)
-    print(_checkpoint_line(model), file=sys.stderr)
+    step = _announce_weights(model)
     out = args.out or os.path.join(args.workdir, "saved_model")
     docs = export_model(model, out)
-    print(f"exported the weights of step {_step_of(model)} as a SavedModel to {out}")
+    print(f"exported the weights of step {step} as a SavedModel to {out}")
     for name, doc in docs.items():
         print(f"  {name}: {doc}")
     return 0
@@ -407,6 +402,7 @@ def _check_inputs(args) -> None:
       TfgenError: the first problem, as one line.
     """
     from tfgen.errors import WorkdirError
+    from tfgen.training.workdir import check_workdir, check_workdir_target
 
     if args.command == "train":
         from tfgen import config as config_lib
@@ -416,12 +412,10 @@ def _check_inputs(args) -> None:
         overrides = list(args.set) + ([f"train.strategy={args.strategy}"] if args.strategy else [])
         args.loaded_config = config_lib.load_config(experiment.path, overrides)
         args.workdir = args.workdir or experiment.default_workdir
-        if os.path.exists(args.workdir) and not os.path.isdir(args.workdir):
-            raise WorkdirError(f"--workdir {args.workdir}: exists and is not a directory")
+        check_workdir_target(args.workdir)
         return
     if args.command == "probe" and args.json and os.path.isdir(args.json):
         raise WorkdirError(f"--json {args.json}: is a directory; give a file name")
-    from tfgen.training.workdir import check_workdir
 
     for name in _WORKDIR_ARGS:
         value = getattr(args, name, None)

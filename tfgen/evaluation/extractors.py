@@ -403,7 +403,7 @@ def fit_classifier(model: keras.Model, x: np.ndarray, y: np.ndarray, *, steps: i
     running = None
     # This can take minutes before anything else is shown: a bar on a terminal,
     # plain lines on stderr elsewhere (stdout may carry a command's JSON).
-    progress = ProgressDisplay(steps, items_per_step=batch_size, every=log_every or steps, label=what,
+    progress = ProgressDisplay(steps, items_per_step=batch_size, every=log_every, label=what,
                                stream=sys.stderr) if log_every else None
     for step, idx in enumerate(_batches(x.shape[0], batch_size, steps, rng), start=1):
         loss = float(train_step(tf.constant(x[idx]), tf.constant(y[idx])))

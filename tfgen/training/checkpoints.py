@@ -14,7 +14,6 @@ previous checkpoint loadable and named as the latest.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -82,11 +81,10 @@ class TrainingState:
         """Writes the model weights alone (no optimizer state): what export and sampling read."""
         weights = tf.train.Checkpoint(model=self.model)
         if self.is_chief:
+            from tfgen.training.workdir import write_json
+
             path = weights.write(self.final_path)
-            info = os.path.join(os.path.dirname(self.final_path), FINAL_INFO)
-            with open(info + ".tmp", "w") as f:
-                json.dump({"step": int(self.step.numpy())}, f)
-            os.replace(info + ".tmp", info)
+            write_json(os.path.join(os.path.dirname(self.final_path), FINAL_INFO), {"step": int(self.step.numpy())})
             return path
         _write_and_discard(lambda scratch: weights.write(os.path.join(scratch, "model")))
         return ""

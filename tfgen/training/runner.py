@@ -23,14 +23,15 @@ import numpy as np
 import tensorflow as tf
 
 from tfgen import config as config_lib
-from tfgen.errors import ConfigError, TfgenError, WorkdirError
+from tfgen.errors import ConfigError, TfgenError
+from tfgen.models.keras_workarounds import is_multi_worker
 from tfgen.training import callbacks as cb
 from tfgen.training.checkpoints import TrainingState
 from tfgen.training.interrupts import GracefulInterrupts, StopOnSignal, TrainingInterrupted, signal_name
 from tfgen.training.progress import Progress
-from tfgen.models.keras_workarounds import is_multi_worker
 from tfgen.training.strategy import is_chief, make_strategy, resolve_xla
-from tfgen.training.workdir import CONFIG_FILE, CURVES_FILE, METRICS_FILE, MODEL_FILE, STATUS_FILE, write_json
+from tfgen.training.workdir import (CONFIG_FILE, CURVES_FILE, METRICS_FILE, MODEL_FILE, STATUS_FILE,
+                                    check_workdir_target, write_json)
 
 FIXED_LATENT_SEED = 20161115  # the fixed-noise grid is the same in every run
 
@@ -54,12 +55,9 @@ def config_changes(old: config_lib.Config, new: config_lib.Config) -> list:
     changes = []
     for section in ("model", "data", "train", "eval"):
         before, now = _flat(section, getattr(old, section)), _flat(section, getattr(new, section))
-        for key in before.keys() | now.keys():
-            if before.get(key) != now.get(key):
-                changes.append((key, before.get(key), now.get(key)))
-    order = {s: i for i, s in enumerate(("model", "data", "train", "eval"))}
-    changes.sort(key=lambda c: (order[c[0].split(".")[0]], c[0]))
-    return [f"{key}: {a!r} -> {b!r}" for key, a, b in changes]
+        changes += [f"{key}: {before.get(key)!r} -> {now.get(key)!r}" for key in sorted(before.keys() | now.keys())
+                    if before.get(key) != now.get(key)]
+    return changes
 
 
 def _check_workdir(workdir: str, config: config_lib.Config, log: Callable[[str], None] = print) -> bool:
@@ -69,22 +67,21 @@ def _check_workdir(workdir: str, config: config_lib.Config, log: Callable[[str],
     in `_DATA_FIELDS_FREE_ON_RESUME`); those changes are logged, key by key.
     Returns whether the directory already held a run.
     """
-    if os.path.exists(workdir) and not os.path.isdir(workdir):
-        raise WorkdirError(f"--workdir {workdir}: exists and is not a directory")
+    check_workdir_target(workdir)
     path = os.path.join(workdir, CONFIG_FILE)
     if not os.path.exists(path):
         return False
     old = config_lib.load_config(path)
+    changes = config_changes(old, config)
     free = {name: None for name in _DATA_FIELDS_FREE_ON_RESUME}
     comparable = {"model": (old.model, config.model),
                   "data": (dataclasses.replace(old.data, **free), dataclasses.replace(config.data, **free))}
     for section, (before, now) in comparable.items():
         if before != now:
-            keys = [c for c in config_changes(old, config) if c.startswith(section + ".")]
+            keys = [c for c in changes if c.startswith(section + ".")]
             raise ConfigError(
                 f"{workdir}: holds a run with a different '{section}' section ({'; '.join(keys)}); "
                 f"resume it with the same config or choose another --workdir")
-    changes = config_changes(old, config)
     if changes:
         log(f"tfgen: config differs from {path}: {'; '.join(changes)}")
     return True

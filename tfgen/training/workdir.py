@@ -47,6 +47,16 @@ def read_status(workdir: str) -> dict:
         return json.load(f)
 
 
+def check_workdir_target(workdir: str) -> None:
+    """Refuses a training work directory that exists as something other than a folder (no TensorFlow).
+
+    Raises:
+      WorkdirError: `workdir` is a file (or another non-directory).
+    """
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise WorkdirError(f"--workdir {workdir}: exists and is not a directory")
+
+
 def check_workdir(workdir: str) -> None:
     """Cheap checks (no TensorFlow) that `workdir` holds a run, before anything heavy is imported.
 
@@ -86,7 +96,8 @@ def load_workdir(workdir: str):
     latest = tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR))
     latest_step = int(latest.rsplit("-", 1)[-1]) if latest else None
     final_step = None
-    if tf.io.gfile.exists(final + ".index"):
+    has_final = tf.io.gfile.exists(final + ".index")
+    if has_final:
         info_path = os.path.join(workdir, FINAL_DIR, FINAL_INFO)
         if os.path.exists(info_path):
             with open(info_path) as f:
@@ -95,8 +106,7 @@ def load_workdir(workdir: str):
             final_step = read_status(workdir).get("step")
     # The final weights unless training went on past them (a finished run
     # extended with more steps, then interrupted): the newest state wins.
-    if final_step is not None and (latest_step is None or final_step >= latest_step) or (
-            final_step is None and tf.io.gfile.exists(final + ".index") and latest is None):
+    if has_final and (latest_step is None or (final_step is not None and final_step >= latest_step)):
         tf.train.Checkpoint(model=model).read(final).expect_partial().assert_existing_objects_matched()
         loaded = {"path": final, "step": final_step}
     elif latest:
