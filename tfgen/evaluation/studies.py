@@ -88,7 +88,7 @@ def neighbours_study(workdir: str, num: int = 16,
         training split); None: all of them.
 
     Returns:
-      (report, figure). report: {"workdir", "model", "dataset", "step",
+      (report, figure). report: {"workdir", "model", "dataset", "data" (provenance), "step",
       "num", "memorisation": memorisation_report's dict,
       "nearest_training_index": [num] ints, positions in the (class-filtered)
       training split, "nearest_distance": [num] floats >= 0}; entry i
@@ -96,7 +96,7 @@ def neighbours_study(workdir: str, num: int = 16,
       "samples" and "nearest training image" side by side, the i-th pair at
       the same tile of both (row i % rows, column i // rows).
     """
-    from tfgen.data import load_arrays
+    from tfgen.data import data_provenance, load_arrays
     from tfgen.evaluation.layered import memorisation_report, nearest_neighbours
     from tfgen.evaluation.report import generate_images
     from tfgen.viz.grid import labelled_blocks
@@ -123,6 +123,7 @@ def neighbours_study(workdir: str, num: int = 16,
         "workdir": workdir,
         "model": config.model.name,
         "dataset": data.name,
+        "data": data_provenance(data),
         "step": step,
         "num": int(num),
         "memorisation": memorisation,
@@ -252,7 +253,7 @@ def adversarial_study(workdirs: Sequence[str], num_per_class: int = 1000, valida
       adversarial_metrics' dict ("accuracy_real_classifier",
       "accuracy_generated_classifier", "adversarial_divergence", "num_real",
       "num_generated", "num_validation") plus "classes" (per run, in order),
-      "workdirs", "models", "dataset", "num_classes", "validation",
+      "workdirs", "models", "dataset", "data" (its provenance), "num_classes", "validation",
       "classifier_steps" and "num_per_class".
 
     Raises:
@@ -260,7 +261,7 @@ def adversarial_study(workdirs: Sequence[str], num_per_class: int = 1000, valida
         runs of different datasets or image shapes, repeated classes, or an
         unlabelled dataset.
     """
-    from tfgen.data import dataset_info, load_arrays
+    from tfgen.data import data_provenance, dataset_info, load_arrays
     from tfgen.evaluation.layered import adversarial_metrics
     from tfgen.evaluation.report import generate_images
 
@@ -323,6 +324,7 @@ def adversarial_study(workdirs: Sequence[str], num_per_class: int = 1000, valida
         "workdirs": list(workdirs),
         "models": [config.model.name for _, config, _, _ in runs],
         "dataset": real_data.name,
+        "data": data_provenance(real_data),
         "num_classes": int(num_classes),
         "validation": validation,
         "classifier_steps": int(steps),

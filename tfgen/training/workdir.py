@@ -16,6 +16,7 @@ Layout::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import weakref
@@ -74,8 +75,9 @@ def load_workdir(workdir: str):
     """Rebuilds the trained model of a work directory.
 
     Returns:
-      (config, model): the resolved `Config` and the model with its trained
-      weights (final weights if training finished, else the latest
+      (config, model): the resolved `Config` (``data.digit_source: auto``
+      pinned to the source the run recorded in status.json) and the model
+      with its trained weights (final weights if training finished, else the latest
       checkpoint). `loaded_from(model)` says which: {"path": ..., "step": N}.
 
     Raises:
@@ -88,6 +90,10 @@ def load_workdir(workdir: str):
 
     check_workdir(workdir)
     config = config_lib.load_config(os.path.join(workdir, CONFIG_FILE))
+    recorded = (read_status(workdir).get("data") or {}).get("digit_source")
+    if recorded and config.data.digit_source == "auto":
+        # The digits the run trained on, even if "auto" would pick others here now.
+        config.data = dataclasses.replace(config.data, digit_source=recorded)
     with open(os.path.join(workdir, MODEL_FILE)) as f:
         model_config = json.load(f)
     model_config["xla"] = False  # serving and sampling: plain graph functions
