@@ -302,3 +302,19 @@ def test_mean_gradient_norm_is_the_sum_with_beta_divided_by_the_input_size():
         thetas.append(model.theta.numpy())
     np.testing.assert_allclose(thetas[0], thetas[1], rtol=1e-4)
     assert not np.allclose(thetas[0], 0.5)
+
+
+def test_synthesis_runs_as_one_graph_without_xla():
+    # Evaluation and sampling call synthesize eagerly: with XLA off it must still
+    # be a graph (one trace for any number of steps), giving what the eager loop gives.
+    model = tiny_model(langevin_steps=3)
+    assert not model.xla
+    start = model.sample_latent(2, seed=4)
+    seed = tf.constant([7, 8], tf.int32)
+    a = model.synthesize(start, steps=3, seed=seed)
+    b = model.synthesize(start, steps=5, seed=seed)
+    assert model._synthesize_compiled.experimental_get_tracing_count() == 1
+    units = model.bank.to_units(tf.convert_to_tensor(start, tf.float32))
+    eager = model.bank.to_image(model._synthesize_impl(units, tf.constant(3), seed))
+    np.testing.assert_allclose(a.numpy(), eager.numpy(), atol=1e-5)
+    assert not np.allclose(a.numpy(), b.numpy())

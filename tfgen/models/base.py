@@ -172,9 +172,27 @@ class GenerativeModel(DistributedFitWorkarounds):
         return list(self._trackers.values())
 
     def update_trackers(self, values: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-        for name, value in values.items():
-            self._trackers[name].update_state(value)
-        return logs_for_reduction({name: t.result() for name, t in self._trackers.items()})
+        """Adds this step's values to the running-mean trackers; returns the step's own values.
+
+        The logs Keras passes to callbacks are then each step's value (its mean
+        over the batch; under a distribution strategy the mean over replicas),
+        not a float32 running mean from which a step's value could only be
+        recovered by differencing, which fails after a large spike. The
+        trackers (`metrics`) keep the running means. A tracker not given a
+        value this step reports its running mean.
+        """
+        logs = {}
+        for name, tracker in self._trackers.items():
+            if name in values:
+                value = tf.reduce_mean(tf.cast(values[name], tf.float32))
+                tracker.update_state(value)
+                logs[name] = value
+            else:
+                logs[name] = tracker.result()
+        unknown = set(values) - set(self._trackers)
+        if unknown:
+            raise KeyError(f"update_trackers: no tracker named {sorted(unknown)} (add_trackers first)")
+        return logs_for_reduction(logs)
 
     # -- helpers for train steps --------------------------------------------
     def maybe_xla(self, fn: Callable) -> Callable:

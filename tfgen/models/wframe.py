@@ -120,7 +120,11 @@ class WFRAME(GenerativeModel):
         # |∇_x Φ|² per input dimension (gradient_norm: mean) or in total.
         self._norm_scale = 1.0 / float(h * w * c) if cfg.gradient_norm == "mean" else 1.0
         self._step = self.maybe_xla(self._step_impl)
-        self._synthesize_compiled = self.maybe_xla(self._synthesize_impl)
+        # Synthesis is called from outside any train step (evaluation, panels,
+        # serving): a graph even without XLA, since an eager tf.while_loop of
+        # Langevin steps ran 5.8x slower (924 vs 160 ms).
+        self._synthesize_compiled = (self.maybe_xla(self._synthesize_impl) if self.xla
+                                     else tf.function(self._synthesize_impl, reduce_retracing=True))
         self.built = True
 
     # -- construction ---------------------------------------------------------

@@ -78,28 +78,32 @@ class NonFiniteGuard(keras.callbacks.Callback):
 
 
 class WindowMeans:
-    """Means of each logged metric over the steps since the previous call.
+    """Means of each logged metric over the steps since the previous `take`.
 
-    Keras' trackers hold running means since the start of the epoch; the
-    mean over a window is recovered exactly from two running means:
-    (n_b * m_b - n_a * m_a) / (n_b - n_a).
+    Each step's logs are its own values (`GenerativeModel.update_trackers`);
+    they are summed in float64, so a window of one step is that step's value
+    exactly, and a spike of any size leaves the windows after it untouched.
     """
 
     def __init__(self):
         self.reset()
 
     def reset(self) -> None:
-        self._last = (0, {})  # (batches, running means) at the previous call
+        self._sums: Dict[str, float] = {}
+        self._counts: Dict[str, int] = {}
 
-    def __call__(self, batches: int, logs) -> Dict[str, float]:
-        """`batches`: batches since the epoch began; `logs`: the running means after them."""
-        n_a, means_a = self._last
-        n_b, means_b = batches, {k: float(v) for k, v in (logs or {}).items()}
-        if n_b == n_a:
-            return dict(means_b)
-        windows = {name: (n_b * m_b - n_a * means_a.get(name, 0.0)) / (n_b - n_a) for name, m_b in means_b.items()}
-        self._last = (n_b, means_b)
-        return windows
+    def add(self, logs) -> None:
+        """Adds one step's logs."""
+        for name, value in (logs or {}).items():
+            value = float(np.asarray(value, np.float64).mean())
+            self._sums[name] = self._sums.get(name, 0.0) + value
+            self._counts[name] = self._counts.get(name, 0) + 1
+
+    def take(self) -> Dict[str, float]:
+        """The means since the previous `take` (or `reset`), then starts a new window."""
+        means = {name: total / self._counts[name] for name, total in self._sums.items()}
+        self.reset()
+        return means
 
 
 class ScalarLogger(keras.callbacks.Callback):
@@ -124,7 +128,6 @@ class ScalarLogger(keras.callbacks.Callback):
         self._columns = None
         self._t0 = None
         self._last_step = None
-        self._seen = 0  # batches since the epoch began
         self._windows = WindowMeans()
 
     def on_train_begin(self, logs=None):
@@ -159,18 +162,17 @@ class ScalarLogger(keras.callbacks.Callback):
             out.writerow([step, *(repr(values[c]) if c in values else "" for c in self._columns)])
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._seen = 0
         self._windows.reset()
 
     def on_train_batch_end(self, batch, logs=None):
-        self._seen += 1
+        self._windows.add(logs)
         step = self.counter.step
         if step % self.every or self.guard.failure:
             return
         now = time.perf_counter()
         rate = (step - self._last_step) / max(now - self._t0, 1e-9)
         self._t0, self._last_step = now, step
-        windows = self._windows(self._seen, logs)
+        windows = self._windows.take()
         with self.writer.as_default(step=step), tf.summary.record_if(True):
             for name, window in windows.items():
                 tf.summary.scalar(f"losses/{name}", window)

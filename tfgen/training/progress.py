@@ -44,11 +44,12 @@ class Progress(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self._seen += 1
+        self._windows.add(logs)
         step = self.counter.step
         if self._seen == 1:
             self.display.start(step)  # the first step traces and compiles: not in the rate
         if self.display.due(step):
-            self.display.update(step, self._windows(self._seen, logs))
+            self.display.update(step, self._windows.take())
 
     def on_train_end(self, logs=None):
         self.display.close()
