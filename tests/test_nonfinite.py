@@ -19,7 +19,7 @@ from tfgen.training import TrainingDiverged, load_workdir, train
 class FaultyConfig(DCGANConfig):
     name: str = config_lib.field("faulty_dcgan")
     nan_at_step: int = config_lib.field(5, help="optimizer step at which to inject the NaN")
-    nan_in: str = config_lib.field("loss", choices=["loss", "gradient"])
+    nan_in: str = config_lib.field("loss", choices=["loss", "gradient", "moving_variance"])
     times: int = config_lib.field(1, help="how many times the fault fires")
 
 
@@ -44,11 +44,17 @@ class FaultyDCGAN(DCGAN):
             poison = tf.where(fire, np.nan, 0.0)
             data = dict(data, image=data["image"] + poison)
             out = super().train_step(data)
-        else:
+        elif cfg.nan_in == "gradient":
             out = super().train_step(data)
             # A NaN gradient applied to one weight, with finite losses.
             v = self.generator.trainable_variables[0]
             v.assign(tf.where(fire, v + np.nan, v))
+        else:
+            out = super().train_step(data)
+            # A batch-norm moving variance overflows (as under a huge learning rate):
+            # losses and trainable weights stay finite, since training uses batch statistics.
+            v = next(w for w in self.generator.non_trainable_variables if "moving_variance" in w.path)
+            v.assign(tf.where(fire, v + np.inf, v))
         self.fired.assign_add(tf.cast(fire, tf.int32))
         return out
 
@@ -81,6 +87,17 @@ def test_nan_gradient_is_caught_through_the_weights(tmp_path):
     config = config_lib.config_from_dict(make_config(tmp_path, nan_in="gradient", nan_at_step=3))
     with pytest.raises(TrainingDiverged, match=r"weights of generator became non-finite at step 3.*ckpt-2"):
         train(config, str(tmp_path / "run"), log=lambda s: None)
+
+
+def test_a_non_trainable_overflow_stops_training_and_every_kept_variable_is_finite(tmp_path):
+    # A checkpoint is good only if every variable is finite, batch-norm statistics included.
+    config = config_lib.config_from_dict(make_config(tmp_path, nan_in="moving_variance", nan_at_step=3))
+    workdir = str(tmp_path / "run")
+    with pytest.raises(TrainingDiverged, match=r"weights of generator became non-finite at step 3.*ckpt-2"):
+        train(config, workdir, log=lambda s: None)
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")))
+    floats = [reader.get_tensor(k) for k, dtype in reader.get_variable_to_dtype_map().items() if dtype.is_floating]
+    assert floats and all(np.all(np.isfinite(t)) for t in floats)
 
 
 def test_rollback_continues_with_lower_learning_rate(tmp_path):

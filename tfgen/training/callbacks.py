@@ -32,30 +32,47 @@ class StepCounter(keras.callbacks.Callback):
 
 
 class NonFiniteGuard(keras.callbacks.Callback):
-    """Stops training at the first non-finite loss or weight, before anything is saved.
+    """Stops training at the first non-finite loss or variable, before anything is saved.
 
-    Losses are checked from the step's logs; weights are checked every step
-    too (one small graph reduction), which catches a NaN or Inf gradient the
-    moment it is applied even when the loss itself stayed finite. Put it
-    right after the `StepCounter`, ahead of the checkpointing callback, so a
-    diverged state is never written over the last good checkpoint.
+    Losses are checked from the step's logs; every floating-point variable is
+    checked every step too (one small graph reduction): each sub-network's
+    weights, non-trainable ones included (a batch-norm moving variance can
+    overflow while every trainable weight is still finite), the optimizers'
+    slots and the model's persistent state (chains, latent banks). That
+    catches a NaN or Inf the moment it is written, so a checkpoint is only
+    ever saved from a state that is finite everywhere. Put it right after the
+    `StepCounter`, ahead of the checkpointing callback, so a diverged state
+    is never written over the last good checkpoint.
     """
 
     def __init__(self, counter: StepCounter, model=None):
         super().__init__()
         self.counter = counter
         self.failure: Optional[str] = None
-        self._networks = dict(model.sub_networks()) if model is not None else {}
+        self._model = model
+        self._groups: Optional[Dict[str, list]] = None  # gathered after the first step: optimizers build lazily
         self._check = None
 
-    def _weights_finite(self):
+    @staticmethod
+    def _variable_groups(model) -> Dict[str, list]:
+        """name -> the floating-point variables checked under that name."""
+        groups: Dict[str, list] = {}
+        for name, net in model.sub_networks().items():
+            groups[f"weights of {name}"] = list(net.variables)
+        for name, optimizer in model.optimizers_by_name().items():
+            groups[f"{name}'s slots"] = list(optimizer.variables)
+        groups["persistent state"] = [v for v in model.persistent_state().values() if hasattr(v, "dtype")]
+        return {name: [v for v in vs if tf.as_dtype(v.dtype).is_floating] for name, vs in groups.items()}
+
+    def _finite(self):
         if self._check is None:
-            nets = list(self._networks.values())
+            self._groups = self._variable_groups(self._model)
+            groups = list(self._groups.values())
 
             @tf.function
             def check():
-                return tf.stack([tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in net.trainable_variables])
-                                 for net in nets])
+                return tf.stack([tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in vs] or [True])
+                                 for vs in groups])
 
             self._check = check
         return self._check().numpy()
@@ -67,12 +84,11 @@ class NonFiniteGuard(keras.callbacks.Callback):
                 self.failure = f"loss {name} became {value} at step {step}"
                 self.model.stop_training = True
                 return
-        if self._networks:
-            finite = self._weights_finite()
-            for name, ok in zip(self._networks, finite):
+        if self._model is not None:
+            finite = self._finite()
+            for name, ok in zip(self._groups, finite):
                 if not ok:
-                    self.failure = (f"weights of {name} became non-finite at step {step} "
-                                    f"(a gradient was NaN or Inf)")
+                    self.failure = f"{name} became non-finite at step {step} (a NaN or Inf was written)"
                     self.model.stop_training = True
                     return
 
