@@ -119,3 +119,35 @@ def test_rollbacks_are_bounded(tmp_path):
     config = config_lib.config_from_dict(raw)
     with pytest.raises(TrainingDiverged, match="at step 5"):
         train(config, str(tmp_path / "run"), log=lambda s: None)
+
+
+# ---------------------------------------------------------------------------
+# One trainer per work directory (#22)
+# ---------------------------------------------------------------------------
+
+def _plain_config(tmp_path, steps=2):
+    raw = make_config(tmp_path)
+    raw["model"] = {"name": "dcgan", "g_filters": 8, "d_filters": 8}
+    raw["train"].update(steps=steps, checkpoint_every=1)
+    return config_lib.config_from_dict(raw)
+
+
+def test_a_second_trainer_is_refused_naming_the_holder(tmp_path):
+    import os
+
+    from tfgen.errors import WorkdirError
+    from tfgen.training.workdir import LOCK_FILE, WorkdirLock
+
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    with WorkdirLock(str(workdir)):  # stands in for a run in progress
+        with pytest.raises(WorkdirError, match=rf"already being trained by process {os.getpid()} on "):
+            train(_plain_config(tmp_path), str(workdir), log=lambda s: None)
+    assert not (workdir / "checkpoints").exists()  # the refused run wrote nothing
+    # A lock file left by a dead process (no flock held) is taken over; the lock
+    # is released when training ends, so the next run gets it too.
+    (workdir / LOCK_FILE).write_text("process 999999 on a-dead-host\n")
+    assert train(_plain_config(tmp_path), str(workdir), log=lambda s: None)["end_step"] == 2
+    assert train(_plain_config(tmp_path, steps=3), str(workdir), log=lambda s: None)["end_step"] == 3
+    with WorkdirLock(str(workdir)):
+        pass

@@ -12,6 +12,7 @@ uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -30,7 +31,7 @@ from tfgen.training.checkpoints import TrainingState
 from tfgen.training.interrupts import GracefulInterrupts, StopOnSignal, TrainingInterrupted, signal_name
 from tfgen.training.progress import Progress
 from tfgen.training.strategy import is_chief, make_strategy, resolve_xla
-from tfgen.training.workdir import (CONFIG_FILE, CURVES_FILE, METRICS_FILE, MODEL_FILE, STATUS_FILE,
+from tfgen.training.workdir import (CONFIG_FILE, CURVES_FILE, METRICS_FILE, MODEL_FILE, STATUS_FILE, WorkdirLock,
                                     check_workdir_target, read_status, write_json)
 
 FIXED_LATENT_SEED = 20161115  # the fixed-noise grid is the same in every run
@@ -160,11 +161,12 @@ def train(config: config_lib.Config, workdir: str, log: Callable[[str], None] = 
       TrainingInterrupted: SIGINT or SIGTERM; the step in flight was finished
         and checkpointed (see `tfgen.training.interrupts`).
     """
-    with GracefulInterrupts() as interrupts:
-        return _train(config, workdir, log, interrupts)
+    with GracefulInterrupts() as interrupts, contextlib.ExitStack() as lock:
+        return _train(config, workdir, log, interrupts, lock)
 
 
-def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], interrupts) -> dict:
+def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], interrupts,
+           lock: contextlib.ExitStack) -> dict:
     import tfgen.models  # noqa: F401  (the registry)
     from tfgen.data import data_provenance, dataset_info, describe_provenance, make_dataset
     from tfgen.models import build_model
@@ -195,6 +197,8 @@ def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], 
     provenance = data_provenance(config.data)
     if chief:  # other workers never touch the work directory
         os.makedirs(workdir, exist_ok=True)
+        # One trainer per work directory: a second would overwrite checkpoints and double metrics.csv.
+        lock.enter_context(WorkdirLock(workdir))
         config_lib.save_config(config, os.path.join(workdir, CONFIG_FILE),
                                header=f"data {describe_provenance(provenance)}")
     log(f"tfgen: {config.model.name} on {config.data.name} {info.image_shape}, "

@@ -12,6 +12,7 @@ Layout::
     <workdir>/logs/images        TensorBoard image grids
     <workdir>/samples/*.png      sample grids
     <workdir>/status.json        last step reached and whether training finished
+    <workdir>/train.lock         held (flock) by the process training in it
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import socket
 import weakref
 
 from tfgen import config as config_lib
@@ -27,6 +29,7 @@ from tfgen.errors import WorkdirError
 CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.json"
 STATUS_FILE = "status.json"
+LOCK_FILE = "train.lock"
 METRICS_FILE = "metrics.csv"
 CURVES_FILE = "curves.png"
 
@@ -46,6 +49,47 @@ def read_status(workdir: str) -> dict:
         return {}
     with open(path) as f:
         return json.load(f)
+
+
+class WorkdirLock:
+    """An exclusive lock on a work directory for as long as one process trains in it.
+
+    `fcntl.flock` on `<workdir>/train.lock`, which also records the holder's
+    PID and host. The kernel drops the lock when its process dies, however it
+    dies, so a lock file left by a killed run is simply taken over. Where
+    `fcntl` is missing (Windows) the lock is a no-op.
+
+    Raises (on enter):
+      WorkdirError: another process holds the lock; the message names it.
+    """
+
+    def __init__(self, workdir: str):
+        self.path = os.path.join(workdir, LOCK_FILE)
+        self._fd = None
+
+    def __enter__(self):
+        try:
+            import fcntl
+        except ImportError:  # no flock: nothing to hold
+            return self
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise WorkdirError(f"{os.path.dirname(self.path)}: already being trained by {holder}; wait for it to "
+                               f"finish (or stop it), or choose another --workdir") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"process {os.getpid()} on {socket.gethostname()}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the flock; the file stays (harmless)
+            self._fd = None
+        return False
 
 
 def check_workdir_target(workdir: str) -> None:
