@@ -151,3 +151,36 @@ def test_a_second_trainer_is_refused_naming_the_holder(tmp_path):
     assert train(_plain_config(tmp_path, steps=3), str(workdir), log=lambda s: None)["end_step"] == 3
     with WorkdirLock(str(workdir)):
         pass
+
+
+def test_a_rerun_finalises_a_run_killed_before_its_final_weights(tmp_path):
+    import json
+    import shutil
+
+    workdir = tmp_path / "run"
+    first = train(_plain_config(tmp_path, steps=2), str(workdir), log=lambda s: None)
+    shutil.copytree(workdir / "final", tmp_path / "final_step2")
+    # Killed after its last checkpoint, before final/ and status.json were written.
+    shutil.rmtree(workdir / "final")
+    (workdir / "status.json").unlink()
+    logs = []
+    again = train(_plain_config(tmp_path, steps=2), str(workdir), log=logs.append)
+    assert any("wrote the final weights of step 2" in line for line in logs)
+    assert again["weights_sha256"] == first["weights_sha256"]
+    assert json.loads((workdir / "final" / "info.json").read_text())["step"] == 2
+    status = json.loads((workdir / "status.json").read_text())
+    assert status["finished"] is True and status["step"] == 2
+    # Extended to 4 steps, then killed before final/: the stale step-2 final/ is replaced.
+    extended = train(_plain_config(tmp_path, steps=4), str(workdir), log=lambda s: None)
+    shutil.rmtree(workdir / "final")
+    shutil.copytree(tmp_path / "final_step2", workdir / "final")
+    train(_plain_config(tmp_path, steps=4), str(workdir), log=lambda s: None)
+    assert json.loads((workdir / "final" / "info.json").read_text())["step"] == 4
+    _, model = load_workdir(str(workdir))
+    from tfgen.training.runner import weights_fingerprint
+
+    assert weights_fingerprint(model) == extended["weights_sha256"]
+    # A consistent finished run is left alone.
+    logs = []
+    train(_plain_config(tmp_path, steps=4), str(workdir), log=logs.append)
+    assert any("nothing to do" in line for line in logs)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import json
 import os
 import time
 from typing import Callable, Optional
@@ -59,6 +60,20 @@ def config_changes(old: config_lib.Config, new: config_lib.Config) -> list:
         changes += [f"{key}: {before.get(key)!r} -> {now.get(key)!r}" for key in sorted(before.keys() | now.keys())
                     if before.get(key) != now.get(key)]
     return changes
+
+
+def _final_step(workdir: str) -> Optional[int]:
+    """The step of the weights in `final/` (None when there are none or their step is unknown)."""
+    from tfgen.training.checkpoints import FINAL_DIR, FINAL_INFO
+
+    final = os.path.join(workdir, FINAL_DIR)
+    if not tf.io.gfile.exists(os.path.join(final, "model.index")):
+        return None
+    try:
+        with open(os.path.join(final, FINAL_INFO)) as f:
+            return json.load(f).get("step")
+    except (OSError, ValueError):
+        return None
 
 
 def _resolved_digits(data) -> Optional[str]:
@@ -224,6 +239,15 @@ def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], 
     summary = {"start_step": start, "end_step": start, "seconds": 0.0, "metrics": {}, "samples_png": None,
                "rollbacks": 0}
     if start >= tc.steps:
+        if _final_step(workdir) != start:
+            # Killed between its last checkpoint and final/ (or extended, then
+            # killed): final/ and status.json are made to match the newest state.
+            state.save_final()
+            write_status(step=start, finished=True, failure=None)
+            summary["weights_sha256"] = weights_fingerprint(model)
+            log(f"tfgen: already trained to step {start}; wrote the final weights of step {start}, which were missing "
+                f"or older")
+            return summary
         log(f"tfgen: already trained to step {start} (train.steps={tc.steps}); nothing to do")
         return summary
     # Recorded before the first step: a run killed hard still says which data it trained on.
