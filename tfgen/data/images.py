@@ -22,7 +22,6 @@ Images are float32 in [-1, 1]; patches and resizing use PIL only.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -53,17 +52,10 @@ _SPLIT_IDS = {"train": 0, "test": 1}
 
 def skimage_data_dir() -> Optional[str]:
     """scikit-image's bundled `skimage/data` folder, or None when scikit-image is not installed."""
-    try:
-        spec = importlib.util.find_spec("skimage")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for root in spec.submodule_search_locations:
-        folder = os.path.join(root, "data")
-        if os.path.isfile(os.path.join(folder, SKIMAGE_PICTURES["brick"][0])):
-            return folder
-    return None
+    from tfgen.data.digits import installed_file
+
+    brick = installed_file("skimage", "data", SKIMAGE_PICTURES["brick"][0])
+    return os.path.dirname(brick) if brick else None
 
 
 def _picture_files(dataset: str, names: Sequence[str], path: Optional[str]) -> List[Tuple[str, str]]:

@@ -74,7 +74,7 @@ def _builtin_split(split: str) -> str:
 
 
 def _builtin_native_channels(data: DataConfig) -> int:
-    if data.name in ("multidigit", "mnist"):
+    if data.name in digits_lib.DIGIT_DATASETS:
         return 1
     if data.name in ("texture", "photos"):
         return images_lib.native_channels(data.name, tuple(data.images), data.path)
@@ -108,9 +108,7 @@ def _check_builtin_fields(data: DataConfig) -> None:
 
 def resolved_digit_source(data: DataConfig) -> Optional[str]:
     """The digit source a multidigit/mnist config reads on this machine, else None."""
-    if data.name not in ("multidigit", "mnist"):
-        return None
-    return digits_lib.resolve_digit_source(data.digit_source, data.data_dir)
+    return digits_lib.digit_source_of(data)
 
 
 # ---------------------------------------------------------------------------

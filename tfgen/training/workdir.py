@@ -92,6 +92,25 @@ class WorkdirLock:
         return False
 
 
+def recorded_digit_source(workdir: str):
+    """The digit source a run recorded in status.json (None: none recorded, or not a digit dataset)."""
+    return (read_status(workdir).get("data") or {}).get("digit_source")
+
+
+def final_step(workdir: str):
+    """The step of the weights in `final/`, from its info.json (None: no final weights, or no step recorded)."""
+    from tfgen.training.checkpoints import FINAL_DIR, FINAL_INFO
+
+    final = os.path.join(workdir, FINAL_DIR)
+    if not os.path.exists(os.path.join(final, "model.index")):
+        return None
+    try:
+        with open(os.path.join(final, FINAL_INFO)) as f:
+            return json.load(f).get("step")
+    except (OSError, ValueError):
+        return None
+
+
 def check_workdir_target(workdir: str) -> None:
     """Refuses a training work directory that exists as something other than a folder (no TensorFlow).
 
@@ -130,11 +149,11 @@ def load_workdir(workdir: str):
     import tensorflow as tf
 
     from tfgen.models import get_model_class
-    from tfgen.training.checkpoints import CHECKPOINT_DIR, FINAL_DIR, FINAL_INFO
+    from tfgen.training.checkpoints import CHECKPOINT_DIR, FINAL_DIR
 
     check_workdir(workdir)
     config = config_lib.load_config(os.path.join(workdir, CONFIG_FILE))
-    recorded = (read_status(workdir).get("data") or {}).get("digit_source")
+    recorded = recorded_digit_source(workdir)
     if recorded and config.data.digit_source == "auto":
         # The digits the run trained on, even if "auto" would pick others here now.
         config.data = dataclasses.replace(config.data, digit_source=recorded)
@@ -145,20 +164,15 @@ def load_workdir(workdir: str):
     final = os.path.join(workdir, FINAL_DIR, "model")
     latest = tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR))
     latest_step = int(latest.rsplit("-", 1)[-1]) if latest else None
-    final_step = None
     has_final = tf.io.gfile.exists(final + ".index")
-    if has_final:
-        info_path = os.path.join(workdir, FINAL_DIR, FINAL_INFO)
-        if os.path.exists(info_path):
-            with open(info_path) as f:
-                final_step = json.load(f).get("step")
-        else:  # runs finalised before the step was recorded beside the weights
-            final_step = read_status(workdir).get("step")
+    step_of_final = final_step(workdir)
+    if has_final and step_of_final is None:  # runs finalised before the step was recorded beside the weights
+        step_of_final = read_status(workdir).get("step")
     # The final weights unless training went on past them (a finished run
     # extended with more steps, then interrupted): the newest state wins.
-    if has_final and (latest_step is None or (final_step is not None and final_step >= latest_step)):
+    if has_final and (latest_step is None or (step_of_final is not None and step_of_final >= latest_step)):
         tf.train.Checkpoint(model=model).read(final).expect_partial().assert_existing_objects_matched()
-        loaded = {"path": final, "step": final_step}
+        loaded = {"path": final, "step": step_of_final}
     elif latest:
         tf.train.Checkpoint(model=model).restore(latest).expect_partial()
         loaded = {"path": latest, "step": latest_step}
