@@ -10,7 +10,7 @@ from model_testing import check_generative_model, make_config, random_batches, w
 from tfgen import config as config_lib
 from tfgen.losses import gradient_penalty, wasserstein_critic_loss, wasserstein_generator_loss
 from tfgen.models import build_model
-from tfgen.models.aaae import attribute_direction
+from tfgen.models.aaae.model import attribute_direction
 
 TINY = config_lib.tiny_overrides("aaae")
 

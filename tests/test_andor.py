@@ -11,9 +11,9 @@ import tensorflow as tf
 import tfgen.models  # noqa: F401
 from tfgen import config as config_lib
 from tfgen.errors import ConfigError
-from tfgen.evaluation import andor_basis
-from tfgen.layers.andor_blocks import AndOrGenerator, energy_network
-from tfgen.losses.andor import energy_network_loss, generator_objective, latent_log_posterior
+from tfgen.models.andor import basis as andor_basis
+from tfgen.models.andor.networks import AndOrGenerator, energy_network
+from tfgen.models.andor.losses import energy_network_loss, generator_objective, latent_log_posterior
 from tfgen.models import build_model
 from tfgen.sampling import langevin
 
@@ -141,7 +141,7 @@ def test_and_or_tree_children_are_next_layer_units_their_parent_feeds():
     text = andor_basis.tree_markdown(tree, g)
     nodes = sum(1 for _ in andor_basis._walk(tree["roots"]))
     assert text.count("- layer") == nodes
-    from tfgen.viz.andor_tree import render_tree
+    from tfgen.models.andor.tree import render_tree
     picture = render_tree(tree)
     assert picture.ndim == 3 and picture.shape[-1] == 3 and 0 <= picture.min() and picture.max() <= 1
 
@@ -277,7 +277,9 @@ def test_panels_tree_text_and_interpretability_score():
     text = model.text_panels(z, {})["and_or_tree"]
     assert text.count("- layer 3") >= 1
     images = np.random.default_rng(0).uniform(-1, 1, (20, 32, 32, 1)).astype("float32")
-    extras = model.evaluation_extras({"image": images[:4], "train_image": images})
+    from tfgen.models.registry import evaluation_extras
+
+    extras = evaluation_extras("andor")(model, {"image": images[:4], "train_image": images}, None)
     assert 0 < extras["ncc_score"] <= 1 and extras["ncc_bases"] > 0 and extras["ncc_layer"] == 3
 
 
@@ -307,7 +309,7 @@ def test_export_reloads_without_tfgen(tmp_path):
 
 
 def test_tree_tiles_zoom_basis_functions_to_their_support():
-    from tfgen.viz.andor_tree import zoom_to_support
+    from tfgen.models.andor.tree import zoom_to_support
 
     basis = np.zeros((32, 32, 1), np.float32)
     basis[10:12, 20:22] = [[[1.0], [-2.0]], [[0.5], [0.0]]]

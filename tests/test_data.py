@@ -859,8 +859,8 @@ def test_classes_filter_tfds_mocked(tmp_path):
 
 def test_celeb_a_attributes_are_loaded_by_name(tmp_path):
     from tfgen.data import attribute_names
-    from tfgen.evaluation.latent_studies import select_attribute
-    from tfgen.evaluation.studies import StudyError
+    from tfgen.models.aaae.studies import select_attribute
+    from tfgen.models.lrgan.studies import StudyError
 
     data = DataConfig(name="celeb_a", image_size=16, data_dir=str(tmp_path))
     with tfds.testing.mock_data(num_examples=6):

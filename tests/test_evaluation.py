@@ -349,10 +349,11 @@ class _FakeData:
 
 @pytest.fixture()
 def fake_data(monkeypatch):
+    from tfgen import cache as tfgen_cache
     from tfgen.evaluation import extractors
 
     fake = _FakeData()
-    monkeypatch.setattr(extractors, "_data_api", lambda: (fake.load_arrays, fake.dataset_info))
+    monkeypatch.setattr(tfgen_cache, "_data_api", lambda: (fake.load_arrays, fake.dataset_info))
     calls = []
     real_train = extractors.train_domain_classifier
 

@@ -18,12 +18,12 @@ import tensorflow as tf
 import tfgen.models  # noqa: F401  (registers every model)
 from model_testing import check_generative_model, make_config
 from tfgen import config as config_lib
-from tfgen.layers.hali_blocks import (ExampleDropout, GaussianConditional, WeightNormConv2D, per_example_draw,
+from tfgen.models.hali.networks import (ExampleDropout, GaussianConditional, WeightNormConv2D, per_example_draw,
                                       reparameterize)
 from tfgen.models import build_model
 from tfgen.errors import ConfigError
-from tfgen.evaluation.representation import linear_probe, probe_table, probe_targets
-from tfgen.models.hali import ali_discriminator_loss, ali_generator_loss, centre_hole_mask, masked_cross_entropy
+from tfgen.evaluation.linear_probes import linear_probe, probe_table, probe_targets
+from tfgen.models.hali.model import ali_discriminator_loss, ali_generator_loss, centre_hole_mask, masked_cross_entropy
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = config_lib.tiny_overrides("hali")
@@ -364,7 +364,7 @@ def test_innovation_keeps_z2_and_varies_the_decode(settled):
 
 
 def test_encoder_features_for_the_probe(settled):
-    from tfgen.evaluation.hali_studies import encoder_features
+    from tfgen.evaluation.probes import encoder_features
 
     model, x = settled
     features = encoder_features(model, x.numpy(), batch_size=2)

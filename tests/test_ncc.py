@@ -5,7 +5,7 @@ basis-function matching score."""
 import numpy as np
 import pytest
 
-from tfgen.evaluation.ncc import (
+from tfgen.models.andor.ncc import (
     best_match_scores,
     crop_to_support,
     matching_score,

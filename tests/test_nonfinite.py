@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from tfgen import config as config_lib
-from tfgen.models.dcgan import DCGAN, DCGANConfig
+from tfgen.models.dcgan.model import DCGAN, DCGANConfig
 from tfgen.models.registry import register
 from tfgen.training import TrainingDiverged, load_workdir, train
 

@@ -406,13 +406,14 @@ def test_cache_keys_of_unchanged_datasets_are_stable():
     # whose images did not change: their keys are computed as they always were.
     import hashlib
 
+    from tfgen import classifiers
     from tfgen.evaluation import extractors
 
     for data in (DataConfig(name="shapes"), DataConfig(name="cifar10", image_size=32)):
         fields = {"name": data.name, "image_size": data.image_size, "channels": 0, "num_objects": 1,
                   "num_train": 10000, "source": "auto", "seed": 0, "data_dir": None, "path": None,
                   "crop": "auto", "train_split": "train"}
-        payload = {"data": fields, "steps": 1500, "seed": 0, "version": extractors._CLASSIFIER_VERSION}
+        payload = {"data": fields, "steps": 1500, "seed": 0, "version": classifiers.CLASSIFIER_VERSION}
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
         assert extractors.classifier_cache_key(data, steps=1500) == f"{data.name}-{digest}"
     # The pictures of texture are part of its key.
@@ -421,7 +422,7 @@ def test_cache_keys_of_unchanged_datasets_are_stable():
 
 
 def test_cached_filter_bank_checks_provenance(tmp_path, monkeypatch):
-    from tfgen.layers import filter_bank as fb
+    from tfgen.models.wframe import filter_bank as fb
 
     data = DataConfig(name="mnist", image_size=16, digit_source="sklearn")
     folder = fb.learned_bank_for(data, steps=2, cache_dir=str(tmp_path))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgen.layers import TopKSparsity
+from tfgen.models.andor.sparsity import TopKSparsity
 
 
 def _distinct(shape, seed=0):

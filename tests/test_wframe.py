@@ -14,8 +14,8 @@ import tensorflow as tf
 import tfgen.models  # noqa: F401
 from tfgen import config as config_lib
 from tfgen.errors import TfgenError, WeightsNotFoundError
-from tfgen.layers import filter_bank as fb
-from tfgen.losses.frame import (
+from tfgen.models.wframe import filter_bank as fb
+from tfgen.models.wframe.losses import (
     frame_energy,
     response_distance,
     squared_input_gradient_norm,

@@ -18,6 +18,15 @@ import sys
 import textwrap
 
 from tfgen import __version__
+from tfgen import config as config_lib
+from tfgen.errors import TfgenError, WorkdirError
+from tfgen.experiments import describe, installed, methods, resolve
+from tfgen.training.workdir import (
+    check_workdir,
+    check_workdir_target,
+    load_run,
+    loaded_from,
+)
 
 
 def _quiet_tensorflow() -> None:
@@ -72,7 +81,6 @@ def _log_to_stderr() -> None:
 
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever `sys.stderr` is when a line is logged (it may be replaced, e.g. by a test)."""
-
     def emit(self, record):
         self.stream = sys.stderr
         super().emit(record)
@@ -80,14 +88,13 @@ class _StderrHandler(logging.StreamHandler):
 
 def _announce_weights(model):
     """Says on stderr which checkpoint `load_workdir` read into `model`; returns its step."""
-    from tfgen.training.workdir import loaded_from
-
     info = loaded_from(model)
     print(f"tfgen: using the weights of step {info.get('step')} ({info.get('path')})", file=sys.stderr)
     return info.get("step")
 
 
 def cmd_train(args) -> int:
+    # Imported when the command runs, after its arguments are checked (start-up time: TensorFlow).
     from tfgen.training import train
 
     summary = train(args.loaded_config, args.workdir)
@@ -98,6 +105,7 @@ def cmd_train(args) -> int:
 def cmd_sample(args) -> int:
     import numpy as np
 
+    # Imported when the command runs, after its arguments are checked (start-up time: TensorFlow).
     from tfgen.training import load_workdir
     from tfgen.viz import image_grid, save_png
 
@@ -115,6 +123,7 @@ def cmd_sample(args) -> int:
 
 
 def cmd_export(args) -> int:
+    # Imported when the command runs, after its arguments are checked (start-up time: TensorFlow).
     from tfgen.export import export_model
     from tfgen.training import load_workdir
 
@@ -129,6 +138,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    # Imported when the command runs, after its arguments are checked (start-up time: TensorFlow).
     from tfgen.evaluation.report import evaluate_workdir
 
     result = evaluate_workdir(args.workdir, num_samples=args.num_samples, extractor=args.extractor,
@@ -144,7 +154,6 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_configs(args) -> int:
-    from tfgen.experiments import describe, installed, methods
 
     if args.method and args.method not in methods():
         print(f"tfgen: error: {args.method}: no such method (known: {', '.join(methods())})", file=sys.stderr)
@@ -177,6 +186,7 @@ def _json_text(data) -> str:
 
 def _write_outputs(report, figure=None, png=None, json_path=None) -> None:
     """Writes the figure (PNG) and report (JSON) of a study, then prints the report."""
+    # Imported when the command runs, after its arguments are checked (start-up time: TensorFlow).
     from tfgen.viz import save_png
 
     if png:
@@ -190,18 +200,25 @@ def _write_outputs(report, figure=None, png=None, json_path=None) -> None:
 
 
 def cmd_neighbours(args) -> int:
-    from tfgen.evaluation.studies import neighbours_study
+    # Imported when the command runs, after its arguments are checked (start-up time: TensorFlow).
+    from tfgen.models.lrgan.studies import neighbours_study
 
-    report, figure = neighbours_study(args.workdir, num=args.num, max_reference=args.max_reference)
+    report, figure = neighbours_study(load_run(args.workdir), num=args.num, max_reference=args.max_reference)
     png = args.out or os.path.join(args.workdir, "neighbours.png")
     _write_outputs(report, figure, png, args.json)
     return 0
 
 
 def cmd_pair(args) -> int:
-    from tfgen.evaluation.studies import pair_study
+    # Imported when the command runs, after its arguments are checked (start-up time: TensorFlow).
+    from tfgen.evaluation.evaluate import get_extractor
+    from tfgen.models.lrgan.studies import check_pairable, pair_study
 
-    report, figure = pair_study(args.workdir_a, args.workdir_b, num=args.num)
+    run_a, run_b = load_run(args.workdir_a), load_run(args.workdir_b)
+    check_pairable(run_a, run_b)
+    # Run A's evaluation extractor: the domain classifier `tfgen evaluate` caches for its dataset.
+    extractor = get_extractor(run_a.config.eval, run_a.config.data)
+    report, figure = pair_study(run_a, run_b, extractor, num=args.num)
     png = args.out or os.path.join(
         args.workdir_a, f"pair_{os.path.basename(os.path.normpath(args.workdir_b))}.png")
     _write_outputs(report, figure, png, args.json)
@@ -209,26 +226,29 @@ def cmd_pair(args) -> int:
 
 
 def cmd_adversarial(args) -> int:
-    from tfgen.evaluation.studies import adversarial_study
+    # Imported when the command runs, after its arguments are checked (start-up time: TensorFlow).
+    from tfgen.models.lrgan.studies import adversarial_study
 
-    report = adversarial_study(args.workdirs, num_per_class=args.num_per_class,
+    report = adversarial_study([load_run(w) for w in args.workdirs], num_per_class=args.num_per_class,
                                validation=args.validation, max_validation=args.max_validation)
     _write_outputs(report, json_path=args.out)
     return 0
 
 
 def cmd_interpolate(args) -> int:
-    from tfgen.evaluation.latent_studies import interpolation_study
+    # Imported when the command runs, after its arguments are checked (start-up time: TensorFlow).
+    from tfgen.models.aaae.studies import interpolation_study
 
-    report, figure = interpolation_study(args.workdir, num=args.num, steps=args.steps, seed=args.seed)
+    report, figure = interpolation_study(load_run(args.workdir), num=args.num, steps=args.steps, seed=args.seed)
     _write_outputs(report, figure, args.out or os.path.join(args.workdir, "interpolation.png"), args.json)
     return 0
 
 
 def cmd_manipulate(args) -> int:
-    from tfgen.evaluation.latent_studies import manipulation_study
+    # Imported when the command runs, after its arguments are checked (start-up time: TensorFlow).
+    from tfgen.models.aaae.studies import manipulation_study
 
-    report, figure = manipulation_study(args.workdir, args.attribute, num=args.num, scales=args.scales,
+    report, figure = manipulation_study(load_run(args.workdir), args.attribute, num=args.num, scales=args.scales,
                                         max_examples=args.max_examples)
     safe = "".join(ch if ch.isalnum() else "_" for ch in args.attribute)
     _write_outputs(report, figure, args.out or os.path.join(args.workdir, f"manipulate_{safe}.png"), args.json)
@@ -236,16 +256,17 @@ def cmd_manipulate(args) -> int:
 
 
 def cmd_probe(args) -> int:
-    from tfgen.evaluation.hali_studies import probe_study
+    # Imported when the command runs, after its arguments are checked (start-up time: TensorFlow).
+    from tfgen.evaluation.probes import probe_study
 
-    report = probe_study(args.workdir, max_train=args.max_train, max_test=args.max_test, C=args.C)
+    report = probe_study(load_run(args.workdir), max_train=args.max_train, max_test=args.max_test, C=args.C)
     _write_outputs(report, json_path=args.json)
     return 0
 
 
 def cmd_datasets(args) -> int:
+    # Imported when the command runs, after its arguments are checked (start-up time: TensorFlow).
     from tfgen.data import describe_datasets
-
     from tfgen.data.catalog import CATALOG, maybe_prepared
     from tfgen.data.digits import describe_source, sources_status
 
@@ -427,13 +448,7 @@ def _check_inputs(args) -> None:
     Raises:
       TfgenError: the first problem, as one line.
     """
-    from tfgen.errors import WorkdirError
-    from tfgen.training.workdir import check_workdir, check_workdir_target
-
     if args.command == "train":
-        from tfgen import config as config_lib
-        from tfgen.experiments import resolve
-
         experiment = resolve(args.config)
         overrides = list(args.set) + ([f"train.strategy={args.strategy}"] if args.strategy else [])
         args.loaded_config = config_lib.load_config(experiment.path, overrides)
@@ -459,7 +474,6 @@ def main(argv=None) -> int:
 
 def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from tfgen.errors import TfgenError
 
     problem = _check_arguments(args)
     if problem:

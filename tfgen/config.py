@@ -26,7 +26,9 @@ from typing import Any, ClassVar, Dict, List, Optional, Type
 
 import yaml
 
+from tfgen.data.locations import tfds_mnist_prepared
 from tfgen.errors import ConfigError
+from tfgen.experiments import resolve
 
 
 def field(default, *, help: str = "", min=None, max=None, choices=None):
@@ -158,13 +160,13 @@ _MODEL_CONFIGS: Dict[str, Type[ModelConfig]] = {}
 # The modules are free of TensorFlow, so a config is checked in a fraction of
 # a second, before any model (or TensorFlow) is imported.
 BUILTIN_MODEL_CONFIGS: Dict[str, tuple] = {
-    "dcgan": ("tfgen.models.dcgan_config", "DCGANConfig"),
-    "lrgan": ("tfgen.models.lrgan_config", "LRGANConfig"),
-    "conditional_lrgan": ("tfgen.models.conditional_lrgan_config", "ConditionalLRGANConfig"),
-    "aaae": ("tfgen.models.aaae_config", "AAAEConfig"),
-    "hali": ("tfgen.models.hali_config", "HALIConfig"),
-    "wframe": ("tfgen.models.wframe_config", "WFRAMEConfig"),
-    "andor": ("tfgen.models.andor_config", "AndOrConfig"),
+    "dcgan": ("tfgen.models.dcgan.config", "DCGANConfig"),
+    "lrgan": ("tfgen.models.lrgan.config", "LRGANConfig"),
+    "conditional_lrgan": ("tfgen.models.lrgan.config", "ConditionalLRGANConfig"),
+    "aaae": ("tfgen.models.aaae.config", "AAAEConfig"),
+    "hali": ("tfgen.models.hali.config", "HALIConfig"),
+    "wframe": ("tfgen.models.wframe.config", "WFRAMEConfig"),
+    "andor": ("tfgen.models.andor.config", "AndOrConfig"),
 }
 
 
@@ -280,8 +282,6 @@ def _legacy_digit_source(value, section: Dict[str, Any]):
     if value == "mnist":
         return "tfds"
     if value == "auto":
-        from tfgen.data.digits import tfds_mnist_prepared
-
         return "tfds" if tfds_mnist_prepared(section.get("data_dir")) else "sklearn"
     return value
 
@@ -385,8 +385,6 @@ def load_config(path: str, overrides: Optional[List[str]] = None) -> Config:
       overrides: `key.path=value` strings, as `--set` takes them.
     """
     if not os.path.isfile(path):
-        from tfgen.experiments import resolve
-
         path = resolve(path).path  # raises "config file not found" naming the closest configs
     try:
         with open(path) as f:

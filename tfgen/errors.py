@@ -28,3 +28,7 @@ class WeightsNotFoundError(TfgenError):
 
 class BadImageError(TfgenError):
     """An image-folder file cannot be used (corrupt, unsupported pixel format, too small)."""
+
+
+class StudyError(TfgenError):
+    """Work directories that cannot be studied together (shapes, classes, datasets), or a bad study option."""

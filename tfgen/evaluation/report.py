@@ -5,15 +5,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Dict, Optional
 
-import numpy as np
 
-EVAL_SAMPLE_SEED = 31337  # generated images are the same for every evaluation of a run
-
-
-def generate_images(model, num: int, seed: int = EVAL_SAMPLE_SEED, batch_size: int = 250) -> np.ndarray:
-    """`num` samples from z ~ N(0, I): float32 [num, H, W, C] in [-1, 1]."""
-    z = model.latent_batch(num, seed)
-    return np.concatenate([model.generate(z[i:i + batch_size]).numpy() for i in range(0, num, batch_size)])
+from tfgen.data import data_provenance, load_arrays
+from tfgen.evaluation.evaluate import get_extractor, score_samples
+from tfgen.metrics import frechet_distance_from_features, reconstruction_mse
+from tfgen.models.base import EVAL_SAMPLE_SEED, sample_images  # noqa: F401 (EVAL_SAMPLE_SEED re-exported)
+from tfgen.models.registry import evaluation_extras
+from tfgen.ops.batching import map_batches
+from tfgen.training.workdir import load_workdir, loaded_from
 
 
 def evaluate_workdir(workdir: str, num_samples: Optional[int] = None, extractor: Optional[str] = None,
@@ -23,8 +22,10 @@ def evaluate_workdir(workdir: str, num_samples: Optional[int] = None, extractor:
     Also reports the same FID between the training and test splits (the
     floor a perfect model would reach with this many samples), and, for
     models that reconstruct, the per-pixel reconstruction MSE on the test split,
-    and the model's own `evaluation_extras` (LR-GAN: pose statistics; its
-    conditional variant: mask IoU against the true masks).
+    and the method's own scores, registered with
+    `registry.register_evaluation_extras` and handed the model, the test
+    arrays and the extractor (LR-GAN: pose statistics; its conditional
+    variant: mask IoU against the true masks).
 
     Args:
       workdir: a trained work directory.
@@ -37,11 +38,6 @@ def evaluate_workdir(workdir: str, num_samples: Optional[int] = None, extractor:
       `weights` (the checkpoint read) and `data` (`data_provenance`: the
       dataset, digit source and distinct source images).
     """
-    from tfgen.data import data_provenance, load_arrays
-    from tfgen.evaluation.evaluate import get_extractor, score_samples
-    from tfgen.evaluation.metrics import frechet_distance_from_features, reconstruction_mse
-    from tfgen.training.workdir import load_workdir, loaded_from
-
     config, model = load_workdir(workdir)
     loaded = loaded_from(model)
     log(f"tfgen: evaluating the weights of step {loaded.get('step')} ({loaded.get('path')})")
@@ -59,7 +55,7 @@ def evaluate_workdir(workdir: str, num_samples: Optional[int] = None, extractor:
     test_arrays = load_arrays(config.data, config.data.test_split, max_examples=n)
     real = test_arrays["image"]
     log(f"tfgen: generating {n} samples")
-    generated = generate_images(model, n)
+    generated = sample_images(model, n)
     log("tfgen: scoring (FID, IS)")
     report = score_samples(generated, real, feature_net)
     accuracy = getattr(feature_net, "accuracy", None)
@@ -69,10 +65,12 @@ def evaluate_workdir(workdir: str, num_samples: Optional[int] = None, extractor:
     report["fid_train_vs_test"] = float(frechet_distance_from_features(
         feature_net.features(train_real), feature_net.features(real)))
     if model.reconstructs:
-        recon = np.concatenate([model.reconstruct(real[i:i + 250]).numpy() for i in range(0, len(real), 250)])
+        recon = map_batches(model.reconstruct, real)
         report["reconstruction_mse"] = float(reconstruction_mse(real, recon))
     log("tfgen: the method's own measurements")
-    report.update(model.evaluation_extras({**test_arrays, "train_image": train_real}))
+    extras = evaluation_extras(config.model.name)
+    if extras is not None:
+        report.update(extras(model, {**test_arrays, "train_image": train_real}, feature_net))
     report.update(model=config.model.name, dataset=config.data.name, step=loaded.get("step"),
                   weights=loaded.get("path"), workdir=workdir, data=data_provenance(config.data))
     return report

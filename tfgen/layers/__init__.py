@@ -1,6 +1,4 @@
-"""Reusable network blocks."""
-
-from tfgen.layers.sparsity import TopKSparsity, top_k_mask
+"""Generic network blocks shared by several methods (a method's own networks live in its folder)."""
 
 from tfgen.layers.dcgan_blocks import (
     DCGANDiscriminator,
@@ -11,5 +9,5 @@ from tfgen.layers.dcgan_blocks import (
     to_image_layer,
 )
 
-__all__ = ["TopKSparsity", "top_k_mask", "DCGANDiscriminator", "DCGANGenerator", "discriminator_trunk", "generator_trunk", "num_stages",
+__all__ = ["DCGANDiscriminator", "DCGANGenerator", "discriminator_trunk", "generator_trunk", "num_stages",
            "to_image_layer"]

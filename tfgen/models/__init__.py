@@ -17,6 +17,7 @@ def load_all() -> None:
 def __getattr__(name):
     # The base class pulls in TensorFlow: imported only when asked for.
     if name == "GenerativeModel":
+        # The base class pulls in TensorFlow: imported only when asked for (start-up time).
         from tfgen.models.base import GenerativeModel
 
         return GenerativeModel

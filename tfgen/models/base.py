@@ -35,6 +35,20 @@ import tensorflow as tf
 
 from tfgen import config as config_lib
 from tfgen.models.keras_workarounds import DistributedFitWorkarounds, logs_for_reduction
+from tfgen.ops.batching import INFERENCE_BATCH_SIZE, map_batches
+
+# The latents of every evaluation and study of a run: the same samples each time.
+EVAL_SAMPLE_SEED = 31337
+
+
+def sample_images(model, num: int, seed: int = EVAL_SAMPLE_SEED, batch_size: int = INFERENCE_BATCH_SIZE) -> np.ndarray:
+    """`num` samples of a model from latents of a fixed seed: float32 [num, H, W, C] in [-1, 1].
+
+    The latents are `model.latent_batch(num, seed)` (stateless), so two calls
+    with the same seed give the same images.
+    """
+    z = model.latent_batch(num, seed)
+    return map_batches(lambda zb: model.generate(zb), z.numpy(), batch_size=batch_size)
 
 
 class GenerativeModel(DistributedFitWorkarounds):

@@ -9,12 +9,25 @@ defined elsewhere registers itself with `@register(name, ConfigClass)`.
 from __future__ import annotations
 
 import importlib
-from typing import Dict, Type
+from typing import Any, Callable, Dict, Optional, Tuple, Type
 
 from tfgen import config as config_lib
 from tfgen.errors import ConfigError
 
 _MODELS: Dict[str, type] = {}
+
+# The modules of each built-in method (in its folder under tfgen/models/) that
+# register it: its model class, then its evaluation extras where they have a
+# module of their own. Imported on first lookup.
+BUILTIN_MODEL_MODULES: Dict[str, Tuple[str, ...]] = {
+    "dcgan": ("tfgen.models.dcgan.model",),
+    "lrgan": ("tfgen.models.lrgan.model",),
+    "conditional_lrgan": ("tfgen.models.lrgan.conditional",),
+    "aaae": ("tfgen.models.aaae.model",),
+    "hali": ("tfgen.models.hali.model", "tfgen.models.hali.studies"),
+    "wframe": ("tfgen.models.wframe.model",),
+    "andor": ("tfgen.models.andor.model",),
+}
 
 
 def register(name: str, config_class: Type[config_lib.ModelConfig]):
@@ -30,10 +43,42 @@ def register(name: str, config_class: Type[config_lib.ModelConfig]):
     return wrap
 
 
+# name -> the method's own scores for `tfgen evaluate` (see `register_evaluation_extras`).
+_EVALUATION_EXTRAS: Dict[str, Callable[..., Dict[str, Any]]] = {}
+
+
+def register_evaluation_extras(name: str):
+    """Function decorator registering a method's own scores for `tfgen evaluate`.
+
+    The function is called as `fn(model, arrays, extractor)` and returns a
+    JSON-able dict: `model` the trained model, `arrays` the test split from
+    `tfgen.data.load_arrays` (images and, for the built-in datasets, true
+    masks, labels and poses) plus "train_image" (as many training images),
+    `extractor` the evaluation's `FeatureExtractor` (a `DomainClassifier`
+    with eval.extractor=domain), or None. Evaluation knows a method's scores
+    only through this registration, and the method never imports evaluation.
+    """
+
+    def wrap(fn):
+        _EVALUATION_EXTRAS[name] = fn
+        return fn
+
+    return wrap
+
+
+def evaluation_extras(name: str) -> Optional[Callable[..., Dict[str, Any]]]:
+    """The registered scores of model `name` (its modules are imported here, which registers them), or None."""
+    for module in BUILTIN_MODEL_MODULES.get(name, ()):
+        importlib.import_module(module)
+    get_model_class(name)  # an unknown name is an error
+    return _EVALUATION_EXTRAS.get(name)
+
+
 def get_model_class(name: str):
     """The model class registered as `name` (a built-in method is imported here)."""
-    if name not in _MODELS and name in config_lib.BUILTIN_MODEL_CONFIGS:
-        importlib.import_module(f"tfgen.models.{name}")  # registers it
+    if name not in _MODELS and name in BUILTIN_MODEL_MODULES:
+        for module in BUILTIN_MODEL_MODULES[name]:
+            importlib.import_module(module)  # registers it
     if name not in _MODELS:
         raise ConfigError(f"model.name: unknown model '{name}' (known: {', '.join(names())})")
     return _MODELS[name]
@@ -55,6 +100,7 @@ def build_model(config: config_lib.Config, image_shape=None, num_classes=None, x
       xla: XLA-compile the inner loss/gradient step.
     """
     if image_shape is None:
+        # The data pipeline imports TensorFlow; config checks use the registry without it (start-up time).
         from tfgen.data import dataset_info
 
         info = dataset_info(config.data)

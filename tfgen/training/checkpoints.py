@@ -20,9 +20,7 @@ import tempfile
 
 import tensorflow as tf
 
-CHECKPOINT_DIR = "checkpoints"
-FINAL_DIR = "final"
-FINAL_INFO = "info.json"  # beside the final weights: the step they are from
+from tfgen.training.workdir import CHECKPOINT_DIR, FINAL_DIR, FINAL_INFO, write_json  # noqa: F401 (re-exported)
 
 
 def _write_and_discard(write) -> None:
@@ -81,8 +79,6 @@ class TrainingState:
         """Writes the model weights alone (no optimizer state): what export and sampling read."""
         weights = tf.train.Checkpoint(model=self.model)
         if self.is_chief:
-            from tfgen.training.workdir import write_json
-
             path = weights.write(self.final_path)
             write_json(os.path.join(os.path.dirname(self.final_path), FINAL_INFO), {"step": int(self.step.numpy())})
             return path

@@ -23,16 +23,35 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import tfgen.models  # noqa: F401  (the registry)
 from tfgen import config as config_lib
+from tfgen.data import data_provenance, dataset_info, describe_provenance, make_dataset
+from tfgen.data.digits import digit_source_of
 from tfgen.errors import ConfigError, TfgenError
+from tfgen.models import build_model
 from tfgen.models.keras_workarounds import is_multi_worker
 from tfgen.training import callbacks as cb
 from tfgen.training.checkpoints import TrainingState
-from tfgen.training.interrupts import GracefulInterrupts, StopOnSignal, TrainingInterrupted, signal_name
+from tfgen.training.interrupts import (
+    GracefulInterrupts,
+    StopOnSignal,
+    TrainingInterrupted,
+    signal_name,
+)
 from tfgen.training.progress import Progress
 from tfgen.training.strategy import is_chief, make_strategy, resolve_xla
-from tfgen.training.workdir import (CONFIG_FILE, CURVES_FILE, METRICS_FILE, MODEL_FILE, STATUS_FILE, WorkdirLock,
-                                    check_workdir_target, final_step, recorded_digit_source, write_json)
+from tfgen.training.workdir import (
+    CONFIG_FILE,
+    CURVES_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    STATUS_FILE,
+    WorkdirLock,
+    check_workdir_target,
+    final_step,
+    recorded_digit_source,
+    write_json,
+)
 
 FIXED_LATENT_SEED = 20161115  # the fixed-noise grid is the same in every run
 
@@ -69,8 +88,6 @@ def _check_same_digits(workdir: str, old, new) -> None:
     source the run recorded in status.json decides; without a record, what
     its config resolves to.
     """
-    from tfgen.data.digits import digit_source_of
-
     now = digit_source_of(new)
     if now is None:
         return
@@ -119,8 +136,6 @@ def distributed_train_data(strategy, config: config_lib.Config, skip_batches: in
     previous run already consumed, which reproduces its data position since
     the stream is a deterministic function of `train.seed`.
     """
-    from tfgen.data import make_dataset
-
     def dataset_fn(ctx: tf.distribute.InputContext):
         ds = make_dataset(config.data, config.data.train_split, config.train.batch_size, training=True,
                           seed=config.train.seed, input_context=ctx)
@@ -160,10 +175,6 @@ def train(config: config_lib.Config, workdir: str, log: Callable[[str], None] = 
 
 def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], interrupts,
            lock: contextlib.ExitStack) -> dict:
-    import tfgen.models  # noqa: F401  (the registry)
-    from tfgen.data import data_provenance, dataset_info, describe_provenance, make_dataset
-    from tfgen.models import build_model
-
     tc = config.train
     resumed_dir = _check_workdir(workdir, config, log)
 

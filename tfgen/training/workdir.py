@@ -22,6 +22,7 @@ import json
 import os
 import socket
 import weakref
+from typing import Any, NamedTuple, Optional
 
 from tfgen import config as config_lib
 from tfgen.errors import WorkdirError
@@ -32,6 +33,9 @@ STATUS_FILE = "status.json"
 LOCK_FILE = "train.lock"
 METRICS_FILE = "metrics.csv"
 CURVES_FILE = "curves.png"
+CHECKPOINT_DIR = "checkpoints"
+FINAL_DIR = "final"
+FINAL_INFO = "info.json"  # beside the final weights: the step they are from
 
 _LOADED = weakref.WeakKeyDictionary()  # model -> where load_workdir read its weights
 
@@ -99,8 +103,6 @@ def recorded_digit_source(workdir: str):
 
 def final_step(workdir: str):
     """The step of the weights in `final/`, from its info.json (None: no final weights, or no step recorded)."""
-    from tfgen.training.checkpoints import FINAL_DIR, FINAL_INFO
-
     final = os.path.join(workdir, FINAL_DIR)
     if not os.path.exists(os.path.join(final, "model.index")):
         return None
@@ -146,10 +148,11 @@ def load_workdir(workdir: str):
     Raises:
       WorkdirError: the directory is missing, holds no run, or no checkpoint.
     """
+    # TensorFlow and the models only when a run is loaded: the checks above stay
+    # cheap for the CLI (start-up time).
     import tensorflow as tf
 
     from tfgen.models import get_model_class
-    from tfgen.training.checkpoints import CHECKPOINT_DIR, FINAL_DIR
 
     check_workdir(workdir)
     config = config_lib.load_config(os.path.join(workdir, CONFIG_FILE))
@@ -181,6 +184,32 @@ def load_workdir(workdir: str):
                            f"run `tfgen train` on it first")
     _LOADED[model] = loaded  # kept beside the model: an attribute would be tracked by Keras
     return config, model
+
+
+class LoadedRun(NamedTuple):
+    """A trained run, loaded: what a study or evaluation is handed.
+
+    Attributes:
+      workdir: the work directory.
+      config: its resolved `Config` (see `load_workdir`).
+      model: the model with its trained weights.
+      step: the training step of those weights (None if unknown).
+    """
+
+    workdir: str
+    config: Any
+    model: Any
+    step: Optional[int]
+
+
+def load_run(workdir: str) -> LoadedRun:
+    """`load_workdir` as a `LoadedRun`, with the step of the weights it read.
+
+    Raises:
+      WorkdirError: as `load_workdir`.
+    """
+    config, model = load_workdir(workdir)
+    return LoadedRun(workdir, config, model, loaded_from(model).get("step"))
 
 
 def loaded_from(model) -> dict:

@@ -8,7 +8,7 @@ Model (Eq. 7, 16-17):
     Y = g(Z; Θ, k) + ε,  Z ~ N(0, I_d),  ε ~ N(0, σ² I_D)
     P(Y; Φ) ∝ exp(f(Y; Φ)) q(Y),  q = N(0, σ_q² I_D)
 
-with g the sparsely connected generator (`tfgen.layers.andor_blocks`, Table
+with g the sparsely connected generator (`tfgen.models.andor.networks`, Table
 1) and f the bottom-up energy network. Algorithm 1, one iteration per
 `train_step` on a batch of observed Y_i with their dataset indices i:
 
@@ -62,19 +62,22 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfgen.data import dataset_info
 from tfgen.errors import ConfigError
-from tfgen.layers.andor_blocks import AndOrGenerator, energy_network
-from tfgen.losses.andor import (
+from tfgen.losses.reduction import reduce_loss
+from tfgen.models.andor import basis as andor_basis
+from tfgen.models.andor.config import AndOrConfig
+from tfgen.models.andor.losses import (
     energy_network_loss,
     generator_objective,
     latent_log_posterior,
     reference_log_density,
 )
-from tfgen.losses.reduction import reduce_loss
+from tfgen.models.andor.networks import AndOrGenerator, energy_network
+from tfgen.models.andor.tree import labelled_basis_grid, render_tree
 from tfgen.models.base import GenerativeModel
-from tfgen.models.registry import register
+from tfgen.models.registry import register, register_evaluation_extras
 from tfgen.sampling import langevin
-from tfgen.models.andor_config import AndOrConfig
 
 
 @register("andor", AndOrConfig)
@@ -139,7 +142,6 @@ class AndOr(GenerativeModel):
         cfg = config.model
         if cfg.latent_bank_size:
             return cfg
-        from tfgen.data import dataset_info
 
         size = dataset_info(config.data).num_train
         if not size:
@@ -268,17 +270,13 @@ class AndOr(GenerativeModel):
     def basis_functions(self, z, layer: int, top=None):
         """Every kept activation of `layer` for one z and its basis function (Appendix A).
 
-        See `tfgen.evaluation.andor_basis.basis_functions`; Eq. 25 holds:
+        See `tfgen.models.andor.basis.basis_functions`; Eq. 25 holds:
         pre-tanh = Σ_k s_k B_k + bias.
         """
-        from tfgen.evaluation import andor_basis
-
         return andor_basis.basis_functions(self.generator, z, layer, top=top)
 
     def and_or_tree(self, z):
         """The AND-OR tree of one z over `tree_layers` (see `andor_basis.and_or_tree`)."""
-        from tfgen.evaluation import andor_basis
-
         cfg = self.model_config
         return andor_basis.and_or_tree(self.generator, z, cfg.tree_layers, cfg.tree_nodes, cfg.tree_children)
 
@@ -286,9 +284,6 @@ class AndOr(GenerativeModel):
     png_panels = ("samples", "and_or_tree", "most_used_basis")
 
     def image_panels(self, fixed_latent, real_batch):
-        from tfgen.evaluation import andor_basis
-        from tfgen.viz.andor_tree import labelled_basis_grid, render_tree
-
         cfg = self.model_config
         panels = super().image_panels(fixed_latent, real_batch)
         panels["and_or_tree"] = self.figure_panel(render_tree(self.and_or_tree(fixed_latent[0])))
@@ -303,7 +298,6 @@ class AndOr(GenerativeModel):
     def text_panels(self, fixed_latent, real_batch):
         # The same tree as the image panel (same latent, same weights);
         # recomputed rather than cached on the model, which would track it.
-        from tfgen.evaluation import andor_basis
 
         tree = self.and_or_tree(fixed_latent[0])
         return {"and_or_tree": andor_basis.tree_markdown(tree, self.generator)}
@@ -311,20 +305,7 @@ class AndOr(GenerativeModel):
     def histograms(self, fixed_latent, real_batch):
         return {"latent_bank": np.asarray(self.latent_bank[:4096]).ravel()}
 
-    def evaluation_extras(self, arrays):
-        """Table 4's interpretability score: layer-`ncc_layer` basis functions
-        (top 8 of each of 16 latents from the prior) against training images."""
-        from tfgen.evaluation import andor_basis
-
-        images = arrays.get("train_image", arrays["image"])[:500]
-        zs = self.latent_batch(16, seed=5).numpy()
-        score = andor_basis.interpretability_score(self.generator, zs, images, layer=self.model_config.ncc_layer)
-        return {"ncc_score": score["mean"], "ncc_score_std": score["std"], "ncc_bases": score["count"],
-                "ncc_layer": self.model_config.ncc_layer}
-
     def serving_endpoints(self):
-        from tfgen.evaluation import andor_basis
-
         cfg = self.model_config
         endpoints = super().serving_endpoints()
         dims = ", ".join(map(str, self.image_shape))
@@ -361,3 +342,14 @@ class AndOr(GenerativeModel):
             f"largest activations of that layer, coefficients: [batch, {cfg.num_basis}] their values s_k "
             f"(descending), positions: int32 [batch, {cfg.num_basis}, 3] (row, column, channel)}}")
         return endpoints
+
+
+@register_evaluation_extras("andor")
+def evaluation_extras(model, arrays, extractor=None):
+    """Table 4's interpretability score: layer-`ncc_layer` basis functions
+    (top 8 of each of 16 latents from the prior) against training images."""
+    images = arrays.get("train_image", arrays["image"])[:500]
+    zs = model.latent_batch(16, seed=5).numpy()
+    score = andor_basis.interpretability_score(model.generator, zs, images, layer=model.model_config.ncc_layer)
+    return {"ncc_score": score["mean"], "ncc_score_std": score["std"], "ncc_bases": score["count"],
+            "ncc_layer": model.model_config.ncc_layer}

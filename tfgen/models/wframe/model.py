@@ -1,7 +1,7 @@
 """wFRAME (Cai, Wu, Li, Chen & Lin, AAAI 2019) — FRAME on pre-learned conv
 filters with the Wasserstein (JKO) gradient-norm terms; FRAME is `beta: 0`.
 
-The model is an energy on a frozen filter bank (`tfgen.layers.filter_bank`):
+The model is an energy on a frozen filter bank (`tfgen.models.wframe.filter_bank`):
 
     p(x; θ) ∝ exp(Φ(x; θ)) N(x; 0, σ² I),  Φ(x; θ) = Σ_k Σ_p θ_k,p ReLU(F_k(x)_p)
 
@@ -17,7 +17,7 @@ and learning is Algorithm 1, one iteration per `train_step`:
 2. θ ← θ + λ [(H_obs − H_syn) − β/2 ((1 − γ) P_{t−1} + γ P_t)], γ ~ U[0, 1],
    with H = E ∇_θ Φ and P = ∇_θ E|∇_x Φ|² on the chains before (ρ_{t−1})
    and after (ρ_t) this iteration's steps. Implemented as SGD with rate λ
-   on the scalar of `tfgen.losses.frame.wframe_theta_loss`. Optional weight
+   on the scalar of `tfgen.models.wframe.losses.wframe_theta_loss`. Optional weight
    clipping of θ (the paper's comparison setting).
 
 Choices where the paper is silent or inconsistent (see `WFRAMEConfig`):
@@ -61,7 +61,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgen.errors import ConfigError
-from tfgen.layers.filter_bank import (
+from tfgen.models.wframe.filter_bank import (
     FilterBank,
     empty_filter_bank,
     learned_bank_for,
@@ -69,7 +69,7 @@ from tfgen.layers.filter_bank import (
     random_filter_bank,
     vgg16_filter_bank,
 )
-from tfgen.losses.frame import (
+from tfgen.models.wframe.losses import (
     frame_energy,
     gaussian_reference_log_density,
     mean_responses,
@@ -78,9 +78,9 @@ from tfgen.losses.frame import (
     wframe_theta_loss,
 )
 from tfgen.models.base import GenerativeModel
-from tfgen.models.registry import register
+from tfgen.models.registry import register, register_evaluation_extras
 from tfgen.sampling import langevin
-from tfgen.models.wframe_config import WFRAMEConfig
+from tfgen.models.wframe.config import WFRAMEConfig
 
 logger = logging.getLogger(__name__)
 
@@ -329,15 +329,6 @@ class WFRAME(GenerativeModel):
     def histograms(self, fixed_latent, real_batch):
         return {"theta": np.asarray(self.theta).ravel()}
 
-    def evaluation_extras(self, arrays):
-        """R and mean energies of `synthesis_steps`-step samples vs 256 test images."""
-        real = tf.constant(arrays["image"][:256], tf.float32)
-        fake = self.generate(self.sample_latent(len(real), seed=1))
-        r_obs, r_syn = self.bank(self.bank.to_units(real)), self.bank(self.bank.to_units(fake))
-        return {"response_distance": float(response_distance(mean_responses(r_obs), mean_responses(r_syn))),
-                "energy_observed": float(tf.reduce_mean(frame_energy(r_obs, self.theta))),
-                "energy_synthesized": float(tf.reduce_mean(frame_energy(r_syn, self.theta)))}
-
     def serving_endpoints(self):
         shape = [None, *self.image_shape]
         image_spec = tf.TensorSpec(shape, tf.float32, name="images")
@@ -363,3 +354,14 @@ class WFRAME(GenerativeModel):
             "energy": (energy, [image_spec],
                        f"energy(images: float32 [batch, {dims}] in [-1, 1]) -> {{energy: float32 [batch]}} (Φ)"),
         }
+
+
+@register_evaluation_extras("wframe")
+def evaluation_extras(model, arrays, extractor=None):
+    """R and mean energies of `synthesis_steps`-step samples vs 256 test images."""
+    real = tf.constant(arrays["image"][:256], tf.float32)
+    fake = model.generate(model.sample_latent(len(real), seed=1))
+    r_obs, r_syn = model.bank(model.bank.to_units(real)), model.bank(model.bank.to_units(fake))
+    return {"response_distance": float(response_distance(mean_responses(r_obs), mean_responses(r_syn))),
+            "energy_observed": float(tf.reduce_mean(frame_energy(r_obs, model.theta))),
+            "energy_synthesized": float(tf.reduce_mean(frame_energy(r_syn, model.theta)))}

@@ -87,20 +87,25 @@ table's numbers):
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tfgen.errors import ConfigError
-from tfgen.layers.hali_blocks import (HALIDecoder, HALIDiscriminator, HALIEncoder, reparameterize,
-                                      stochastic_layers)
 from tfgen.losses import nonsaturating_discriminator_loss, reduce_loss
 from tfgen.models.base import GenerativeModel
+from tfgen.models.hali.config import HALIConfig
+from tfgen.models.hali.networks import (
+    HALIDecoder,
+    HALIDiscriminator,
+    HALIEncoder,
+    reparameterize,
+    stochastic_layers,
+)
 from tfgen.models.registry import register
-from tfgen.models.hali_config import HALIConfig
-
+from tfgen.viz import labelled_blocks
 
 # ---------------------------------------------------------------------------
 # Losses (pure, per example)
@@ -714,8 +719,6 @@ class HALI(GenerativeModel):
     @staticmethod
     def _figure(blocks, rows: int) -> tf.Tensor:
         """Captioned blocks (`tfgen.viz.labelled_blocks`) as a one-image panel in [-1, 1]."""
-        from tfgen.viz import labelled_blocks
-
         figure = labelled_blocks([(label, np.asarray(images)) for label, images in blocks], rows=rows)
         return GenerativeModel.figure_panel(figure)
 
@@ -758,73 +761,6 @@ class HALI(GenerativeModel):
         grid = tf.concat([real[:, None], self.reconstruct(real)[:, None], edits], axis=1)
         caption = f"real, x1, z2[{component}] x {scales[0]:g}..{scales[-1]:g}"
         return self._figure([(caption, self._columns(grid))], rows=int(real.shape[0]))
-
-    def evaluation_extras(self, arrays, classifier=None) -> Dict[str, Any]:
-        """Scores on the first 2000 test images.
-
-        * recon_mse_<l>, perceptual_<l>: per-level reconstruction MSE (Eq. 5)
-          and perceptual distance (Eq. 8); inpaint_hole_mse: MSE inside a
-          centre hole after inpainting (§6.1).
-        * With labels ("label"), §5.2's preservation test with a domain
-          classifier: label_accuracy_real (the classifier on the real images)
-          beside label_accuracy_<l> (on the level-l reconstructions, against
-          the true labels) and label_agreement_<l> (reconstructions classified
-          as their real image is); label_classifier names the classifier.
-          It is `classifier` when given, else the cached domain classifier of
-          `tfgen evaluate` (`hali_studies.find_domain_classifier`); without
-          one, label_preservation says so.
-        * With the semi-supervised head and labels (§7.2):
-          semisupervised_test_errors (misclassified test images),
-          semisupervised_test_error_rate, semisupervised_num_test.
-
-        Args:
-          arrays: the test split from `tfgen.data.load_arrays`.
-          classifier: optional `DomainClassifier` for the preservation test.
-        """
-        images = arrays["image"][:2000]
-        totals: Dict[str, float] = {}
-        h, w, _ = self.image_shape
-        labels = arrays.get("label")
-        labels = None if labels is None or not len(images) else np.asarray(labels)[:len(images)].reshape(-1)
-        recons: List[List[np.ndarray]] = [[] for _ in range(self.levels)]
-        predicted = []
-        for i in range(0, len(images), 250):
-            batch = tf.constant(images[i:i + 250])
-            n = int(batch.shape[0])
-            stats = {k: float(v) for k, v in self._recon_stats_impl(batch).items()}
-            if labels is not None:
-                for level, recon in enumerate(self.reconstructions(batch)):
-                    recons[level].append(recon.numpy())
-                if self.classifier is not None:
-                    predicted.append(np.argmax(self.classify(batch).numpy(), axis=-1))
-            mask = centre_hole_mask(n, h, w)
-            filled = self.inpaint(batch, mask)
-            hole = 1.0 - mask
-            stats["inpaint_hole_mse"] = float(tf.reduce_sum(hole * tf.square(filled - batch))
-                                              / (tf.reduce_sum(hole) * batch.shape[-1]))
-            for k, v in stats.items():
-                totals[k] = totals.get(k, 0.0) + v * n
-        if not len(images):
-            return {}
-        out: Dict[str, Any] = {k: v / len(images) for k, v in totals.items()}
-        if labels is None:
-            return out
-        if predicted:
-            errors = int(np.sum(np.concatenate(predicted) != labels))
-            out.update(semisupervised_test_errors=errors, semisupervised_test_error_rate=errors / len(labels),
-                       semisupervised_num_test=int(len(labels)))
-        from tfgen.evaluation.hali_studies import find_domain_classifier, label_preservation
-
-        name = getattr(classifier, "name", None)
-        if classifier is None:
-            classifier, name = find_domain_classifier(self.image_shape, self.num_classes, images, labels)
-        if classifier is None:
-            out["label_preservation"] = ("no cached domain classifier for these images; `tfgen evaluate` with "
-                                         "eval.extractor=domain trains one")
-            return out
-        out.update(label_preservation(classifier, images, [np.concatenate(r) for r in recons], labels))
-        out["label_classifier"] = name
-        return out
 
     def serving_endpoints(self):
         endpoints = super().serving_endpoints()

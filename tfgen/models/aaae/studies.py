@@ -1,7 +1,8 @@
 """Studies of a trained autoencoder's code space: `tfgen interpolate`, `tfgen manipulate`.
 
-Both need a model that encodes images (`encode`, `interpolate`,
-`manipulate`, as AAAE has):
+Both are handed a loaded run (`LoadedRun`: workdir, config, model, step;
+the CLI loads it with `tfgen.training.workdir.load_run`) of a model that
+encodes images (`encode`, `interpolate`, `manipulate`, as AAAE has):
 
 * `interpolation_study`: pairs of test images, decoded along the straight
   line between their codes (AAAE Fig. 7, Fig. 14): each row is the first
@@ -23,11 +24,13 @@ from typing import Any, Dict, Sequence, Tuple
 
 import numpy as np
 
-from tfgen.evaluation.studies import StudyError, _load
+from tfgen.data import attribute_names, load_arrays
+from tfgen.errors import StudyError
+from tfgen.models.aaae.model import attribute_direction
+from tfgen.ops.batching import map_batches
+from tfgen.viz import image_grid
 
 __all__ = ["interpolation_study", "manipulation_study", "select_attribute"]
-
-_BATCH = 250
 
 
 def _check_encodes(model, config) -> None:
@@ -37,8 +40,6 @@ def _check_encodes(model, config) -> None:
 
 
 def _test_arrays(config, max_examples: int) -> Dict[str, np.ndarray]:
-    from tfgen.data import load_arrays
-
     return load_arrays(config.data, config.data.test_split, max_examples=max_examples)
 
 
@@ -79,10 +80,10 @@ def _integer(value: str, spec: str) -> int:
 
 
 def _encode_all(model, images: np.ndarray) -> np.ndarray:
-    return np.concatenate([model.encode(images[i:i + _BATCH]).numpy() for i in range(0, len(images), _BATCH)])
+    return map_batches(model.encode, images)
 
 
-def interpolation_study(workdir: str, num: int = 8, steps: int = 8, seed: int = 0,
+def interpolation_study(run, num: int = 8, steps: int = 8, seed: int = 0,
                         ) -> Tuple[Dict[str, Any], np.ndarray]:
     """Decodes straight lines between the codes of `num` pairs of test images.
 
@@ -92,9 +93,7 @@ def interpolation_study(workdir: str, num: int = 8, steps: int = 8, seed: int = 
       even along a row for a smooth code space); the figure is a grid
       [rows = pairs, columns = image a, steps decodes, image b] in [0, 1].
     """
-    from tfgen.viz import image_grid
-
-    config, model, step = _load(workdir)
+    workdir, config, model, step = run
     _check_encodes(model, config)
     if steps < 2:
         raise StudyError("--steps must be at least 2")
@@ -118,7 +117,7 @@ def interpolation_study(workdir: str, num: int = 8, steps: int = 8, seed: int = 
     return report, image_grid(rows.reshape(-1, *rows.shape[2:]), ncols=steps + 2)
 
 
-def manipulation_study(workdir: str, attribute: str, num: int = 8,
+def manipulation_study(run, attribute: str, num: int = 8,
                        scales: Sequence[float] = (0.0, 0.5, 1.0, 1.5, 2.0), max_examples: int = 5000,
                        ) -> Tuple[Dict[str, Any], np.ndarray]:
     """Adds an attribute's code direction to test images that lack it.
@@ -130,11 +129,7 @@ def manipulation_study(workdir: str, attribute: str, num: int = 8,
       (mean squared pixel change); the figure has one row per image: the
       input, then the decodes at each scale (scale 0 is the reconstruction).
     """
-    from tfgen.data import attribute_names
-    from tfgen.models.aaae import attribute_direction
-    from tfgen.viz import image_grid
-
-    config, model, step = _load(workdir)
+    workdir, config, model, step = run
     _check_encodes(model, config)
     arrays = _test_arrays(config, max_examples)
     has = select_attribute(attribute, arrays, attribute_names(config.data))

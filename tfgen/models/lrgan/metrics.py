@@ -17,7 +17,7 @@ Adversarial Networks for Image Generation", ICLR 2017.
   parameters (§6.7, Fig. 20).
 
 Everything here is numpy/scipy except `adversarial_metrics`, which imports
-TensorFlow (through `tfgen.evaluation.extractors`) only when called.
+TensorFlow (through `tfgen.classifiers`) only when called.
 """
 
 from __future__ import annotations
@@ -200,9 +200,10 @@ def adversarial_metrics(real_images, real_labels, generated_images, generated_la
     Raises:
       ValueError: mismatched counts or shapes, labels out of range.
     """
-    # TensorFlow is only needed here; the module attribute is looked up at
-    # call time so that tests can substitute a cheaper trainer.
-    from tfgen.evaluation import extractors
+    # Imported here for start-up time (TensorFlow is only needed here); the
+    # module attribute is looked up at call time so that tests can substitute
+    # a cheaper trainer.
+    from tfgen import classifiers
 
     val_labels = np.asarray(validation_labels).reshape(-1)
     if len(val_labels) != len(validation_images):
@@ -219,7 +220,7 @@ def adversarial_metrics(real_images, real_labels, generated_images, generated_la
             f"{np.shape(real_images)}, {np.shape(generated_images)} and {np.shape(validation_images)}")
 
     def train(images, labels):
-        return extractors.train_domain_classifier(
+        return classifiers.train_domain_classifier(
             images, labels, num_classes, steps=steps, batch_size=batch_size, seed=seed)
 
     real_clf = train(real_images, real_labels)

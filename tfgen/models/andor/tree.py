@@ -6,6 +6,8 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
+from tfgen.viz.grid import image_grid
+
 
 def basis_tiles(bases) -> np.ndarray:
     """Basis functions (pre-tanh units, any sign) as images in [-1, 1], each scaled by its own max |value|.
@@ -47,7 +49,7 @@ def _rgb_unit(image: np.ndarray) -> np.ndarray:
 
 
 def render_tree(tree: Dict[str, Any], scale: int = 2, gap: int = 6, label_height: int = 11) -> np.ndarray:
-    """Draws a tree from `tfgen.evaluation.andor_basis.and_or_tree`.
+    """Draws a tree from `tfgen.models.andor.basis.and_or_tree`.
 
     The generated image sits on top; below it one row per layer, each node's
     basis function (s·B, zoomed to its support by `zoom_to_support`, as the
@@ -121,8 +123,6 @@ def labelled_basis_grid(rows: Sequence[tuple], scale: int = 1) -> np.ndarray:
     Returns float32 [height, width, 3] in [0, 1].
     """
     from PIL import Image, ImageDraw
-
-    from tfgen.viz.grid import image_grid
 
     grids = []
     for label, bases in rows:

@@ -56,7 +56,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen.layers import aaae_blocks
 from tfgen.losses import (
     gradient_penalty,
     nonsaturating_discriminator_loss,
@@ -66,9 +65,12 @@ from tfgen.losses import (
     wasserstein_critic_loss,
     wasserstein_generator_loss,
 )
+from tfgen.metrics import frechet_distance_from_features
+from tfgen.models.aaae import networks as aaae_blocks
+from tfgen.models.aaae.config import AAAEConfig
 from tfgen.models.base import GenerativeModel
-from tfgen.models.registry import register
-from tfgen.models.aaae_config import AAAEConfig
+from tfgen.models.registry import register, register_evaluation_extras
+from tfgen.viz import image_grid, principal_axes, scatter_image
 
 
 def attribute_direction(codes, has_attribute) -> np.ndarray:
@@ -301,8 +303,6 @@ class AAAE(GenerativeModel):
         """Samples, reconstructions beside the inputs, interpolation strips
         (Fig. 7), an attribute manipulation grid (Fig. 8) and a 2-D picture of
         encoded vs approximated codes."""
-        from tfgen.viz import image_grid
-
         real = real_batch["image"]
         panels = super().image_panels(fixed_latent, real_batch)
         n = int(real.shape[0])
@@ -327,8 +327,6 @@ class AAAE(GenerativeModel):
         Each row: the input, then decodes of E(x) + s * (mean code with the
         label - mean code without). None when the batch has a single label.
         """
-        from tfgen.viz import image_grid
-
         values, counts = np.unique(labels, return_counts=True)
         if len(values) < 2:
             return None
@@ -343,8 +341,6 @@ class AAAE(GenerativeModel):
     def code_scatter(self, images, z) -> tf.Tensor:
         """Encoded (blue) and approximated (orange) codes on the encoded codes'
         two principal axes: how well G_phi covers p_theta(c)."""
-        from tfgen.viz import principal_axes, scatter_image
-
         encoded = self.encode(images).numpy()
         approximated = self.approximate(z).numpy()
         mean, axes = principal_axes(encoded)
@@ -361,22 +357,6 @@ class AAAE(GenerativeModel):
         return out
 
     # -- evaluation and serving -----------------------------------------------
-    def evaluation_extras(self, arrays) -> Dict[str, Any]:
-        """Fréchet distance between encoded test codes and approximated codes
-        (how well G_phi matches p_theta(c); 0 is a perfect Gaussian match), and
-        the same for a standard normal "prior" as a reference."""
-        from tfgen.evaluation.metrics import frechet_distance_from_features
-
-        images = arrays["image"]
-        encoded = np.concatenate([self.encode(images[i:i + 250]).numpy() for i in range(0, len(images), 250)])
-        if len(encoded) < 2:
-            return {}
-        z = self.sample_latent(len(encoded), seed=1234)
-        approximated = self.approximate(z).numpy()
-        normal = np.random.default_rng(0).standard_normal(encoded.shape)
-        return {"code_frechet_distance": frechet_distance_from_features(encoded, approximated),
-                "code_frechet_distance_standard_normal": frechet_distance_from_features(encoded, normal)}
-
     def serving_endpoints(self):
         endpoints = super().serving_endpoints()
         h, w, c = self.image_shape
@@ -410,3 +390,19 @@ class AAAE(GenerativeModel):
             f"{{images: float32 [batch, steps, {h}, {w}, {c}] in [-1, 1]}}, decoded from codes on the line "
             "from E(images_a) to E(images_b)"))
         return endpoints
+
+
+@register_evaluation_extras("aaae")
+def evaluation_extras(model, arrays, extractor=None) -> Dict[str, Any]:
+    """Fréchet distance between encoded test codes and approximated codes
+    (how well G_phi matches p_theta(c); 0 is a perfect Gaussian match), and
+    the same for a standard normal "prior" as a reference."""
+    images = arrays["image"]
+    encoded = np.concatenate([model.encode(images[i:i + 250]).numpy() for i in range(0, len(images), 250)])
+    if len(encoded) < 2:
+        return {}
+    z = model.sample_latent(len(encoded), seed=1234)
+    approximated = model.approximate(z).numpy()
+    normal = np.random.default_rng(0).standard_normal(encoded.shape)
+    return {"code_frechet_distance": frechet_distance_from_features(encoded, approximated),
+            "code_frechet_distance_standard_normal": frechet_distance_from_features(encoded, normal)}

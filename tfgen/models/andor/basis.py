@@ -32,7 +32,8 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfgen.layers.andor_blocks import AndOrGenerator
+from tfgen.models.andor.ncc import matching_score
+from tfgen.models.andor.networks import AndOrGenerator
 
 
 def _one_z(z) -> tf.Tensor:
@@ -282,8 +283,6 @@ def interpretability_score(generator: AndOrGenerator, zs, images, layer: int = 3
       zs: [N, latent_dim] latents whose top `per_z` activations are scored.
       images: [M, H, W, C] training images in [-1, 1].
     """
-    from tfgen.evaluation.ncc import matching_score
-
     bases = layer_bases(generator, zs, layer, per_z)
     result = matching_score(np.asarray(images, np.float32), bases, rel_threshold=rel_threshold)
     return {"mean": float(result["mean"]), "count": int(result["count"]),

@@ -17,7 +17,7 @@ from tfgen.layers import DCGANDiscriminator, DCGANGenerator
 from tfgen.losses import nonsaturating_discriminator_loss, nonsaturating_generator_loss, reduce_loss
 from tfgen.models.base import GenerativeModel
 from tfgen.models.registry import register
-from tfgen.models.dcgan_config import DCGANConfig
+from tfgen.models.dcgan.config import DCGANConfig
 
 
 @register("dcgan", DCGANConfig)

@@ -1,4 +1,4 @@
-"""The `model:` section of LR-GAN: fields, defaults, ranges.
+"""The `model:` sections of LR-GAN and conditional LR-GAN: fields, defaults, ranges.
 
 Free of TensorFlow, so that a config is validated (and a bad one refused)
 before TensorFlow is imported; the registry imports it on first use.
@@ -10,7 +10,7 @@ import dataclasses
 from typing import Any, ClassVar, Dict
 
 from tfgen.config import field
-from tfgen.models.dcgan_config import DCGANConfig
+from tfgen.models.dcgan.config import DCGANConfig
 
 
 @dataclasses.dataclass
@@ -31,3 +31,15 @@ class LRGANConfig(DCGANConfig):
                                   help="G_b's input: the LSTM's first state (paper) or the raw z_0 (reference code).")
 
     TINY: ClassVar[Dict[str, Any]] = {"g_filters": 8, "d_filters": 8, "latent_dim": 8, "hidden_dim": 8}
+
+
+@dataclasses.dataclass
+class ConditionalLRGANConfig(LRGANConfig):
+    """Conditional LR-GAN hyperparameters (LR-GAN's plus the reconstruction)."""
+
+    name: str = field("conditional_lrgan", help="Registered model name.")
+    encoder_filters: int = field(64, min=1, help="Encoder's first-layer filters (doubling, as the discriminator).")
+    reconstruction_loss: str = field("l1", choices=["l1", "l2"], help="Per-pixel reconstruction distance.")
+    reconstruction_weight: float = field(10.0, min=0.0, help="lambda_rec: weight of the reconstruction term.")
+
+    TINY: ClassVar[Dict[str, Any]] = {**LRGANConfig.TINY, "encoder_filters": 8}

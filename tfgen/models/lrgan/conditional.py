@@ -34,10 +34,15 @@ import tensorflow as tf
 from keras import layers
 
 from tfgen.layers import discriminator_trunk
-from tfgen.losses import nonsaturating_generator_loss, reconstruction_distance, reduce_loss
-from tfgen.models.lrgan import LRGAN
-from tfgen.models.registry import register
-from tfgen.models.conditional_lrgan_config import ConditionalLRGANConfig
+from tfgen.losses import (
+    nonsaturating_generator_loss,
+    reconstruction_distance,
+    reduce_loss,
+)
+from tfgen.models.lrgan.config import ConditionalLRGANConfig
+from tfgen.models.lrgan.metrics import mask_iou, pose_statistics
+from tfgen.models.lrgan.model import LRGAN
+from tfgen.models.registry import register, register_evaluation_extras
 
 
 @keras.saving.register_keras_serializable(package="tfgen")
@@ -144,35 +149,6 @@ class ConditionalLRGAN(LRGAN):
     def pose_samples(self, num: int = 1024, seed: int = 20170) -> list:
         return []  # poses of a decomposition depend on the images: see evaluation_extras
 
-    def evaluation_extras(self, arrays) -> Dict[str, Any]:
-        """Mask IoU of the learned foreground masks against the true masks
-        (union of the objects) when the dataset has them, and pose statistics
-        of the decompositions."""
-        from tfgen.evaluation.layered import mask_iou, pose_statistics
-
-        images = arrays["image"]
-        warped, thetas = [], []
-        for i in range(0, len(images), 250):
-            parts = self.decompose_layers(tf.constant(images[i:i + 250]))
-            if parts["warped_masks"]:
-                # The union of every foreground's footprint on the canvas.
-                background_share = tf.reduce_prod(tf.stack([1.0 - m for m in parts["warped_masks"]]), axis=0)
-                warped.append((1.0 - background_share).numpy())
-                thetas.append(np.stack([t.numpy() for t in parts["transforms"]], axis=1))
-        out: Dict[str, Any] = {}
-        if not warped:
-            return out
-        thetas = np.concatenate(thetas)
-        for t in range(thetas.shape[1]):
-            out[f"pose_t{t + 1}"] = pose_statistics(thetas[:, t])
-        if "masks" in arrays:
-            iou = mask_iou(np.concatenate(warped), arrays["masks"])
-            out["mask_iou"] = float(iou["mean_iou"])
-            # The chance level: the same score for a mask of the whole canvas.
-            out["mask_iou_full_canvas"] = float(mask_iou(np.ones_like(np.concatenate(warped)),
-                                                         arrays["masks"])["mean_iou"])
-        return out
-
     def serving_endpoints(self):
         endpoints = super().serving_endpoints()
         h, w, c = self.image_shape
@@ -195,3 +171,32 @@ class ConditionalLRGAN(LRGAN):
             f"reconstruct(images: float32 [batch, {h}, {w}, {c}] in [-1, 1]) -> "
             f"{{reconstructions: float32 [batch, {h}, {w}, {c}] in [-1, 1]}}"))
         return endpoints
+
+
+@register_evaluation_extras("conditional_lrgan")
+def evaluation_extras(model, arrays, extractor=None) -> Dict[str, Any]:
+    """Mask IoU of the learned foreground masks against the true masks
+    (union of the objects) when the dataset has them, and pose statistics
+    of the decompositions."""
+    images = arrays["image"]
+    warped, thetas = [], []
+    for i in range(0, len(images), 250):
+        parts = model.decompose_layers(tf.constant(images[i:i + 250]))
+        if parts["warped_masks"]:
+            # The union of every foreground's footprint on the canvas.
+            background_share = tf.reduce_prod(tf.stack([1.0 - m for m in parts["warped_masks"]]), axis=0)
+            warped.append((1.0 - background_share).numpy())
+            thetas.append(np.stack([t.numpy() for t in parts["transforms"]], axis=1))
+    out: Dict[str, Any] = {}
+    if not warped:
+        return out
+    thetas = np.concatenate(thetas)
+    for t in range(thetas.shape[1]):
+        out[f"pose_t{t + 1}"] = pose_statistics(thetas[:, t])
+    if "masks" in arrays:
+        iou = mask_iou(np.concatenate(warped), arrays["masks"])
+        out["mask_iou"] = float(iou["mean_iou"])
+        # The chance level: the same score for a mask of the whole canvas.
+        out["mask_iou_full_canvas"] = float(mask_iou(np.ones_like(np.concatenate(warped)),
+                                                     arrays["masks"])["mean_iou"])
+    return out

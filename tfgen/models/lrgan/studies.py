@@ -3,7 +3,7 @@
 Each function reads trained work directories, generates samples with the
 fixed seed `tfgen evaluate` uses (`report.EVAL_SAMPLE_SEED`, so every study
 of a run sees the same samples) and hands the numbers to the metrics of
-`tfgen.evaluation.layered`:
+`tfgen.models.lrgan.metrics`:
 
 * `neighbours_study`: every shown sample next to its nearest training image
   in pixel space (LR-GAN Fig. 9, last column), with `memorisation_report`.
@@ -25,12 +25,18 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from tfgen.errors import TfgenError
+from tfgen.data import data_provenance, dataset_info, load_arrays
+from tfgen.data.pipeline import resolved_digit_source
+from tfgen.errors import StudyError
+from tfgen.models.base import sample_images
+from tfgen.models.lrgan.metrics import adversarial_metrics, hungarian_pairs, memorisation_report, nearest_neighbours
+from tfgen.viz.grid import labelled_blocks
 
 __all__ = [
     "DEFAULT_MAX_REFERENCE",
     "StudyError",
     "adversarial_study",
+    "check_pairable",
     "neighbours_study",
     "pair_study",
 ]
@@ -40,17 +46,6 @@ __all__ = [
 # and memory for large real datasets (20000 CelebA images at 64x64 are
 # already 2 GB as float64).
 DEFAULT_MAX_REFERENCE = 20000
-
-
-class StudyError(TfgenError):
-    """Work directories that cannot be studied together (shapes, classes, datasets)."""
-
-
-def _load(workdir: str):
-    from tfgen.training.workdir import load_workdir, read_status
-
-    config, model = load_workdir(workdir)
-    return config, model, read_status(workdir).get("step")
 
 
 def _shape_text(shape: Sequence[int]) -> str:
@@ -66,7 +61,7 @@ def _grid_rows(num: int) -> int:
 # Nearest training images
 # ---------------------------------------------------------------------------
 
-def neighbours_study(workdir: str, num: int = 16,
+def neighbours_study(run, num: int = 16,
                      max_reference: Optional[int] = DEFAULT_MAX_REFERENCE
                      ) -> Tuple[Dict[str, Any], np.ndarray]:
     """Samples next to their nearest training images, and a memorisation check.
@@ -82,7 +77,7 @@ def neighbours_study(workdir: str, num: int = 16,
     ``data.classes`` every split is the run's own classes.
 
     Args:
-      workdir: a trained work directory.
+      run: a loaded run (`LoadedRun`).
       num: samples shown, >= 1.
       max_reference: training images searched (the first this many of the
         training split); None: all of them.
@@ -96,23 +91,18 @@ def neighbours_study(workdir: str, num: int = 16,
       "samples" and "nearest training image" side by side, the i-th pair at
       the same tile of both (row i % rows, column i // rows).
     """
-    from tfgen.data import data_provenance, load_arrays
-    from tfgen.evaluation.layered import memorisation_report, nearest_neighbours
-    from tfgen.evaluation.report import generate_images
-    from tfgen.viz.grid import labelled_blocks
-
     if num < 1:
         raise StudyError(f"num must be at least 1, got {num}")
     if max_reference is not None and max_reference < 1:
         raise StudyError(f"max_reference must be at least 1, got {max_reference}")
-    config, model, step = _load(workdir)
+    workdir, config, model, step = run
     data = config.data
     test = load_arrays(data, data.test_split, max_examples=config.eval.num_samples)["image"]
     train = load_arrays(data, data.train_split, max_examples=max_reference)["image"]
     if len(test) == 0 or len(train) == 0:
         raise StudyError(f"{workdir}: dataset '{data.name}' has an empty "
                          f"{'test' if len(test) == 0 else 'training'} split")
-    samples = generate_images(model, max(num, len(test)))
+    samples = sample_images(model, max(num, len(test)))
     memorisation = memorisation_report(samples[:len(test)], train, test)
     shown = samples[:num]
     index, distance = nearest_neighbours(shown, train, k=1)
@@ -148,20 +138,33 @@ def _captions(workdir_a: str, name_a: str, workdir_b: str, name_b: str) -> Tuple
     return f"A: {base_a}", f"B: {base_b}"
 
 
-def pair_study(workdir_a: str, workdir_b: str, num: int = 64) -> Tuple[Dict[str, Any], np.ndarray]:
+def check_pairable(run_a, run_b) -> None:
+    """Refuses two runs `pair_study` cannot compare (before an extractor is prepared for them).
+
+    Raises:
+      StudyError: the runs make images of different shapes.
+    """
+    shape_a, shape_b = tuple(run_a.model.image_shape), tuple(run_b.model.image_shape)
+    if shape_a != shape_b:
+        raise StudyError(
+            f"{run_a.workdir} makes {_shape_text(shape_a)} images but {run_b.workdir} makes "
+            f"{_shape_text(shape_b)}; pair compares runs of the same image shape")
+
+
+def pair_study(run_a, run_b, extractor, num: int = 64) -> Tuple[Dict[str, Any], np.ndarray]:
     """Two runs' samples paired one-to-one for a side-by-side comparison (LR-GAN §5.3, §5.4).
 
     Generates `num` samples from each run with the evaluation seed, embeds
-    both sets with run A's evaluation feature extractor
-    (`get_extractor(config.eval, config.data)`, so the domain classifier is
-    the one `tfgen evaluate` trains and caches for A's dataset, under
-    eval.cache_dir or $TFGEN_CACHE_DIR), and pairs them with
+    both sets with `extractor` (the CLI hands run A's evaluation extractor,
+    `get_extractor(config.eval, config.data)`: the domain classifier `tfgen
+    evaluate` trains and caches for A's dataset), and pairs them with
     `hungarian_pairs` (least total Euclidean feature distance). The paper
     pairs in pixel space; features pair samples that look alike to the
     classifier rather than pixel by pixel.
 
     Args:
-      workdir_a, workdir_b: trained work directories with the same image shape.
+      run_a, run_b: loaded runs (`LoadedRun`) with the same image shape.
+      extractor: a `FeatureExtractor` for images of that shape.
       num: samples per run, >= 1.
 
     Returns:
@@ -176,23 +179,14 @@ def pair_study(workdir_a: str, workdir_b: str, num: int = 64) -> Tuple[Dict[str,
     Raises:
       StudyError: the runs make images of different shapes.
     """
-    from tfgen.evaluation.evaluate import get_extractor
-    from tfgen.evaluation.layered import hungarian_pairs
-    from tfgen.evaluation.report import generate_images
-    from tfgen.viz.grid import labelled_blocks
-
     if num < 1:
         raise StudyError(f"num must be at least 1, got {num}")
-    config_a, model_a, step_a = _load(workdir_a)
-    config_b, model_b, step_b = _load(workdir_b)
-    shape_a, shape_b = tuple(model_a.image_shape), tuple(model_b.image_shape)
-    if shape_a != shape_b:
-        raise StudyError(
-            f"{workdir_a} makes {_shape_text(shape_a)} images but {workdir_b} makes "
-            f"{_shape_text(shape_b)}; pair compares runs of the same image shape")
-    feature_net = get_extractor(config_a.eval, config_a.data)
-    images_a = generate_images(model_a, num)
-    images_b = generate_images(model_b, num)
+    check_pairable(run_a, run_b)
+    workdir_a, config_a, model_a, step_a = run_a
+    workdir_b, config_b, model_b, step_b = run_b
+    feature_net = extractor
+    images_a = sample_images(model_a, num)
+    images_b = sample_images(model_b, num)
     features_a = feature_net.features(images_a)
     features_b = feature_net.features(images_b)
     index_a, index_b, mean_cost = hungarian_pairs(features_a, features_b)
@@ -222,7 +216,7 @@ def pair_study(workdir_a: str, workdir_b: str, num: int = 64) -> Tuple[Dict[str,
 # Adversarial Accuracy and Divergence
 # ---------------------------------------------------------------------------
 
-def adversarial_study(workdirs: Sequence[str], num_per_class: int = 1000, validation: str = "train",
+def adversarial_study(loaded_runs: Sequence, num_per_class: int = 1000, validation: str = "train",
                       max_validation: Optional[int] = None) -> Dict[str, Any]:
     """Adversarial Accuracy and Divergence of per-class generators (LR-GAN §4.2, §5.4).
 
@@ -243,7 +237,7 @@ def adversarial_study(workdirs: Sequence[str], num_per_class: int = 1000, valida
       seed 0, over the dataset's whole label range (num_classes).
 
     Args:
-      workdirs: two or more trained work directories of the same dataset and
+      loaded_runs: two or more loaded runs (`LoadedRun`) of the same dataset and
         image shape, each trained on exactly one class, all classes distinct.
       num_per_class: samples per run, >= 1.
       validation: "train" or "test".
@@ -261,23 +255,17 @@ def adversarial_study(workdirs: Sequence[str], num_per_class: int = 1000, valida
         runs of different datasets or image shapes, repeated classes, or an
         unlabelled dataset.
     """
-    from tfgen.data import data_provenance, dataset_info, load_arrays
-    from tfgen.data.pipeline import resolved_digit_source
-    from tfgen.evaluation.layered import adversarial_metrics
-    from tfgen.evaluation.report import generate_images
-
     if validation not in ("train", "test"):
         raise StudyError(f"validation must be 'train' or 'test', got {validation!r}")
     if num_per_class < 1:
         raise StudyError(f"num_per_class must be at least 1, got {num_per_class}")
     if max_validation is not None and max_validation < 1:
         raise StudyError(f"max_validation must be at least 1, got {max_validation}")
-    if len(workdirs) < 2:
+    if len(loaded_runs) < 2:
         raise StudyError("adversarial needs at least two work directories, one generator per class")
 
     runs: List[Tuple[str, Any, Any, int]] = []
-    for workdir in workdirs:
-        config, model, _ = _load(workdir)
+    for workdir, config, model, _ in loaded_runs:
         classes = list(config.data.classes or [])
         if len(classes) != 1:
             found = f"data.classes={classes}" if classes else "no data.classes (every class)"
@@ -319,7 +307,7 @@ def adversarial_study(workdirs: Sequence[str], num_per_class: int = 1000, valida
             raise StudyError(f"split '{real_data.test_split}' of '{real_data.name}' has no labelled "
                              "images of these classes; use --validation train")
 
-    generated = np.concatenate([generate_images(model, num_per_class) for _, _, model, _ in runs])
+    generated = np.concatenate([sample_images(model, num_per_class) for _, _, model, _ in runs])
     generated_labels = np.repeat(np.asarray(classes, np.int32), num_per_class)
     steps = first.eval.classifier_steps
     metrics = adversarial_metrics(real["image"], real["label"], generated, generated_labels,
@@ -327,7 +315,7 @@ def adversarial_study(workdirs: Sequence[str], num_per_class: int = 1000, valida
     return {
         **metrics,
         "classes": classes,
-        "workdirs": list(workdirs),
+        "workdirs": [run.workdir for run in loaded_runs],
         "models": [config.model.name for _, config, _, _ in runs],
         "dataset": real_data.name,
         "data": data_provenance(real_data),

@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Sequence
 import keras
 import tensorflow as tf
 
-from tfgen.layers.sparsity import top_k_mask
+from tfgen.models.andor.sparsity import top_k_mask
 
 FIRST_LAYER = 2  # Table 1 numbering of the FC output
 

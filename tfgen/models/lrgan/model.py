@@ -44,10 +44,12 @@ import tensorflow as tf
 from keras import layers
 
 from tfgen.layers import DCGANGenerator, generator_trunk, to_image_layer
-from tfgen.models.dcgan import DCGAN
-from tfgen.models.registry import register
+from tfgen.models.dcgan.model import DCGAN
+from tfgen.models.lrgan.config import LRGANConfig
+from tfgen.models.lrgan.metrics import POSE_PARAMETERS, pose_statistics
+from tfgen.models.registry import register, register_evaluation_extras
 from tfgen.ops import spatial_transform
-from tfgen.models.lrgan_config import LRGANConfig
+from tfgen.viz import labelled_blocks
 
 
 class PoseHead(keras.layers.Layer):
@@ -278,8 +280,6 @@ class LRGAN(DCGAN):
 
         `leading`: (caption, images) blocks to put first (e.g. the real images).
         """
-        from tfgen.viz import labelled_blocks
-
         n = rows * max(1, min(4, int(parts["image"].shape[0]) // rows))
         many = self.model_config.timesteps > 2
         blocks = [(label, np.asarray(images)[:n]) for label, images in leading]
@@ -324,19 +324,11 @@ class LRGAN(DCGAN):
 
     def histograms(self, fixed_latent, real_batch):
         """The six pose parameters per timestep (Fig. 20) for TensorBoard."""
-        from tfgen.evaluation.layered import POSE_PARAMETERS
-
         out = {}
         for t, theta in enumerate(self.pose_samples(), start=1):
             for name, row, col in POSE_PARAMETERS:
                 out[f"pose/t{t}/{name}"] = theta[:, row, col]
         return out
-
-    def evaluation_extras(self, arrays) -> Dict[str, Any]:
-        """Pose statistics per timestep (Fig. 20, §6.7)."""
-        from tfgen.evaluation.layered import pose_statistics
-
-        return {f"pose_t{t}": pose_statistics(theta) for t, theta in enumerate(self.pose_samples(), start=1)}
 
     def serving_endpoints(self):
         endpoints = super().serving_endpoints()
@@ -353,3 +345,9 @@ class LRGAN(DCGAN):
                f"images [batch, {h}, {w}, {c}]}}")
         endpoints["generate_layers"] = (generate_layers, [spec], doc)
         return endpoints
+
+
+@register_evaluation_extras("lrgan")
+def evaluation_extras(model, arrays, extractor=None) -> Dict[str, Any]:
+    """Pose statistics per timestep (Fig. 20, §6.7)."""
+    return {f"pose_t{t}": pose_statistics(theta) for t, theta in enumerate(model.pose_samples(), start=1)}

@@ -29,11 +29,10 @@ convert from / to tfgen's [-1, 1] images.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -41,6 +40,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfgen.cache import cache_provenance, dataset_cache_key, cached_per_dataset
+from tfgen.classifiers import fit_classifier
 from tfgen.errors import TfgenError
 from tfgen.pretrained import keras_cache_path, resolve_weights_file
 
@@ -277,8 +278,6 @@ def train_filter_classifier(images, labels, num_classes: int, *, steps: int, bat
     y = np.asarray(labels).astype(np.int32).reshape(-1)
     mean = 127.5 * (x.reshape(-1, x.shape[-1]).mean(axis=0) + 1.0)
     x = x - (mean / 127.5 - 1.0)  # = centred units / 127.5
-    from tfgen.evaluation.extractors import fit_classifier
-
     model = build_filter_classifier(x.shape[1:], num_classes, seed=seed)
     _, seconds = fit_classifier(model, x, y, steps=steps, batch_size=min(batch_size, len(x)),
                                 optimizer=keras.optimizers.Adam(learning_rate), seed=seed, log_every=200,
@@ -297,8 +296,6 @@ def train_filter_classifier(images, labels, num_classes: int, *, steps: int, bat
 
 def learned_bank_key(data, steps: int, seed: int) -> str:
     """Cache folder name of a learned bank: dataset name plus a hash of what defines it."""
-    from tfgen.evaluation.extractors import dataset_cache_key
-
     return dataset_cache_key(data, steps=steps, seed=seed, version=_BANK_VERSION)
 
 
@@ -330,58 +327,48 @@ def load_learned_bank(folder: str, name: str = "filter_bank") -> FilterBank:
                                   f"{accuracy:.3f}) {folder}" if accuracy is not None else f"learned {folder}")
 
 
+def _bank_folder(folder: str) -> str:
+    """`folder` when it holds a learned bank's files (else raises): the cache's loader."""
+    if not os.path.isfile(os.path.join(folder, "filters.npz")):
+        raise TfgenError(f"{folder}: no filters.npz")
+    return folder
+
+
+def _bank_provenance(folder: str):
+    with open(os.path.join(folder, "bank.json")) as f:
+        return json.load(f).get("provenance")
+
+
 def learned_bank_for(data, *, steps: int = 1500, seed: int = 0, cache_dir: Optional[str] = None) -> str:
     """The folder of the learned bank for a dataset, trained once and then read from the cache.
 
     Trains `build_filter_classifier` on the labelled training split of
     `data` (all classes, whatever `data.classes` says: every per-class model
-    shares one bank) and stores its conv weights under
-    `<cache root>/filter_banks/<key>/`, written under a temporary name and
-    renamed so that a crash never leaves half a bank.
+    shares one bank) and keeps its conv weights in
+    `<cache root>/filter_banks/<key>/` (`tfgen.cache.cached_per_dataset`).
 
     Raises:
       TfgenError: the dataset has no labels.
     """
-    import dataclasses
-
-    from tfgen.evaluation.extractors import (_data_api, cache_provenance, default_cache_dir, provenance_mismatch,
-                                             publish_cache_folder)
-
     if getattr(data, "classes", None):
         data = dataclasses.replace(data, classes=[])
-    root = os.path.expanduser(cache_dir) if cache_dir else default_cache_dir()
-    parent = os.path.join(root, "filter_banks")
-    final = os.path.join(parent, learned_bank_key(data, steps, seed))
-    if os.path.isfile(os.path.join(final, "filters.npz")):
-        try:
-            with open(os.path.join(final, "bank.json")) as f:
-                reason = provenance_mismatch(json.load(f).get("provenance"), data)
-        except (OSError, ValueError) as e:
-            reason = f"its bank.json is unreadable ({e})"
-        if not reason:
-            return final
-        logger.warning("not using cached filter bank %s: %s; learning a new one", final, reason)
-        shutil.rmtree(final, ignore_errors=True)
-    load_arrays, dataset_info = _data_api()
-    train = load_arrays(data, data.train_split)
-    if "label" not in train:
-        raise TfgenError(f"data.name={data.name}: no labels to learn a filter bank from; use "
-                         "model.filter_bank=vgg16 (needs the ImageNet weights file)")
-    info = dataset_info(data)
-    num_classes = getattr(info, "num_classes", None) or int(np.max(train["label"])) + 1
-    logger.info("learning a filter bank on %s (%d images, %d classes, %d steps)", data.name,
-                len(train["label"]), num_classes, steps)
-    result = train_filter_classifier(train["image"], train["label"], num_classes, steps=steps, seed=seed)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".bank.tmp-", dir=parent)
-    save_bank_arrays(tmp, result["kernels"], result["biases"],
-                     {"dataset": data.name, "provenance": cache_provenance(data, train),
-                      "steps": steps, "seed": seed, "num_classes": num_classes,
-                      "mean": result["mean"],
-                      "train_accuracy": result["train_accuracy"], "train_seconds": result["seconds"],
-                      "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "version": _BANK_VERSION})
-    publish_cache_folder(tmp, final)  # False: another process finished first, and theirs is used
-    return final
+
+    def train(labelled, folder):
+        result = train_filter_classifier(labelled.train["image"], labelled.train["label"], labelled.num_classes,
+                                         steps=steps, seed=seed)
+        save_bank_arrays(folder, result["kernels"], result["biases"],
+                         {"dataset": data.name, "provenance": cache_provenance(data, labelled.train),
+                          "steps": steps, "seed": seed, "num_classes": labelled.num_classes,
+                          "mean": result["mean"],
+                          "train_accuracy": result["train_accuracy"], "train_seconds": result["seconds"],
+                          "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "version": _BANK_VERSION})
+
+    _, folder = cached_per_dataset(
+        "filter_banks", data, learned_bank_key(data, steps, seed), load=_bank_folder, provenance=_bank_provenance,
+        train=train, cache_dir=cache_dir, what="filter bank", with_test=False,
+        no_labels=("no labels to learn a filter bank from; use model.filter_bank=vgg16 "
+                   "(needs the ImageNet weights file)"))
+    return folder
 
 
 def empty_filter_bank(config: Dict[str, object], name: str = "filter_bank") -> FilterBank:

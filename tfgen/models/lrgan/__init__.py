@@ -1,0 +1,22 @@
+"""LR-GAN (Yang, Kannan, Batra and Parikh): layered recursive GAN and its conditional variant.
+
+Everything this method needs, by file::
+
+  model.py        LRGAN: Algorithm 1's train step; the layered recursive generator and pose head
+  conditional.py  ConditionalLRGAN: the image encoder and reconstruction term
+  config.py       both `model:` sections (TensorFlow-free)
+  metrics.py      mask IoU, Adversarial Accuracy/Divergence, nearest neighbours, Hungarian pairs, poses
+  studies.py      `tfgen neighbours`, `pair`, `adversarial` over loaded runs
+
+Importing the package is cheap (no TensorFlow): the model class is imported
+on first use.
+"""
+
+from tfgen._lazy import lazy_attributes
+
+__all__ = ["LRGAN", "ConditionalLRGAN"]
+
+__getattr__, __dir__ = lazy_attributes(__name__, {
+    "LRGAN": "tfgen.models.lrgan.model",
+    "ConditionalLRGAN": "tfgen.models.lrgan.conditional",
+})
