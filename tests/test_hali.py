@@ -18,8 +18,9 @@ import tensorflow as tf
 import tfgen.models  # noqa: F401  (registers every model)
 from model_testing import check_generative_model, make_config
 from tfgen import config as config_lib
-from tfgen.models.hali.networks import (ExampleDropout, GaussianConditional, WeightNormConv2D, per_example_draw,
-                                      reparameterize)
+from tfgen.layers.stochastic import ExampleDropout, GaussianConditional, reparameterize
+from tfgen.layers.weight_norm import WeightNormConv2D
+from tfgen.ops.replicas import per_example_draw
 from tfgen.models import build_model
 from tfgen.errors import ConfigError
 from tfgen.evaluation.linear_probes import linear_probe, probe_table, probe_targets

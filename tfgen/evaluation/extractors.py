@@ -24,16 +24,27 @@ import logging
 import time
 from typing import Optional
 
-import numpy as np
-
 # TensorFlow and Keras are heavy; this module is only imported when an
 # extractor is actually needed (see tfgen/evaluation/__init__.py).
 import keras
+import numpy as np
 import tensorflow as tf
 
-from tfgen.cache import cache_provenance, cached_per_dataset, dataset_cache_key, default_cache_dir, image_fields
-from tfgen.classifiers import (CLASSIFIER_VERSION, DEFAULT_BATCH_SIZE, DomainClassifier, FeatureExtractor,
-                               build_domain_classifier_model, train_domain_classifier)
+from tfgen.cache import (
+    cache_provenance,
+    cached_per_dataset,
+    dataset_cache_key,
+    default_cache_dir,
+    image_fields,
+)
+from tfgen.classifiers import (
+    CLASSIFIER_VERSION,
+    DEFAULT_BATCH_SIZE,
+    DomainClassifier,
+    FeatureExtractor,
+    build_domain_classifier_model,
+    train_domain_classifier,
+)
 from tfgen.errors import TfgenError
 from tfgen.pretrained import keras_cache_path, resolve_weights_file
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Dict, Optional
 
-
 from tfgen.data import data_provenance, load_arrays
 from tfgen.evaluation.evaluate import get_extractor, score_samples
 from tfgen.metrics import frechet_distance_from_features, reconstruction_mse

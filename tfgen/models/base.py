@@ -36,6 +36,7 @@ import tensorflow as tf
 from tfgen import config as config_lib
 from tfgen.models.keras_workarounds import DistributedFitWorkarounds, logs_for_reduction
 from tfgen.ops.batching import INFERENCE_BATCH_SIZE, map_batches
+from tfgen.ops.replicas import per_example_draw
 
 # The latents of every evaluation and study of a run: the same samples each time.
 EVAL_SAMPLE_SEED = 31337
@@ -234,17 +235,11 @@ class GenerativeModel(DistributedFitWorkarounds):
         example k of the global batch gets the same noise however the batch
         is split: one device and N replicas train on identical draws.
         """
-        return self._replica_slice(keras.random.normal, local_batch, shape)
+        return per_example_draw(lambda s: keras.random.normal(s, seed=self.seed_generator), (local_batch, *shape))
 
     def per_example_uniform(self, local_batch, shape: Sequence[int] = ()) -> tf.Tensor:
         """Per-example U[0, 1) draws, [local_batch, *shape], split like `per_example_normal`."""
-        return self._replica_slice(keras.random.uniform, local_batch, shape)
-
-    def _replica_slice(self, draw, local_batch, shape):
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-        noise = draw((local_batch * replicas, *shape), seed=self.seed_generator)
-        return noise[replica * local_batch:(replica + 1) * local_batch]
+        return per_example_draw(lambda s: keras.random.uniform(s, seed=self.seed_generator), (local_batch, *shape))
 
     def adam(self) -> keras.optimizers.Optimizer:
         """A fresh Adam with the config's `learning_rate`, `beta1`, `beta2`."""

@@ -9,15 +9,18 @@ discriminator. Adam 2e-4, beta1 0.5, batch 64, z in R^100 ~ N(0, I).
 
 from __future__ import annotations
 
-
 import keras
 import tensorflow as tf
 
 from tfgen.layers import DCGANDiscriminator, DCGANGenerator
-from tfgen.losses import nonsaturating_discriminator_loss, nonsaturating_generator_loss, reduce_loss
+from tfgen.losses import (
+    nonsaturating_discriminator_loss,
+    nonsaturating_generator_loss,
+    reduce_loss,
+)
 from tfgen.models.base import GenerativeModel
-from tfgen.models.registry import register
 from tfgen.models.dcgan.config import DCGANConfig
+from tfgen.models.registry import register
 
 
 @register("dcgan", DCGANConfig)

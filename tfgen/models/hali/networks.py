@@ -1,18 +1,13 @@
-"""Building blocks of HALI (Belghazi et al., 2018) and of ALI, its one-level case.
+"""The networks of HALI (Belghazi et al., 2018) and of ALI, its one-level case.
 
-Layers:
+Built from the generic layers of `tfgen.layers`: `GaussianConditional` (the
+Markov transitions, z = mean + exp(log_sigma) * eps as in the ALI reference
+code), `WeightNormConv2D` (the discriminator's convolutions, §4),
+`InputNoise` and `ExampleDropout` (§4's regularisers: Gaussian noise of std
+0.2 on the inputs; dropout); and one of HALI's own:
 
-* `GaussianConditional`: a Markov transition as a conditional isotropic
-  Gaussian. A linear head maps features to a mean and a log standard
-  deviation; samples come by reparameterisation, z = mean + exp(log_sigma) * eps
-  (the ALI reference code's parameterisation); deterministic mode returns
-  the mean.
 * `ResidualBlock`: two 3x3 convolutions with batch norm and a skip
   connection (He et al. 2015), used by the encoder and decoder (§4).
-* `WeightNormConv2D`: a convolution with weight normalisation (Salimans &
-  Kingma 2016), w = g * v / ||v||, used by the discriminator (§4).
-* `InputNoise`, `ExampleDropout`: the discriminator's and encoder's
-  regularisers (§4: Gaussian noise of std 0.2 on the inputs; dropout).
 
 Networks (Appendix A.1, adapted to any power-of-two image size through
 `z1_stride` = image size / z1 size): `HALIEncoder` x -> z1 -> z2,
@@ -35,14 +30,23 @@ drawing pictures never changes the noise training sees.
 from __future__ import annotations
 
 import math
-from typing import List, Sequence
 
 import keras
 import tensorflow as tf
 from keras import layers
 
+from tfgen.layers.stochastic import (  # noqa: F401
+    EVAL_SEED_OFFSET,
+    ExampleDropout,
+    GaussianConditional,
+    InputNoise,
+    StochasticLayer,
+    reparameterize,
+    stochastic_layers,
+)
+from tfgen.layers.weight_norm import WeightNormConv2D
+
 LEAK = 0.1  # slope of every LeakyReLU: the paper gives none; ALI's reference code uses 0.1
-EVAL_SEED_OFFSET = 7919  # the evaluation stream of a layer seeded s starts from s + this
 
 
 def _init():
@@ -59,187 +63,6 @@ def _log2_exact(value: int, what: str) -> int:
     if n < 0 or n != int(n):
         raise ValueError(f"{what} must be a power of two, got {value}")
     return int(n)
-
-
-# ---------------------------------------------------------------------------
-# Randomness
-# ---------------------------------------------------------------------------
-
-def per_example_draw(draw, shape: Sequence) -> tf.Tensor:
-    """Noise of shape `shape` = [local_batch, ...], the same for an example
-    however the global batch is split over replicas.
-
-    Args:
-      draw: function shape -> tensor (e.g. a `keras.random` call with a seed
-        generator); called once, with the *global* batch's shape.
-      shape: [local_batch, *rest]; entries may be scalar tensors.
-
-    Returns:
-      This replica's slice of the global draw, [local_batch, *rest]. Outside
-      any replica context (cross-replica eager calls) or with one replica,
-      simply `draw(shape)`.
-    """
-    ctx = tf.distribute.get_replica_context()
-    if ctx is None or ctx.num_replicas_in_sync == 1:
-        return draw(tuple(shape))
-    replicas, replica = ctx.num_replicas_in_sync, ctx.replica_id_in_sync_group
-    local = shape[0]
-    full = draw((local * replicas, *shape[1:]))
-    return full[replica * local:(replica + 1) * local]
-
-
-def _shape_of(x: tf.Tensor) -> List:
-    """Static dimensions where known, dynamic ones as scalar tensors."""
-    dynamic = tf.shape(x)
-    return [d if d is not None else dynamic[i] for i, d in enumerate(x.shape.as_list())]
-
-
-class StochasticLayer(keras.layers.Layer):
-    """A layer that draws noise: a training stream and an evaluation stream.
-
-    Args:
-      seed: integer seed of the training stream (the evaluation stream
-        starts from `seed + EVAL_SEED_OFFSET`).
-    """
-
-    def __init__(self, seed: int = 0, **kwargs):
-        super().__init__(**kwargs)
-        self.seed = int(seed)
-        self.train_seed = keras.random.SeedGenerator(self.seed, name="train_seed")
-        self.eval_seed = keras.random.SeedGenerator(self.seed + EVAL_SEED_OFFSET, name="eval_seed")
-
-    def normal_like(self, x: tf.Tensor, training: bool) -> tf.Tensor:
-        """N(0, 1) noise shaped like `x`: per example from the training stream, or the evaluation stream."""
-        if training:
-            return per_example_draw(lambda s: keras.random.normal(s, seed=self.train_seed), _shape_of(x))
-        return keras.random.normal(tuple(_shape_of(x)), seed=self.eval_seed)
-
-    def uniform_like(self, x: tf.Tensor) -> tf.Tensor:
-        """U[0, 1) noise shaped like `x`, per example, from the training stream."""
-        return per_example_draw(lambda s: keras.random.uniform(s, seed=self.train_seed), _shape_of(x))
-
-    def get_config(self):
-        return {**super().get_config(), "seed": self.seed}
-
-
-@keras.saving.register_keras_serializable(package="tfgen")
-class InputNoise(StochasticLayer):
-    """Additive Gaussian noise in training, identity otherwise (§4: std 0.2).
-
-    Call: x [batch, ...] -> x + stddev * N(0, 1) when training, else x.
-    """
-
-    def __init__(self, stddev: float = 0.2, seed: int = 0, **kwargs):
-        super().__init__(seed=seed, **kwargs)
-        self.stddev = float(stddev)
-
-    def call(self, x, training=False):
-        if not training or self.stddev == 0.0:
-            return x
-        return x + self.stddev * self.normal_like(x, training=True)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "stddev": self.stddev}
-
-
-@keras.saving.register_keras_serializable(package="tfgen")
-class ExampleDropout(StochasticLayer):
-    """Inverted dropout with per-example, replica-aware masks.
-
-    Keras' `Dropout` would hand every replica the same mask; this one keeps
-    N replicas identical to one device.
-
-    Call: x [batch, ...] -> x * keep / (1 - rate) in training, x otherwise,
-    where keep ~ Bernoulli(1 - rate) per element.
-    """
-
-    def __init__(self, rate: float, seed: int = 0, **kwargs):
-        super().__init__(seed=seed, **kwargs)
-        if not 0.0 <= rate < 1.0:
-            raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
-        self.rate = float(rate)
-
-    def call(self, x, training=False):
-        if not training or self.rate == 0.0:
-            return x
-        keep = self.uniform_like(x) >= self.rate
-        return tf.where(keep, x / (1.0 - self.rate), tf.zeros_like(x))
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "rate": self.rate}
-
-
-# ---------------------------------------------------------------------------
-# The Gaussian transition
-# ---------------------------------------------------------------------------
-
-def reparameterize(mean: tf.Tensor, log_sigma: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:
-    """z = mean + exp(log_sigma) * eps: a differentiable sample of N(mean, diag(exp(log_sigma)^2))
-    when eps ~ N(0, I). All three tensors share one shape."""
-    return mean + tf.exp(log_sigma) * eps
-
-
-@keras.saving.register_keras_serializable(package="tfgen")
-class GaussianConditional(StochasticLayer):
-    """q(z | h) or p(z | h) = N(mean(h), diag(exp(log_sigma(h))^2)).
-
-    A linear head (a 1x1 convolution for feature maps, a dense layer for
-    vectors) outputs 2 * channels numbers: the first half is the mean, the
-    second the log standard deviation (as in the ALI reference code, the
-    net outputs log sigma and sigma = exp(log sigma), so sigma > 0 with no
-    constraint on the net).
-
-    Args:
-      channels: size of z's last axis.
-      seed: seed of the noise streams.
-
-    Call:
-      features: float32 [batch, h, w, c] (z is a map [batch, h, w, channels])
-        or [batch, c] (z is a vector [batch, channels]).
-      training: training-mode noise (per-example training stream).
-      sample: False returns the mean as the sample (deterministic mode).
-      noise: optional eps, shaped like z, used instead of a draw.
-
-    Returns:
-      (z, mean, log_sigma), each shaped like z; means and samples unbounded.
-    """
-
-    def __init__(self, channels: int, seed: int = 0, **kwargs):
-        super().__init__(seed=seed, **kwargs)
-        self.channels = int(channels)
-
-    def build(self, input_shape):
-        if len(input_shape) == 4:
-            self.head = layers.Conv2D(2 * self.channels, 1, kernel_initializer=_init(), name="head")
-        else:
-            self.head = layers.Dense(2 * self.channels, kernel_initializer=_init(), name="head")
-        self.head.build(input_shape)
-        self.built = True
-
-    def params(self, features):
-        """features -> (mean, log_sigma)."""
-        out = self.head(features)
-        return out[..., :self.channels], out[..., self.channels:]
-
-    def call(self, features, training=False, sample=True, noise=None):
-        mean, log_sigma = self.params(features)
-        if not sample:
-            return mean, mean, log_sigma
-        eps = noise if noise is not None else self.normal_like(mean, training=bool(training))
-        return reparameterize(mean, log_sigma, eps), mean, log_sigma
-
-    def compute_output_shape(self, input_shape):
-        shape = (*input_shape[:-1], self.channels)
-        return shape, shape, shape
-
-    def get_config(self):
-        return {**super().get_config(), "channels": self.channels}
 
 
 # ---------------------------------------------------------------------------
@@ -279,55 +102,6 @@ class ResidualBlock(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "kernel_size": self.kernel_size, "sync_batch_norm": self.sync_batch_norm}
-
-
-@keras.saving.register_keras_serializable(package="tfgen")
-class WeightNormConv2D(keras.layers.Layer):
-    """Convolution with weight normalisation (Salimans & Kingma 2016).
-
-    The kernel is w = g * v / ||v||, the norm taken per output channel over
-    (height, width, input channels): g sets each filter's norm, v only its
-    direction. g starts at 1 (unit-norm filters, which roughly keep the
-    input's scale); the paper's data-dependent initialisation is not used.
-
-    Call: x float32 [batch, h, w, c_in] -> [batch, h', w', filters].
-    """
-
-    def __init__(self, filters: int, kernel_size: int, strides: int = 1, padding: str = "same", **kwargs):
-        super().__init__(**kwargs)
-        self.filters, self.kernel_size, self.strides = int(filters), int(kernel_size), int(strides)
-        self.padding = padding.lower()
-
-    def build(self, input_shape):
-        k, c_in = self.kernel_size, int(input_shape[-1])
-        self.v = self.add_weight(name="v", shape=(k, k, c_in, self.filters),
-                                 initializer=keras.initializers.RandomNormal(0.0, 0.05))
-        self.g = self.add_weight(name="g", shape=(self.filters,), initializer="ones")
-        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
-        self.built = True
-
-    def kernel(self) -> tf.Tensor:
-        """The effective kernel g * v / ||v||, [k, k, c_in, filters]."""
-        norm = tf.sqrt(tf.reduce_sum(tf.square(self.v), axis=[0, 1, 2]) + 1e-12)
-        return self.v * (self.g / norm)
-
-    def call(self, x):
-        y = tf.nn.conv2d(x, self.kernel(), strides=self.strides, padding=self.padding.upper())
-        return y + self.bias
-
-    def compute_output_shape(self, input_shape):
-        def out(n):
-            if n is None:
-                return None
-            if self.padding == "same":
-                return -(-n // self.strides)
-            return (n - self.kernel_size) // self.strides + 1
-
-        return (input_shape[0], out(input_shape[1]), out(input_shape[2]), self.filters)
-
-    def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
-                "strides": self.strides, "padding": self.padding}
 
 
 def _conv_bn(filters, kernel, strides, name, sync, padding="same"):
@@ -629,11 +403,6 @@ class HALIDiscriminator(keras.Model):
                 "input_dropout": self.input_dropout, "input_noise": self.input_noise, "seed": self.seed}
 
 
-def stochastic_layers(model: keras.layers.Layer) -> List[StochasticLayer]:
-    """Every `StochasticLayer` inside `model`, in a stable (construction) order."""
-    return [layer for layer in model._flatten_layers(include_self=False) if isinstance(layer, StochasticLayer)]
-
-
 __all__ = ["EVAL_SEED_OFFSET", "ExampleDropout", "GaussianConditional", "Geometry", "HALIDecoder",
            "HALIDiscriminator", "HALIEncoder", "InputNoise", "LEAK", "ResidualBlock", "StochasticLayer",
-           "WeightNormConv2D", "per_example_draw", "reparameterize", "stochastic_layers"]
+           "WeightNormConv2D", "reparameterize", "stochastic_layers"]

@@ -29,7 +29,12 @@ from tfgen.data import data_provenance, dataset_info, load_arrays
 from tfgen.data.pipeline import resolved_digit_source
 from tfgen.errors import StudyError
 from tfgen.models.base import sample_images
-from tfgen.models.lrgan.metrics import adversarial_metrics, hungarian_pairs, memorisation_report, nearest_neighbours
+from tfgen.models.lrgan.metrics import (
+    adversarial_metrics,
+    hungarian_pairs,
+    memorisation_report,
+    nearest_neighbours,
+)
 from tfgen.viz.grid import labelled_blocks
 
 __all__ = [

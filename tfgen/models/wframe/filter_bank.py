@@ -40,7 +40,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen.cache import cache_provenance, dataset_cache_key, cached_per_dataset
+from tfgen.cache import cache_provenance, cached_per_dataset, dataset_cache_key
 from tfgen.classifiers import fit_classifier
 from tfgen.errors import TfgenError
 from tfgen.pretrained import keras_cache_path, resolve_weights_file

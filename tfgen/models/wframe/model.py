@@ -61,6 +61,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfgen.errors import ConfigError
+from tfgen.models.base import GenerativeModel
+from tfgen.models.registry import register, register_evaluation_extras
+from tfgen.models.wframe.config import WFRAMEConfig
 from tfgen.models.wframe.filter_bank import (
     FilterBank,
     empty_filter_bank,
@@ -77,10 +80,8 @@ from tfgen.models.wframe.losses import (
     squared_input_gradient_norm,
     wframe_theta_loss,
 )
-from tfgen.models.base import GenerativeModel
-from tfgen.models.registry import register, register_evaluation_extras
+from tfgen.ops.replicas import per_example_draw, replica_slice
 from tfgen.sampling import langevin
-from tfgen.models.wframe.config import WFRAMEConfig
 
 logger = logging.getLogger(__name__)
 
@@ -240,14 +241,13 @@ class WFRAME(GenerativeModel):
         ctx = tf.distribute.get_replica_context()
         replicas = ctx.num_replicas_in_sync
         local = cfg.num_chains // replicas
-        replica = ctx.replica_id_in_sync_group
-        previous = self.chains[replica * local:(replica + 1) * local]
+        previous = replica_slice(tf.convert_to_tensor(self.chains))
         # γ is the same on every replica (mirrored seed generator). The Langevin
         # noise of all M chains is drawn at once and sliced, so a chain gets the
         # same noise however the chains are split over replicas.
         gamma = keras.random.uniform((), seed=self.seed_generator)
-        noise = keras.random.normal((cfg.langevin_steps, cfg.num_chains, *self.image_shape),
-                                    seed=self.seed_generator)[:, replica * local:(replica + 1) * local]
+        noise = per_example_draw(lambda s: keras.random.normal(s, seed=self.seed_generator),
+                                 (cfg.langevin_steps, local, *self.image_shape), axis=1)
         global_observed = self.global_batch_size(observed)
         current, grad, (sum_obs, sum_syn), stats = self._step(
             observed, previous, gamma, noise, global_observed, tf.constant(cfg.num_chains, tf.int32))
