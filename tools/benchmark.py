@@ -39,7 +39,8 @@ import tensorflow as tf  # noqa: E402
 
 import tfgen.models  # noqa: E402,F401
 from tfgen import config as config_lib  # noqa: E402
-from tfgen.models import GenerativeModel, build_model, names  # noqa: E402
+from tfgen.models import build_model, names  # noqa: E402
+from tfgen.models.trainable import inline_inner_functions  # noqa: E402
 
 # (model name, label, model overrides, image shape, batch size)
 CASES = {
@@ -97,12 +98,9 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
 
 def train_step_gflops(config, image_shape, batch: int) -> float:
     """Static FLOP count of one train step, traced with inner functions inlined."""
-    GenerativeModel.inline_inner_functions = True
-    try:
+    with inline_inner_functions():
         model = build_model(config, image_shape, num_classes=10, xla=False)
         model.compile()
-    finally:
-        GenerativeModel.inline_inner_functions = False
     spec = {"image": tf.TensorSpec([batch, *image_shape], tf.float32),
             "label": tf.TensorSpec([batch], tf.int32), "index": tf.TensorSpec([batch], tf.int64)}
     graph = tf.function(model.train_step).get_concrete_function(spec).graph
