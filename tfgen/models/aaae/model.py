@@ -66,7 +66,7 @@ from tfgen.losses import (
     wasserstein_generator_loss,
 )
 from tfgen.metrics import frechet_distance_from_features
-from tfgen.models.aaae import networks as aaae_blocks
+from tfgen.models.aaae import networks
 from tfgen.models.aaae.config import AAAEConfig
 from tfgen.models.base import GenerativeModel
 from tfgen.models.registry import register, register_evaluation_extras
@@ -116,13 +116,13 @@ class AAAE(GenerativeModel):
         if h != w:
             raise ValueError(f"AAAE needs square images, got {self.image_shape}")
         sync, init = self.sync_batch_norm, cfg.init_stddev
-        self.encoder = aaae_blocks.encoder(h, c, cfg.code_dim, cfg.base_filters, cfg.max_filters, init, sync)
-        self.decoder = aaae_blocks.decoder(h, c, cfg.code_dim, cfg.base_filters, cfg.max_filters, init, sync)
-        self.discriminator = aaae_blocks.patch_discriminator(h, c, cfg.base_filters, cfg.max_filters,
+        self.encoder = networks.encoder(h, c, cfg.code_dim, cfg.base_filters, cfg.max_filters, init, sync)
+        self.decoder = networks.decoder(h, c, cfg.code_dim, cfg.base_filters, cfg.max_filters, init, sync)
+        self.discriminator = networks.patch_discriminator(h, c, cfg.base_filters, cfg.max_filters,
                                                              cfg.leaky_slope, init)
-        self.approximator = aaae_blocks.mlp(cfg.latent_dim, cfg.mlp_units, cfg.mlp_layers, cfg.code_dim, "elu",
+        self.approximator = networks.mlp(cfg.latent_dim, cfg.mlp_units, cfg.mlp_layers, cfg.code_dim, "elu",
                                             init_stddev=init, name="approximator")
-        self.critic = aaae_blocks.mlp(cfg.code_dim, cfg.mlp_units, cfg.mlp_layers, 1, "leaky_relu",
+        self.critic = networks.mlp(cfg.code_dim, cfg.mlp_units, cfg.mlp_layers, 1, "leaky_relu",
                                       cfg.leaky_slope, init, name="latent_critic")
         self.add_trackers("reconstruction_mse", "adversarial", "d_loss", "d_real", "d_fake", "critic_loss",
                           "wasserstein", "gradient_penalty", "approximator_loss")

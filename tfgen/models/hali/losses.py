@@ -1,0 +1,67 @@
+"""HALI's and ALI's losses, pure and per example (reduced by the train step with `reduce_loss`)."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from tfgen.losses import nonsaturating_discriminator_loss
+
+__all__ = ["ali_discriminator_loss", "ali_generator_loss", "masked_cross_entropy"]
+
+
+def ali_discriminator_loss(encoder_logits: tf.Tensor, decoder_logits: tf.Tensor) -> tf.Tensor:
+    """ALI/HALI discriminator loss (Dumoulin et al. 2017; HALI Algorithm 1).
+
+    L_D = -log sigmoid(D(x, ẑ)) - log(1 - sigmoid(D(x̃, z)))
+        = softplus(-D(x, ẑ)) + softplus(D(x̃, z))
+
+    Encoder triples (x, ẑ1, ẑ2) play the "real" side, decoder triples
+    (x̃, z̃1, z2) the "fake" side.
+
+    Args:
+      encoder_logits: [batch] D on encoder triples.
+      decoder_logits: [batch] D on decoder triples.
+
+    Returns:
+      [batch] per-example loss, >= 0.
+    """
+    return nonsaturating_discriminator_loss(encoder_logits, decoder_logits)
+
+
+def ali_generator_loss(encoder_logits: tf.Tensor, decoder_logits: tf.Tensor) -> tf.Tensor:
+    """ALI/HALI encoder-and-decoder loss: the discriminator's with sides swapped.
+
+    L_GE = softplus(D(x, ẑ)) + softplus(-D(x̃, z))
+
+    (the non-saturating form of ALI's reference code: the encoder is pushed
+    to look like the decoder and the decoder like the encoder).
+
+    Args:
+      encoder_logits: [batch] D on encoder triples.
+      decoder_logits: [batch] D on decoder triples.
+
+    Returns:
+      [batch] per-example loss, >= 0.
+    """
+    return nonsaturating_discriminator_loss(decoder_logits, encoder_logits)
+
+
+def masked_cross_entropy(logits: tf.Tensor, labels: tf.Tensor, labelled: tf.Tensor) -> tf.Tensor:
+    """Softmax cross-entropy on the labelled examples, exactly 0 on the others (§7.2, Eq. 10).
+
+    -log q(y | z2) with q a softmax over `logits`. An unlabelled example's
+    label is never read (it may hold any value, e.g. -1), and its loss and
+    every gradient through it are exactly 0.
+
+    Args:
+      logits: float [batch, num_classes].
+      labels: int [batch]; only entries where `labelled` is true are used.
+      labelled: bool [batch].
+
+    Returns:
+      float [batch], >= 0; 0 where `labelled` is false.
+    """
+    labels = tf.cast(labels, tf.int32)
+    safe = tf.where(labelled, labels, tf.zeros_like(labels))
+    per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe, logits=logits)
+    return tf.where(labelled, per_example, tf.zeros_like(per_example))
