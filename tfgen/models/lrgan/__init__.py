@@ -2,8 +2,9 @@
 
 Everything this method needs, by file::
 
-  model.py        LRGAN: Algorithm 1's train step; the layered recursive generator and pose head
-  conditional.py  ConditionalLRGAN: the image encoder and reconstruction term
+  model.py        LRGAN: Algorithm 1's train step, panels, serving
+  networks.py     the layered recursive generator, its pose head, the conditional variant's image encoder
+  conditional.py  ConditionalLRGAN: decomposition of real images and the reconstruction term
   config.py       both `model:` sections (TensorFlow-free)
   metrics.py      mask IoU, Adversarial Accuracy/Divergence, nearest neighbours, Hungarian pairs, poses
   studies.py      `tfgen neighbours`, `pair`, `adversarial` over loaded runs

@@ -31,9 +31,7 @@ from typing import Any, Dict
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import layers
 
-from tfgen.layers import discriminator_trunk
 from tfgen.losses import (
     nonsaturating_generator_loss,
     reconstruction_distance,
@@ -42,36 +40,8 @@ from tfgen.losses import (
 from tfgen.models.lrgan.config import ConditionalLRGANConfig
 from tfgen.models.lrgan.metrics import mask_iou, pose_statistics
 from tfgen.models.lrgan.model import LRGAN
+from tfgen.models.lrgan.networks import ImageEncoder
 from tfgen.models.registry import register, register_evaluation_extras
-
-
-@keras.saving.register_keras_serializable(package="tfgen")
-class ImageEncoder(keras.Model):
-    """E: images (or residuals) [batch, S, S, C] in about [-2, 2] -> codes [batch, code_dim].
-
-    The DCGAN discriminator's convolutional trunk down to 4x4, then a linear
-    layer (codes are unbounded, like the noise they replace).
-    """
-
-    def __init__(self, image_size: int, code_dim: int, base_filters: int = 64, sync_batch_norm: bool = False,
-                 **kwargs):
-        super().__init__(**kwargs)
-        self.image_size, self.code_dim, self.base_filters = image_size, code_dim, base_filters
-        self.sync_batch_norm = sync_batch_norm
-        self.trunk, _ = discriminator_trunk(image_size, base_filters, sync_batch_norm)
-        self.to_code = keras.Sequential([layers.Flatten(), layers.Dense(code_dim, name="code")], name="to_code")
-
-    def build(self, input_shape):
-        self.trunk.build(input_shape)
-        self.to_code.build(self.trunk.compute_output_shape(input_shape))
-        self.built = True
-
-    def call(self, images, training=False):
-        return self.to_code(self.trunk(images, training=training))
-
-    def get_config(self):
-        return {**super().get_config(), "image_size": self.image_size, "code_dim": self.code_dim,
-                "base_filters": self.base_filters, "sync_batch_norm": self.sync_batch_norm}
 
 
 @register("conditional_lrgan", ConditionalLRGANConfig)

@@ -1,0 +1,215 @@
+"""LR-GAN's networks (§4, Table 2): the layered recursive generator, its pose head, and the conditional variant's image encoder.
+
+* `PoseHead`: T_f, the linear layer from the LSTM state to the six affine
+  parameters, bounded (`pose_bound`: the authors' clamp or a smooth squash).
+* `LayeredRecursiveGenerator`: LSTM noise -> background G_b, then per step
+  the foreground trunk G_f^c with appearance (G_f^i) and mask (G_f^m) heads,
+  warped by the spatial transformer and pasted (Eq. 4).
+* `ImageEncoder`: conditional LR-GAN's encoder of images (or residuals).
+
+The train steps are in model.py (LRGAN) and conditional.py (ConditionalLRGAN).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from tfgen.layers import DCGANGenerator, discriminator_trunk, generator_trunk, to_image_layer
+from tfgen.models.lrgan.config import LRGANConfig
+from tfgen.ops import spatial_transform
+
+
+class PoseHead(keras.layers.Layer):
+    """T_f: a linear layer from y_t to the six affine parameters, bounded.
+
+    Output theta [batch, 2, 3] = [[s_x, r_xy, t_x], [r_yx, s_y, t_y]] mapping
+    normalized output coordinates to source coordinates.
+    """
+
+    def __init__(self, min_scale: float, max_shear: float, max_translation: float, bound: str, **kwargs):
+        super().__init__(**kwargs)
+        self.min_scale, self.max_shear, self.max_translation, self.bound = (
+            min_scale, max_shear, max_translation, bound)
+        # Start at the largest centred object: scale s, no shear, no shift.
+        start = min_scale if bound == "clamp" else -4.0  # smooth: s + s*sigmoid(-4) = 1.018 s
+        self.dense = layers.Dense(6, kernel_initializer="zeros",
+                                  bias_initializer=keras.initializers.Constant([start, 0, 0, 0, start, 0]),
+                                  name="affine")
+
+    def build(self, input_shape):
+        self.dense.build(input_shape)
+        self.built = True
+
+    def call(self, y):
+        u = self.dense(y)
+        scale_u = tf.gather(u, [0, 4], axis=1)
+        shear_u = tf.gather(u, [1, 3], axis=1)
+        shift_u = tf.gather(u, [2, 5], axis=1)
+        s = self.min_scale
+        if self.bound == "clamp":
+            scale = tf.clip_by_value(scale_u, s, 2 * s)
+            shear = tf.clip_by_value(shear_u, -self.max_shear, self.max_shear)
+            shift = tf.clip_by_value(shift_u, -self.max_translation, self.max_translation)
+        else:
+            scale = s + s * tf.sigmoid(scale_u)
+            shear = self.max_shear * tf.tanh(shear_u)
+            shift = self.max_translation * tf.tanh(shift_u)
+        row0 = tf.stack([scale[:, 0], shear[:, 0], shift[:, 0]], axis=1)
+        row1 = tf.stack([shear[:, 1], scale[:, 1], shift[:, 1]], axis=1)
+        return tf.stack([row0, row1], axis=1)
+
+
+class LayeredRecursiveGenerator(keras.Model):
+    """z [batch, T * latent_dim] -> layers of the composed image.
+
+    `call` returns the final composite [batch, H, W, C] in [-1, 1];
+    `layers_of(z)` returns every layer (see there).
+    """
+
+    def __init__(self, image_size: int, channels: int, cfg: LRGANConfig, sync_batch_norm: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.cfg = cfg
+        self.image_size, self.channels = image_size, channels
+        self.timesteps, self.noise_dim = cfg.timesteps, cfg.latent_dim
+        sync = sync_batch_norm
+        if self.timesteps == 1:  # exactly DCGAN: no LSTM, a full-width generator on z
+            self.background = DCGANGenerator(image_size, channels, cfg.latent_dim, cfg.g_filters,
+                                             sync_batch_norm=sync, name="background")
+            return
+        self.lstm = layers.LSTMCell(cfg.hidden_dim, name="noise_lstm")
+        bg_input = cfg.hidden_dim if cfg.background_input == "lstm" else cfg.latent_dim
+        self.background = DCGANGenerator(image_size, channels, bg_input, max(1, cfg.g_filters // 2),
+                                         sync_batch_norm=sync, name="background")
+        self.foreground_trunk, trunk_channels = generator_trunk(image_size, cfg.g_filters, sync,
+                                                                name="foreground_trunk")
+        self.trunk_channels = trunk_channels
+        self.appearance = keras.Sequential([to_image_layer(channels, "to_appearance"), layers.Activation("tanh")],
+                                           name="appearance")
+        if cfg.use_mask:  # the no-mask ablation has no mask head at all (nothing to train)
+            self.mask = keras.Sequential([to_image_layer(1, "to_mask"), layers.Activation("sigmoid")],
+                                         name="mask")
+        if cfg.use_transform:
+            self.pose = PoseHead(cfg.min_object_scale, cfg.max_shear, cfg.max_translation, cfg.pose_bound,
+                                 name="pose")
+        if self.timesteps > 2:
+            pool = (image_size // 2) // 4  # the trunk's map pooled to 4x4
+            self.object_embedding = keras.Sequential([  # E_f^c o P_f^c
+                layers.AveragePooling2D(pool), layers.Flatten(),
+                layers.Dense(cfg.hidden_dim, name="embed_object"), layers.ReLU()], name="object_embedding")
+            # E_f^l: tanh keeps y_t in the LSTM state's range.
+            self.context_embedding = layers.Dense(cfg.hidden_dim, activation="tanh", name="context_embedding")
+
+    def build(self, input_shape):
+        cfg = self.cfg
+        if self.timesteps == 1:
+            self.background.build((None, cfg.latent_dim))
+            self.built = True
+            return
+        self.lstm.build((None, cfg.latent_dim))
+        bg_input = cfg.hidden_dim if cfg.background_input == "lstm" else cfg.latent_dim
+        self.background.build((None, bg_input))
+        self.foreground_trunk.build((None, cfg.hidden_dim))
+        half = self.image_size // 2
+        self.appearance.build((None, half, half, self.trunk_channels))
+        if cfg.use_mask:
+            self.mask.build((None, half, half, self.trunk_channels))
+        if cfg.use_transform:
+            self.pose.build((None, cfg.hidden_dim))
+        if self.timesteps > 2:
+            self.object_embedding.build((None, half, half, self.trunk_channels))
+            self.context_embedding.build((None, 2 * cfg.hidden_dim))
+        self.built = True
+
+    def layers_of(self, z=None, training=False, images=None, encoder=None) -> Dict[str, Any]:
+        """Every layer of the composition.
+
+        Args:
+          z: float32 [batch, T * latent_dim], the timesteps' noise side by side.
+          training: batch-norm mode.
+          images, encoder: the conditional model (§6.8) instead of `z`: the
+            code of timestep t is `encoder(images - x_{t-1})`, the residual
+            of the real images [batch, H, W, C] after the canvas so far (the
+            images themselves for the background, t = 0).
+
+        Returns:
+          dict with "background" [B, H, W, C] and, per foreground timestep
+          (lists of length T - 1): "foregrounds" f_t [B, H, W, C] in [-1, 1],
+          "masks" m_t [B, H, W, 1] in [0, 1], "warped_foregrounds" ST(f_t),
+          "warped_masks" ST(m_t), "transforms" a_t [B, 2, 3], "composites" x_t;
+          and "image", the final composite [B, H, W, C] in [-1, 1].
+        """
+        if encoder is None:
+            zs = tf.unstack(tf.reshape(z, [-1, self.timesteps, self.noise_dim]), axis=1)
+            code = lambda t, canvas: zs[t]  # noqa: E731
+            batch = tf.shape(z)[0]
+        else:
+            code = lambda t, canvas: encoder(images if canvas is None else images - canvas,  # noqa: E731
+                                             training=training)
+            batch = tf.shape(images)[0]
+        out = {k: [] for k in ("foregrounds", "masks", "warped_foregrounds", "warped_masks", "transforms",
+                               "composites")}
+        if self.timesteps == 1:
+            out["background"] = out["image"] = self.background(code(0, None), training=training)
+            return out
+        zeros = tf.zeros([batch, self.cfg.hidden_dim], tf.float32)
+        z0 = code(0, None)
+        h, state = self.lstm(z0, [zeros, zeros], training=training)
+        canvas = self.background(h if self.cfg.background_input == "lstm" else z0, training=training)
+        out["background"] = canvas
+        previous = None
+        for t in range(1, self.timesteps):
+            h, state = self.lstm(code(t, canvas), state, training=training)
+            y = h if previous is None else self.context_embedding(
+                tf.concat([h, self.object_embedding(previous, training=training)], axis=1))
+            shared = self.foreground_trunk(y, training=training)  # s_t
+            f = self.appearance(shared, training=training)
+            m = self.mask(shared, training=training) if self.cfg.use_mask else tf.ones_like(f[..., :1])
+            if self.cfg.use_transform:
+                theta = self.pose(y)
+            else:
+                theta = tf.tile(tf.constant([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]), [batch, 1, 1])
+            # Appearance and mask share one grid: warp them in one pass.
+            warped = spatial_transform(tf.concat([f, m], axis=-1), theta)
+            f_hat, m_hat = warped[..., :self.channels], warped[..., self.channels:]
+            canvas = m_hat * f_hat + (1.0 - m_hat) * canvas  # Eq. 4
+            for key, value in zip(out, (f, m, f_hat, m_hat, theta, canvas)):
+                out[key].append(value)
+            previous = shared
+        out["image"] = canvas
+        return out
+
+    def call(self, z, training=False):
+        return self.layers_of(z, training=training)["image"]
+
+
+@keras.saving.register_keras_serializable(package="tfgen")
+class ImageEncoder(keras.Model):
+    """E: images (or residuals) [batch, S, S, C] in about [-2, 2] -> codes [batch, code_dim].
+
+    The DCGAN discriminator's convolutional trunk down to 4x4, then a linear
+    layer (codes are unbounded, like the noise they replace).
+    """
+
+    def __init__(self, image_size: int, code_dim: int, base_filters: int = 64, sync_batch_norm: bool = False,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.image_size, self.code_dim, self.base_filters = image_size, code_dim, base_filters
+        self.sync_batch_norm = sync_batch_norm
+        self.trunk, _ = discriminator_trunk(image_size, base_filters, sync_batch_norm)
+        self.to_code = keras.Sequential([layers.Flatten(), layers.Dense(code_dim, name="code")], name="to_code")
+
+    def build(self, input_shape):
+        self.trunk.build(input_shape)
+        self.to_code.build(self.trunk.compute_output_shape(input_shape))
+        self.built = True
+
+    def call(self, images, training=False):
+        return self.to_code(self.trunk(images, training=training))
+
+    def get_config(self):
+        return {**super().get_config(), "image_size": self.image_size, "code_dim": self.code_dim,
+                "base_filters": self.base_filters, "sync_batch_norm": self.sync_batch_norm}
