@@ -106,6 +106,7 @@ def cmd_sample(args) -> int:
     import numpy as np
 
     # Imported when the command runs, after its arguments are checked (start-up time: TensorFlow).
+    from tfgen.models.servable import sample_images
     from tfgen.training import load_workdir
     from tfgen.viz import image_grid, save_png
 
@@ -113,8 +114,7 @@ def cmd_sample(args) -> int:
     step = _announce_weights(model)
     out = args.out or os.path.join(args.workdir, "samples",
                                    f"sample_step_{step or 0:07d}" + (f"_seed{args.seed}" if args.seed else "") + ".png")
-    z = model.latent_batch(args.num, args.seed)
-    images = np.concatenate([model.generate(z[i:i + 256]).numpy() for i in range(0, args.num, 256)])
+    images = sample_images(model, args.num, seed=args.seed)
     save_png(image_grid(images), out)
     if args.npy:
         np.save(args.npy, images)

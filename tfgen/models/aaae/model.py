@@ -70,6 +70,7 @@ from tfgen.models.aaae import networks
 from tfgen.models.aaae.config import AAAEConfig
 from tfgen.models.base import GenerativeModel
 from tfgen.models.registry import register, register_evaluation_extras
+from tfgen.ops.batching import map_batches
 from tfgen.viz import image_grid, principal_axes, scatter_image
 
 
@@ -398,7 +399,7 @@ def evaluation_extras(model, arrays, extractor=None) -> Dict[str, Any]:
     (how well G_phi matches p_theta(c); 0 is a perfect Gaussian match), and
     the same for a standard normal "prior" as a reference."""
     images = arrays["image"]
-    encoded = np.concatenate([model.encode(images[i:i + 250]).numpy() for i in range(0, len(images), 250)])
+    encoded = map_batches(model.encode, images)
     if len(encoded) < 2:
         return {}
     z = model.sample_latent(len(encoded), seed=1234)

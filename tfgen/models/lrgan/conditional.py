@@ -42,6 +42,7 @@ from tfgen.models.lrgan.metrics import mask_iou, pose_statistics
 from tfgen.models.lrgan.model import LRGAN
 from tfgen.models.lrgan.networks import ImageEncoder
 from tfgen.models.registry import register, register_evaluation_extras
+from tfgen.ops.batching import map_batches
 
 
 @register("conditional_lrgan", ConditionalLRGANConfig)
@@ -149,18 +150,18 @@ def evaluation_extras(model, arrays, extractor=None) -> Dict[str, Any]:
     (union of the objects) when the dataset has them, and pose statistics
     of the decompositions."""
     images = arrays["image"]
-    warped, thetas = [], []
-    for i in range(0, len(images), 250):
-        parts = model.decompose_layers(tf.constant(images[i:i + 250]))
-        if parts["warped_masks"]:
-            # The union of every foreground's footprint on the canvas.
-            background_share = tf.reduce_prod(tf.stack([1.0 - m for m in parts["warped_masks"]]), axis=0)
-            warped.append((1.0 - background_share).numpy())
-            thetas.append(np.stack([t.numpy() for t in parts["transforms"]], axis=1))
     out: Dict[str, Any] = {}
-    if not warped:
+    if not len(images) or model.model_config.timesteps < 2:
         return out
-    thetas = np.concatenate(thetas)
+
+    def footprint_and_poses(batch):
+        parts = model.decompose_layers(tf.constant(batch))
+        # The union of every foreground's footprint on the canvas.
+        background_share = tf.reduce_prod(tf.stack([1.0 - m for m in parts["warped_masks"]]), axis=0)
+        return 1.0 - background_share, tf.stack(parts["transforms"], axis=1)
+
+    warped, thetas = map_batches(footprint_and_poses, images)
+    warped = [warped]
     for t in range(thetas.shape[1]):
         out[f"pose_t{t + 1}"] = pose_statistics(thetas[:, t])
     if "masks" in arrays:
