@@ -8,8 +8,8 @@ import pytest
 import tfgen.models  # noqa: F401  (registers model configs)
 from tfgen import config as config_lib
 from tfgen.errors import ConfigError
+from repo_paths import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def write(tmp_path, text, name="exp.yaml"):

@@ -13,8 +13,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from repo_paths import TESTS
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = TESTS  # the helper scripts live in tests/
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 

@@ -5,8 +5,9 @@ import re
 
 import numpy as np
 import tensorflow as tf
+from repo_paths import REPO
 
-README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+README = os.path.join(REPO, "README.md")
 
 
 def readme_block(marker: str) -> str:

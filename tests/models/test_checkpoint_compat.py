@@ -21,8 +21,9 @@ import tensorflow as tf
 
 from tfgen.models import get_model_class
 from tfgen.models.registry import BUILTIN_MODEL_MODULES
+from repo_paths import TESTS
 
-FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "pre_layout"
+FIXTURES = pathlib.Path(TESTS) / "fixtures" / "pre_layout"
 
 
 def test_every_built_in_model_has_a_fixture():

@@ -9,8 +9,9 @@ import sys
 
 import numpy as np
 import pytest
+from repo_paths import REPO
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = REPO
 BENCHMARK = os.path.join(ROOT, "tools", "benchmark.py")
 
 # --quick soak: 10 warm-up + 40 measured steps in chunks of 5.

@@ -11,8 +11,9 @@ import time
 
 import numpy as np
 import pytest
+from repo_paths import REPO
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, REPO)
 
 import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402

@@ -15,8 +15,9 @@ import tensorflow as tf
 import yaml
 
 from model_testing import tiny_run_yaml
+from repo_paths import REPO
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = REPO
 
 
 def tiny_andor_yaml(tmp_path, steps=4, deterministic=False, **model):

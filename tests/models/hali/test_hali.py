@@ -25,8 +25,8 @@ from tfgen.models import build_model
 from tfgen.errors import ConfigError
 from tfgen.evaluation.linear_probes import linear_probe, probe_table, probe_targets
 from tfgen.models.hali.model import ali_discriminator_loss, ali_generator_loss, centre_hole_mask, masked_cross_entropy
+from repo_paths import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = config_lib.tiny_overrides("hali")
 SHAPE = (16, 16, 1)
 

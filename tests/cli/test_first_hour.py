@@ -22,9 +22,9 @@ from tfgen import cli, experiments
 from tfgen import config as config_lib
 from tfgen.errors import ConfigError
 from tfgen.progress import ProgressDisplay, format_duration
+from repo_paths import REPO
 
 PY = sys.executable
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_cli(capsys, *argv):

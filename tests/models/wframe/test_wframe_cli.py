@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from model_testing import tiny_run_yaml
+from repo_paths import REPO
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = REPO
 
 
 def load_tool():
