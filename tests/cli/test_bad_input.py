@@ -6,10 +6,13 @@ bad tensor sent to an exported model. Each must end in ONE clear message and a
 non-zero exit (the CLI: one line ``tfgen: error: ...`` on stderr, exit code 2,
 no traceback), and must never damage a work directory.
 
-The CLI runs as a user runs it (``python -m tfgen`` in a subprocess). Each
-subprocess mostly pays for importing TensorFlow, so the independent cases run
-two at a time, in waves, from module-scoped fixtures; the tests then check
-one result each.
+The CLI runs in this process (`cli_testing.run_in_process`: its working
+directory, environment and streams swapped for the call, an escaping
+exception shown as a traceback), so no case pays for a second TensorFlow
+start-up; the cases in SUBPROCESS_CASES run as a user runs them
+(``python -m tfgen`` in a subprocess), to keep the real process's exit code
+and stderr under test. The cases run from module-scoped fixtures, in two
+waves; the tests then check one result each.
 """
 
 import concurrent.futures
@@ -22,6 +25,7 @@ import sys
 import pytest
 from PIL import Image
 
+from cli_testing import run_in_process
 from model_testing import tiny_run_yaml
 
 PY = sys.executable
@@ -37,18 +41,28 @@ def folder_config(path, on_bad_image="skip"):
     return TINY[:start] + data + TINY[end:]
 
 
-def run_tfgen(args, cwd):
-    """`python -m tfgen ARGS` in `cwd`: work directories and caches never land in the repo or ~."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TFGEN_CACHE_DIR": os.path.join(str(cwd), "cache")}
-    return subprocess.run([PY, "-m", "tfgen", *args], capture_output=True, text=True, timeout=300,
-                          cwd=str(cwd), env=env)
+# Cases that also run as a real process: a config error (before TensorFlow) and one after training.
+SUBPROCESS_CASES = {"invalid_yaml", "export_untrained"}
+
+
+def run_tfgen(args, cwd, subprocess_run=False):
+    """`tfgen ARGS` in `cwd`: work directories and caches never land in the repo or ~."""
+    cache = {"TFGEN_CACHE_DIR": os.path.join(str(cwd), "cache")}
+    if subprocess_run:
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **cache}
+        return subprocess.run([PY, "-m", "tfgen", *args], capture_output=True, text=True, timeout=300,
+                              cwd=str(cwd), env=env)
+    return run_in_process(args, cwd=cwd, env=cache)
 
 
 def run_many(jobs, cwd):
-    """Runs {name: args} two at a time (the machine has two cores); returns {name: result}."""
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        futures = {name: pool.submit(run_tfgen, args, cwd) for name, args in jobs.items()}
-        return {name: f.result() for name, f in futures.items()}
+    """Runs {name: args}, the subprocess cases beside the in-process ones; returns {name: result}."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        futures = {name: pool.submit(run_tfgen, args, cwd, True) for name, args in jobs.items()
+                   if name in SUBPROCESS_CASES}
+        results = {name: run_tfgen(args, cwd) for name, args in jobs.items() if name not in SUBPROCESS_CASES}
+        results.update({name: f.result() for name, f in futures.items()})
+    return results
 
 
 def assert_user_error(proc, *needles):

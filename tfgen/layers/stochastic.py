@@ -157,12 +157,11 @@ class GaussianConditional(StochasticLayer):
         self.init_stddev = float(init_stddev)
 
     def build(self, input_shape):
+        init = keras.initializers.RandomNormal(0.0, self.init_stddev)
         if len(input_shape) == 4:
-            self.head = layers.Conv2D(2 * self.channels, 1, kernel_initializer=keras.initializers.RandomNormal(0.0, self.init_stddev),
-                                      name="head")
+            self.head = layers.Conv2D(2 * self.channels, 1, kernel_initializer=init, name="head")
         else:
-            self.head = layers.Dense(2 * self.channels, kernel_initializer=keras.initializers.RandomNormal(0.0, self.init_stddev),
-                                      name="head")
+            self.head = layers.Dense(2 * self.channels, kernel_initializer=init, name="head")
         self.head.build(input_shape)
         self.built = True
 

@@ -31,7 +31,7 @@ import tensorflow as tf
 from tfgen.models.keras_workarounds import logs_for_reduction
 from tfgen.ops.replicas import per_example_draw
 
-__all__ = ["Trainable", "inline_inner_functions"]
+__all__ = ["AdversarialPair", "Trainable", "inline_inner_functions"]
 
 _INLINE = [False]
 
@@ -211,3 +211,23 @@ class Trainable:
         """Every trainable sub-network, by name."""
         raise NotImplementedError
 
+
+class AdversarialPair:
+    """`compile()` of a two-player game: a generator-side and a discriminator optimizer.
+
+    A mixin placed before `GenerativeModel` by models whose players are
+    `generator_variables()` (everything but the discriminator: DCGAN's and
+    LR-GAN's generator, HALI's encoder and decoder) and `self.discriminator`.
+    Both optimizers default to the config's Adam (`adam()`) and are built
+    now, inside the strategy scope.
+    """
+
+    def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
+        super().compile(**kwargs)
+        self.g_optimizer = g_optimizer or self.adam()
+        self.d_optimizer = d_optimizer or self.adam()
+        self.build_optimizer(self.g_optimizer, self.generator_variables())
+        self.build_optimizer(self.d_optimizer, self.discriminator.trainable_variables)
+
+    def optimizers_by_name(self):
+        return {"g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer}

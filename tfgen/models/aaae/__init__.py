@@ -6,15 +6,13 @@ Everything this method needs, by file::
   networks.py  its sub-networks
   config.py    its `model:` section (TensorFlow-free)
   studies.py   `tfgen interpolate` and `tfgen manipulate` over a loaded run
-
-Importing the package is cheap (no TensorFlow): the model class is imported
-on first use.
 """
 
 from tfgen._lazy import lazy_attributes
 
 __all__ = ["AAAE", "attribute_direction"]
 
+# The model classes (and TensorFlow) load on first use: importing the package stays cheap.
 __getattr__, __dir__ = lazy_attributes(__name__, {
     "AAAE": "tfgen.models.aaae.model",
     "attribute_direction": "tfgen.models.aaae.model",

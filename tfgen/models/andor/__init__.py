@@ -10,15 +10,11 @@ Everything this method needs, by file::
   ncc.py       normalised cross-correlation against training images (Table 4)
   tree.py      the AND-OR tree of one sample, as text and figures
   config.py    its `model:` section (TensorFlow-free)
-
-Importing the package is cheap (no TensorFlow): the model class is imported
-on first use.
 """
 
 from tfgen._lazy import lazy_attributes
 
 __all__ = ["AndOr"]
 
-__getattr__, __dir__ = lazy_attributes(__name__, {
-    "AndOr": "tfgen.models.andor.model",
-})
+# The model classes (and TensorFlow) load on first use: importing the package stays cheap.
+__getattr__, __dir__ = lazy_attributes(__name__, {"AndOr": "tfgen.models.andor.model"})

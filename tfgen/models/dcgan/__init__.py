@@ -4,15 +4,11 @@ Everything this method needs, by file::
 
   model.py     the keras.Model (alternating D and G steps of the non-saturating GAN)
   config.py    its `model:` section (TensorFlow-free)
-
-Importing the package is cheap (no TensorFlow): the model class is imported
-on first use.
 """
 
 from tfgen._lazy import lazy_attributes
 
 __all__ = ["DCGAN"]
 
-__getattr__, __dir__ = lazy_attributes(__name__, {
-    "DCGAN": "tfgen.models.dcgan.model",
-})
+# The model classes (and TensorFlow) load on first use: importing the package stays cheap.
+__getattr__, __dir__ = lazy_attributes(__name__, {"DCGAN": "tfgen.models.dcgan.model"})

@@ -19,13 +19,14 @@ from tfgen.losses import (
     reduce_loss,
 )
 from tfgen.models.base import GenerativeModel
+from tfgen.models.trainable import AdversarialPair
 from tfgen.models.dcgan.config import DCGANConfig
 from tfgen.models.registry import register
 
 
 @register("dcgan", DCGANConfig)
 @keras.saving.register_keras_serializable(package="tfgen")
-class DCGAN(GenerativeModel):
+class DCGAN(AdversarialPair, GenerativeModel):
     """Generator G: z -> image and discriminator D: image -> logit.
 
     Data: dicts with "image" float32 [batch, H, W, C] in [-1, 1].
@@ -65,16 +66,6 @@ class DCGAN(GenerativeModel):
 
     def generate(self, z, training=False):
         return self.generator(z, training=training)
-
-    def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
-        super().compile(**kwargs)
-        self.g_optimizer = g_optimizer or self.adam()
-        self.d_optimizer = d_optimizer or self.adam()
-        self.build_optimizer(self.g_optimizer, self.generator_variables())
-        self.build_optimizer(self.d_optimizer, self.discriminator.trainable_variables)
-
-    def optimizers_by_name(self):
-        return {"g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer}
 
     def sub_networks(self):
         return {"generator": self.generator, "discriminator": self.discriminator}

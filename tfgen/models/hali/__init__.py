@@ -9,15 +9,11 @@ Everything this method needs, by file::
   serving.py   the SavedModel signatures (encode, reconstruct per level, inpaint)
   studies.py   its scores for `tfgen evaluate` (per-level errors, §5.2 label preservation)
   config.py    its `model:` section (TensorFlow-free)
-
-Importing the package is cheap (no TensorFlow): the model class is imported
-on first use.
 """
 
 from tfgen._lazy import lazy_attributes
 
 __all__ = ["HALI"]
 
-__getattr__, __dir__ = lazy_attributes(__name__, {
-    "HALI": "tfgen.models.hali.model",
-})
+# The model classes (and TensorFlow) load on first use: importing the package stays cheap.
+__getattr__, __dir__ = lazy_attributes(__name__, {"HALI": "tfgen.models.hali.model"})

@@ -95,6 +95,7 @@ import tensorflow as tf
 from tfgen.errors import ConfigError
 from tfgen.losses import reduce_loss
 from tfgen.models.base import GenerativeModel
+from tfgen.models.trainable import AdversarialPair
 from tfgen.models.hali.config import HALIConfig
 from tfgen.models.hali.networks import (
     HALIDecoder,
@@ -116,7 +117,7 @@ from tfgen.models.registry import register
 
 @register("hali", HALIConfig)
 @keras.saving.register_keras_serializable(package="tfgen")
-class HALI(HierarchyUses, HALIServing, GenerativeModel):
+class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
     """Encoder x -> z1 -> z2, decoder z2 -> z1 -> x, discriminator D(x, z1, z2).
 
     See the module docstring. `levels: 1` is ALI.
@@ -202,16 +203,6 @@ class HALI(HierarchyUses, HALIServing, GenerativeModel):
         if self.classifier is not None:
             out += self.classifier.trainable_variables
         return out
-
-    def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
-        super().compile(**kwargs)
-        self.g_optimizer = g_optimizer or self.adam()
-        self.d_optimizer = d_optimizer or self.adam()
-        self.build_optimizer(self.g_optimizer, self.generator_variables())
-        self.build_optimizer(self.d_optimizer, self.discriminator.trainable_variables)
-
-    def optimizers_by_name(self):
-        return {"g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer}
 
     def sub_networks(self):
         networks = {"encoder": self.encoder, "decoder": self.decoder, "discriminator": self.discriminator}

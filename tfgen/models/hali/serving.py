@@ -8,7 +8,7 @@ __all__ = ["HALIServing"]
 
 
 class HALIServing:
-    """HALI's serving endpoints (a mixin of `HALI`: it calls the model's `encode`, `reconstruct_from_level`, `inpaint`)."""
+    """HALI's serving endpoints (a mixin of `HALI`: it calls `encode`, `reconstruct_from_level`, `inpaint`)."""
 
     def serving_endpoints(self):
         endpoints = super().serving_endpoints()

@@ -8,15 +8,13 @@ Everything this method needs, by file::
   config.py       both `model:` sections (TensorFlow-free)
   metrics.py      mask IoU, Adversarial Accuracy/Divergence, nearest neighbours, Hungarian pairs, poses
   studies.py      `tfgen neighbours`, `pair`, `adversarial` over loaded runs
-
-Importing the package is cheap (no TensorFlow): the model class is imported
-on first use.
 """
 
 from tfgen._lazy import lazy_attributes
 
 __all__ = ["LRGAN", "ConditionalLRGAN"]
 
+# The model classes (and TensorFlow) load on first use: importing the package stays cheap.
 __getattr__, __dir__ = lazy_attributes(__name__, {
     "LRGAN": "tfgen.models.lrgan.model",
     "ConditionalLRGAN": "tfgen.models.lrgan.conditional",

@@ -1,4 +1,4 @@
-"""LR-GAN's networks (§4, Table 2): the layered recursive generator, its pose head, and the conditional variant's image encoder.
+"""LR-GAN's networks (§4, Table 2): the layered recursive generator, its pose head, the conditional image encoder.
 
 * `PoseHead`: T_f, the linear layer from the LSTM state to the six affine
   parameters, bounded (`pose_bound`: the authors' clamp or a smooth squash).

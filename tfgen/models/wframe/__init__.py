@@ -6,15 +6,11 @@ Everything this method needs, by file::
   filter_bank.py  the fixed filter bank (VGG16 or learned per dataset, cached)
   losses.py       FRAME energies, responses and the JKO gradient-norm terms
   config.py       its `model:` section (TensorFlow-free)
-
-Importing the package is cheap (no TensorFlow): the model class is imported
-on first use.
 """
 
 from tfgen._lazy import lazy_attributes
 
 __all__ = ["WFRAME"]
 
-__getattr__, __dir__ = lazy_attributes(__name__, {
-    "WFRAME": "tfgen.models.wframe.model",
-})
+# The model classes (and TensorFlow) load on first use: importing the package stays cheap.
+__getattr__, __dir__ = lazy_attributes(__name__, {"WFRAME": "tfgen.models.wframe.model"})
