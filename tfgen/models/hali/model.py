@@ -36,7 +36,8 @@ Inpainting (§6.1): the hole is first filled from the top-level (z2)
 reconstruction, then refined by `inpaint_iterations` level-1
 reconstructions; known pixels are kept exactly after every step.
 
-Uses of the hierarchy (§6.2, §6.3, §7.2):
+Uses of the hierarchy (§6.2, §6.3, §7.2; the first three in uses.py, the
+SavedModel signatures in serving.py, `tfgen evaluate`'s scores in studies.py):
 
 * `latent_variations`: multiply one entry of z2 (or one feature map of
   z1, z2 fixed) by a range of scalars and decode (§6.2); scale 1 gives back
