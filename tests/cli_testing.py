@@ -14,7 +14,7 @@ import io
 import os
 import subprocess
 import traceback
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 
 @contextlib.contextmanager
@@ -60,3 +60,9 @@ def run_in_process(args: Sequence, cwd=None, env: Optional[Dict[str, str]] = Non
             traceback.print_exc(file=err)
             code = 1
     return subprocess.CompletedProcess(["tfgen", *argv], code, out.getvalue(), err.getvalue())
+
+
+def run_cli(*args) -> Tuple[int, str, str]:
+    """`tfgen ARGS` in this process, here: (exit code, stdout, stderr)."""
+    proc = run_in_process(args)
+    return proc.returncode, proc.stdout, proc.stderr

@@ -23,14 +23,9 @@ from tfgen import config as config_lib
 from tfgen.errors import ConfigError
 from tfgen.progress import ProgressDisplay, format_duration
 from repo_paths import REPO
+from cli_testing import run_cli
 
 PY = sys.executable
-
-
-def run_cli(capsys, *argv):
-    rc = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 # -- configs by name ----------------------------------------------------------
@@ -68,15 +63,15 @@ def test_resolve_name_path_and_source_tree_path_from_another_directory(tmp_path,
 
 
 def test_configs_command_lists_every_config_with_a_description(capsys):
-    rc, out, _ = run_cli(capsys, "configs")
+    rc, out, _ = run_cli("configs")
     assert rc == 0
     lines = [line for line in out.splitlines() if "/" in line.split(" ")[0]]
     assert [line.split()[0] for line in lines] == [e.key for e in experiments.installed()]
     assert all(len(line.split(None, 1)) == 2 for line in lines)  # every one has a description
-    rc, out, _ = run_cli(capsys, "configs", "hali")
+    rc, out, _ = run_cli("configs", "hali")
     assert rc == 0 and all(line.startswith("hali/") for line in out.splitlines())
     assert "hali/ali_multidigit" in out and "ALI" in out
-    rc, _, err = run_cli(capsys, "configs", "nosuch")
+    rc, _, err = run_cli("configs", "nosuch")
     assert rc == 2 and "no such method" in err
 
 
@@ -136,7 +131,7 @@ def test_version(capsys):
 
 def test_datasets_fits_80_columns(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
-    rc, out, _ = run_cli(capsys, "datasets")
+    rc, out, _ = run_cli("datasets")
     assert rc == 0 and "multidigit" in out and "celeb_a" in out
     assert max(len(line) for line in out.splitlines()) <= 80
 
@@ -238,13 +233,13 @@ def test_run_writes_loss_curves_beside_metrics(tiny_run):
 def test_sample_export_evaluate_name_their_step_and_default_inside_the_workdir(tiny_run, capsys, tmp_path,
                                                                              monkeypatch):
     _, _, workdir = tiny_run
-    rc, out, err = run_cli(capsys, "sample", str(workdir), "--num", "4")
+    rc, out, err = run_cli("sample", str(workdir), "--num", "4")
     assert rc == 0 and "using the weights of step 6" in err
     assert (workdir / "samples" / "sample_step_0000006.png").exists() and "step 6" in out
-    rc, out, err = run_cli(capsys, "export", str(workdir))
+    rc, out, err = run_cli("export", str(workdir))
     assert rc == 0 and "step 6" in out and (workdir / "saved_model" / "saved_model.pb").exists()
     monkeypatch.setenv("TFGEN_CACHE_DIR", str(tmp_path / "cache"))
-    rc, out, err = run_cli(capsys, "evaluate", str(workdir), "--num-samples", "32")
+    rc, out, err = run_cli("evaluate", str(workdir), "--num-samples", "32")
     assert rc == 0
     report = json.loads((workdir / "eval_step_0000006.json").read_text())
     assert report["step"] == 6 and report["weights"].endswith(os.path.join("final", "model"))
@@ -272,12 +267,12 @@ def test_a_rerun_names_changed_keys_and_a_restart_without_checkpoint_says_so(tin
     workdir = tmp_path / "fresh"
     workdir.mkdir()
     (workdir / "config.yaml").write_text(tiny_run_yaml(train={"steps": 2}))
-    rc, out, err = run_cli(capsys, "train", str(cfg), "--workdir", str(workdir), "--set", "train.steps=2",
+    rc, out, err = run_cli("train", str(cfg), "--workdir", str(workdir), "--set", "train.steps=2",
                            "--set", "train.seed=5")
     assert rc == 0
     assert "config differs from" in out and "train.seed: 0 -> 5" in out
     assert "no checkpoint in" in out and "starting from step 0" in out
-    rc, _, err = run_cli(capsys, "train", str(cfg), "--workdir", str(workdir), "--set", "model.latent_dim=9")
+    rc, _, err = run_cli("train", str(cfg), "--workdir", str(workdir), "--set", "model.latent_dim=9")
     assert rc == 2 and "different 'model' section (model.latent_dim: 100 -> 9)" in err
 
 

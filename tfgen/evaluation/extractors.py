@@ -19,7 +19,6 @@ with the same network.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from typing import Optional
@@ -181,8 +180,7 @@ def domain_classifier_for(data, *, steps: int, seed: int = 0,
     Raises:
       TfgenError: the dataset has no labels (or cannot be loaded).
     """
-    if getattr(data, "classes", None):
-        data = dataclasses.replace(data, classes=[])
+    # The key ignores data.classes; the cache trains on every class.
     key = classifier_cache_key(data, steps=steps, seed=seed)
 
     def train(labelled, folder):
@@ -190,8 +188,8 @@ def domain_classifier_for(data, *, steps: int, seed: int = 0,
         clf = train_domain_classifier(
             labelled.train["image"], labelled.train["label"], labelled.num_classes, steps=steps, seed=seed,
             val_images=test.get("image"), val_labels=test.get("label"))
-        clf.metadata.update({"dataset": data.name, "data": image_fields(data), "key": key,
-                             "provenance": cache_provenance(data, labelled.train),
+        clf.metadata.update({"dataset": labelled.data.name, "data": image_fields(labelled.data), "key": key,
+                             "provenance": cache_provenance(labelled.data, labelled.train),
                              "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
         clf.save(folder)
 

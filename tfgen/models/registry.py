@@ -68,17 +68,21 @@ def register_evaluation_extras(name: str):
 
 def evaluation_extras(name: str) -> Optional[Callable[..., Dict[str, Any]]]:
     """The registered scores of model `name` (its modules are imported here, which registers them), or None."""
-    for module in BUILTIN_MODEL_MODULES.get(name, ()):
-        importlib.import_module(module)
+    _import_builtin(name)
     get_model_class(name)  # an unknown name is an error
     return _EVALUATION_EXTRAS.get(name)
 
 
+def _import_builtin(name: str) -> None:
+    """Imports the modules of built-in method `name` (none for other names); importing registers them."""
+    for module in BUILTIN_MODEL_MODULES.get(name, ()):
+        importlib.import_module(module)
+
+
 def get_model_class(name: str):
     """The model class registered as `name` (a built-in method is imported here)."""
-    if name not in _MODELS and name in BUILTIN_MODEL_MODULES:
-        for module in BUILTIN_MODEL_MODULES[name]:
-            importlib.import_module(module)  # registers it
+    if name not in _MODELS:
+        _import_builtin(name)
     if name not in _MODELS:
         raise ConfigError(f"model.name: unknown model '{name}' (known: {', '.join(names())})")
     return _MODELS[name]

@@ -29,7 +29,7 @@ def sample_images(model, num: int, seed: int = EVAL_SAMPLE_SEED, batch_size: int
     with the same seed give the same images.
     """
     z = model.latent_batch(num, seed)
-    return map_batches(lambda zb: model.generate(zb), z.numpy(), batch_size=batch_size)
+    return map_batches(model.generate, z.numpy(), batch_size=batch_size)
 
 
 class Servable:

@@ -12,6 +12,7 @@ import yaml
 
 from model_testing import tiny_run_yaml
 from test_cli import last_json, tfgen
+from cli_testing import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +27,6 @@ def run(tmp_path_factory):
     workdir = root / "run"
     summary = last_json(tfgen("train", str(cfg), "--workdir", str(workdir)).stdout)
     return workdir, summary
-
-
-def run_cli(capsys, *args):
-    """`tfgen ARGS` in this process (no second TensorFlow start-up): (exit code, stdout, stderr)."""
-    from tfgen.cli import main
-
-    code = main([str(a) for a in args])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_training_metrics_and_panels(run):
@@ -60,7 +52,7 @@ def test_training_metrics_and_panels(run):
 def test_probe_command(run, tmp_path, capsys):
     workdir, _ = run
     out = tmp_path / "probe.json"
-    code, stdout, _ = run_cli(capsys, "probe", workdir, "--max-train", 200, "--max-test", 100, "--json", out)
+    code, stdout, _ = run_cli("probe", workdir, "--max-train", 200, "--max-test", 100, "--json", out)
     assert code == 0
     report = json.loads(out.read_text())
     assert json.loads(stdout) == report
@@ -72,7 +64,7 @@ def test_probe_command(run, tmp_path, capsys):
     assert dims == {"z1": 256, "z2": 8, "z1_z2": 264}  # z1 4x8x8 flattened, z2 8, both
     for scores in label["features"].values():
         assert 0.0 <= scores["balanced_accuracy"] <= 1.0 and 0.0 <= scores["accuracy"] <= 1.0
-    code, _, err = run_cli(capsys, "probe", workdir, "--max-train", 1)
+    code, _, err = run_cli("probe", workdir, "--max-train", 1)
     assert code == 2 and err.startswith("tfgen: error: --max-train must be at least 2")
 
 
@@ -80,7 +72,7 @@ def test_evaluate_reports_the_hierarchy(run, tmp_path, capsys, monkeypatch):
     workdir, _ = run
     monkeypatch.setenv("TFGEN_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "eval.json"
-    code, _, _ = run_cli(capsys, "evaluate", workdir, "--out", out)
+    code, _, _ = run_cli("evaluate", workdir, "--out", out)
     assert code == 0
     scores = json.loads(out.read_text())
     for level in (1, 2):

@@ -29,7 +29,6 @@ convert from / to tfgen's [-1, 1] images.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -350,14 +349,11 @@ def learned_bank_for(data, *, steps: int = 1500, seed: int = 0, cache_dir: Optio
     Raises:
       TfgenError: the dataset has no labels.
     """
-    if getattr(data, "classes", None):
-        data = dataclasses.replace(data, classes=[])
-
     def train(labelled, folder):
         result = train_filter_classifier(labelled.train["image"], labelled.train["label"], labelled.num_classes,
                                          steps=steps, seed=seed)
         save_bank_arrays(folder, result["kernels"], result["biases"],
-                         {"dataset": data.name, "provenance": cache_provenance(data, labelled.train),
+                         {"dataset": labelled.data.name, "provenance": cache_provenance(labelled.data, labelled.train),
                           "steps": steps, "seed": seed, "num_classes": labelled.num_classes,
                           "mean": result["mean"],
                           "train_accuracy": result["train_accuracy"], "train_seconds": result["seconds"],
