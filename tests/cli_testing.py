@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import subprocess
+import sys
 import traceback
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -66,3 +68,25 @@ def run_cli(*args) -> Tuple[int, str, str]:
     """`tfgen ARGS` in this process, here: (exit code, stdout, stderr)."""
     proc = run_in_process(args)
     return proc.returncode, proc.stdout, proc.stderr
+
+
+def tfgen(*args, env: Optional[Dict[str, str]] = None, check: bool = True) -> subprocess.CompletedProcess:
+    """`tfgen ARGS` in this process; with `check`, a non-zero exit fails the test showing stderr."""
+    proc = run_in_process(args, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"tfgen {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def tfgen_process(*args, env: Optional[Dict[str, str]] = None, check: bool = True) -> subprocess.CompletedProcess:
+    """`python -m tfgen ARGS` in a fresh process: the real start-up, for the few smoke tests that need it."""
+    proc = subprocess.run([sys.executable, "-m", "tfgen", *map(str, args)], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"tfgen {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def last_json(stdout: str) -> dict:
+    """The JSON object a command prints last (after its log lines)."""
+    return json.loads(stdout[stdout.index("{"):])

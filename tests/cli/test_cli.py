@@ -10,6 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 
+from cli_testing import last_json, tfgen_process
 from model_testing import tiny_run_yaml
 
 PY = sys.executable
@@ -17,16 +18,9 @@ PY = sys.executable
 TINY = tiny_run_yaml()
 
 
-def tfgen(*args, env=None, check=True):
-    proc = subprocess.run([PY, "-m", "tfgen", *args], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, **(env or {})})
-    if check and proc.returncode != 0:
-        raise AssertionError(f"tfgen {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
-    return proc
-
-
-def last_json(stdout: str) -> dict:
-    return json.loads(stdout[stdout.index("{"):])
+# These tests start real processes, as a user's shell does (the smoke tests of
+# the start-up); the methods' command-line tests run the CLI in-process.
+tfgen = tfgen_process
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from cli_testing import tfgen
 from model_testing import tiny_run_yaml
 
 CONFIG = tiny_run_yaml(train={"steps": 40, "checkpoint_every": 5, "log_every": 5, "image_every": 1000,
@@ -28,9 +29,15 @@ def command(cfg, workdir, *extra):
 
 
 def run(cfg, workdir, *extra):
+    """`tfgen train` in a fresh process (what a kill interrupts)."""
     proc = subprocess.run(command(cfg, workdir, *extra), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
+
+
+def run_here(cfg, workdir, *extra):
+    """`tfgen train` in this process: the same command where no process is killed."""
+    return tfgen("train", cfg, "--workdir", workdir, *extra).stdout
 
 
 def final_weights(workdir):
@@ -77,9 +84,9 @@ def test_kill_resume_and_determinism(tmp_path):
 def test_resume_with_more_steps_matches_one_long_run(tmp_path):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(CONFIG)
-    run(cfg, tmp_path / "long", "--set", "train.steps=12")
-    run(cfg, tmp_path / "split", "--set", "train.steps=6")
-    out = run(cfg, tmp_path / "split", "--set", "train.steps=12")
+    run_here(cfg, tmp_path / "long", "--set", "train.steps=12")
+    run_here(cfg, tmp_path / "split", "--set", "train.steps=6")
+    out = run_here(cfg, tmp_path / "split", "--set", "train.steps=12")
     assert "resuming from step 6" in out
     assert_identical(final_weights(tmp_path / "long"), final_weights(tmp_path / "split"))
 
@@ -87,7 +94,7 @@ def test_resume_with_more_steps_matches_one_long_run(tmp_path):
 def test_noise_seed_state_is_checkpointed(tmp_path):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(CONFIG)
-    run(cfg, tmp_path / "r", "--set", "train.steps=5")
+    run_here(cfg, tmp_path / "r", "--set", "train.steps=5")
     reader = tf.train.load_checkpoint(str(tmp_path / "r" / "checkpoints"))
     seeds = [k for k in reader.get_variable_to_shape_map() if k.startswith("state/noise_seed")]
     assert seeds, "noise seed state missing from the checkpoint"
@@ -101,12 +108,12 @@ def test_debris_of_an_interrupted_write_does_not_block_resume(tmp_path):
     same command resumes from it."""
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(CONFIG)
-    run(cfg, tmp_path / "r", "--set", "train.steps=5")
+    run_here(cfg, tmp_path / "r", "--set", "train.steps=5")
     ckpts = tmp_path / "r" / "checkpoints"
     # What a write killed half-way leaves: a temp shard folder and a data file without its index.
     (ckpts / "ckpt-10_temp").mkdir()
     (ckpts / "ckpt-10_temp" / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"\x00" * 100)
     (ckpts / "ckpt-10.data-00000-of-00001").write_bytes(b"truncated")
-    out = run(cfg, tmp_path / "r", "--set", "train.steps=8")
+    out = run_here(cfg, tmp_path / "r", "--set", "train.steps=8")
     assert "resuming from step 5" in out
     assert (ckpts / "ckpt-8.index").exists()

@@ -182,7 +182,8 @@ def test_langevin_step_on_a_linear_generator_matches_the_closed_form():
     mean = cov @ A.T @ (y.reshape(D) - b) / s ** 2
     # Many chains, small step: the stationary law is the posterior up to O(delta^2).
     step = 0.05
-    chains = langevin(log_post, np.zeros((4000, d), np.float32), step, 1500, seed=3).numpy()
+    # In a graph: an eager tf.while_loop of 1500 steps runs op by op (several times slower).
+    chains = tf.function(lambda: langevin(log_post, np.zeros((4000, d), np.float32), step, 1500, seed=3))().numpy()
     np.testing.assert_allclose(chains.mean(0), mean, atol=0.05)
     np.testing.assert_allclose(np.cov(chains.T), cov, atol=0.1 * np.abs(cov).max() + 0.01)
 

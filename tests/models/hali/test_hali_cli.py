@@ -11,8 +11,7 @@ import pytest
 import yaml
 
 from model_testing import tiny_run_yaml
-from test_cli import last_json, tfgen
-from cli_testing import run_cli
+from cli_testing import last_json, run_cli, tfgen
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import yaml
 
 from export_testing import reload_without_tfgen
 from model_testing import tiny_run_yaml
-from test_cli import tfgen
+from cli_testing import tfgen
 
 RUNS = {
     "lrgan": {"name": "lrgan", "timesteps": 3},

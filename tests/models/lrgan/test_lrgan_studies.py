@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from model_testing import tiny_run_yaml
-from test_cli import last_json, tfgen
+from cli_testing import last_json, tfgen
 
 TILE = 16 + 1  # 16 px images, 1 px padding
 LABEL = 12  # caption strip of labelled_blocks
