@@ -49,6 +49,15 @@ class ModelConfig:
     # benchmarks): each model's config class overrides it.
     TINY: ClassVar[Dict[str, Any]] = {}
 
+    @classmethod
+    def upgrade(cls, raw: Dict[str, Any], where: str = "") -> Dict[str, Any]:
+        """The raw section with keys of older versions read as they meant (default: unchanged).
+
+        A model whose fields changed meaning overrides this, so that configs
+        and work directories written before the change load as they ran.
+        """
+        return raw
+
 
 def tiny_overrides(name: str) -> Dict[str, Any]:
     """`TINY` of a registered model's config class."""
@@ -334,7 +343,7 @@ def config_from_dict(raw: Dict[str, Any], source: str = "") -> Config:
     if not isinstance(model_raw, dict) or "name" not in model_raw:
         raise ConfigError(f"{where}model.name: required")
     model_cls = model_config_class(model_raw["name"], where)
-    sections = {"model": _build_section(model_cls, model_raw, "model", where)}
+    sections = {"model": _build_section(model_cls, model_cls.upgrade(model_raw, where), "model", where)}
     for name, cls in _SECTIONS.items():
         sections[name] = _build_section(cls, _apply_renames(raw.get(name), name, where), name, where)
     return Config(**sections)

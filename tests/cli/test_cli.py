@@ -2,7 +2,6 @@
 without tfgen -> evaluate, TensorBoard events read back, and user errors."""
 
 import json
-import os
 import subprocess
 import sys
 import textwrap

@@ -53,7 +53,7 @@ class GenerativeModel(Trainable, Panels, Servable, DistributedFitWorkarounds):
                  sync_batch_norm=True, **kwargs):
         super().__init__(**kwargs)
         if isinstance(model_config, dict):
-            model_config = self.config_class(**model_config)
+            model_config = self.config_class(**self.config_class.upgrade(model_config))
         self.model_config = model_config
         self.image_shape = tuple(int(s) for s in image_shape)
         self.num_classes = num_classes

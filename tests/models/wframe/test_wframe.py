@@ -17,9 +17,11 @@ from tfgen.errors import TfgenError, WeightsNotFoundError
 from tfgen.models.wframe import filter_bank as fb
 from tfgen.models.wframe.losses import (
     frame_energy,
+    frame_theta_loss,
+    gradient_norm_penalty,
+    power_iteration,
     response_distance,
     squared_input_gradient_norm,
-    wframe_theta_loss,
 )
 from tfgen.models import build_model
 
@@ -142,21 +144,23 @@ def test_gradient_norm_term_matches_a_hand_computation():
     np.testing.assert_allclose(p, p_hand, rtol=1e-5)
 
 
-def test_wframe_theta_gradient_is_algorithm_1_line_14():
+def test_the_two_theta_objectives_give_algorithm_1_line_14():
     w, b = np.array([1.0, -0.5]), np.array([0.2, 0.1])
     bank = linear_bank(w, b)
     theta = tf.Variable([0.3, -0.4])
     rng = np.random.default_rng(1)
     obs, prev, cur = (rng.normal(size=(n, 4, 4, 1)).astype("float32") for n in (6, 3, 3))
-    beta, gamma = 60.0, 0.25
+    lam, beta, gamma = 1e-2, 60.0, 0.25
 
     def energy(u):
         return frame_energy(bank(u), theta)
 
-    with tf.GradientTape() as tape:
-        loss = wframe_theta_loss(energy(obs), energy(cur), squared_input_gradient_norm(energy, prev),
-                                 squared_input_gradient_norm(energy, cur), beta, gamma, 6, 3)
-    grad = tape.gradient(loss, theta).numpy()
+    with tf.GradientTape(persistent=True) as tape:
+        likelihood = frame_theta_loss(energy(obs), energy(cur), 6, 3)
+        penalty = gradient_norm_penalty(squared_input_gradient_norm(energy, prev),
+                                        squared_input_gradient_norm(energy, cur), gamma, 3)
+    # SGD at rate λ on the first, β/2 times the gradient of the second.
+    step = -lam * tape.gradient(likelihood, theta).numpy() - beta / 2 * tape.gradient(penalty, theta).numpy()
 
     def h(x):  # ∇_θ Φ averaged over examples: mean_i Σ_p ReLU(F_k)
         return np.maximum(x[..., None] * w + b, 0).sum(axis=(1, 2, 3)).mean(0)
@@ -166,9 +170,30 @@ def test_wframe_theta_gradient_is_algorithm_1_line_14():
         gx = (masks * theta.numpy() * w).sum(-1)
         return (2 * gx[..., None] * masks * w).sum(axis=(1, 2, 3)).mean(0)
 
-    step = h(obs) - h(cur) - beta / 2 * ((1 - gamma) * p(prev) + gamma * p(cur))
-    # SGD with rate λ on the loss moves θ by exactly λ * step.
-    np.testing.assert_allclose(-grad, step, rtol=1e-5)
+    line_14 = lam * (h(obs) - h(cur)) - beta / 2 * ((1 - gamma) * p(prev) + gamma * p(cur))
+    np.testing.assert_allclose(step, line_14, rtol=1e-5)
+
+
+def test_power_iteration_finds_the_top_eigenvalue_of_the_gram_matrix():
+    # Φ linear in θ: |∇_x Φ|² = θᵀ G θ, G = mean_i Σ_p (m_ip ∘ w)(m_ip ∘ w)ᵀ on a 1x1 bank.
+    w, b = np.array([1.5, -2.0, 0.5]), np.array([0.1, 0.3, -0.2])
+    bank = linear_bank(w, b)
+    x = np.random.default_rng(2).normal(size=(5, 4, 4, 1)).astype("float32")
+    masks = (x[..., None] * w + b > 0).reshape(-1, 3) * w  # [examples * positions, K]
+    gram = masks.T @ masks / len(x)
+    top = np.linalg.eigvalsh(gram)[-1]
+
+    def matvec(v):
+        with tf.GradientTape() as tape:
+            tape.watch(v)
+            norms = squared_input_gradient_norm(lambda u: frame_energy(bank(u), v), tf.constant(x))
+            penalty = gradient_norm_penalty(norms, norms, 0.5, len(x))
+        return 0.5 * tape.gradient(penalty, v)
+
+    np.testing.assert_allclose(matvec(tf.constant([1.0, 0.0, 0.0])).numpy(), gram[:, 0], rtol=1e-5)
+    assert float(power_iteration(matvec, tf.zeros(3), 60)) == pytest.approx(top, rel=1e-4)
+    one = float(power_iteration(matvec, tf.constant([1.0, 1.0, 0.0]), 1))
+    assert one <= top * (1 + 1e-6)  # a Rayleigh quotient: never above μ_max
 
 
 def test_response_distance_and_energy_shapes():
@@ -291,17 +316,86 @@ def test_export_reloads_without_tfgen(tmp_path):
     np.testing.assert_allclose(served.numpy(), model(images).numpy(), rtol=1e-5)
 
 
-def test_mean_gradient_norm_is_the_sum_with_beta_divided_by_the_input_size():
+def test_gradient_norm_units_scale_beta_by_the_input_size_and_the_chains():
     data = tf.data.Dataset.from_tensors(next(iter(random_batches((16, 16, 1), 4))))
+    d, m = 16 * 16, TINY["num_chains"]
     thetas = []
-    for reduction, beta in (("mean", 60.0), ("sum", 60.0 / (16 * 16))):
+    for reduction, beta in (("per_pixel", 0.5), ("per_image", 0.5 / d), ("summed", 0.5 / (d * m))):
         keras.utils.set_random_seed(0)
-        model = tiny_model(beta=beta, gradient_norm=reduction, learning_rate=1e-5)
+        model = tiny_model(beta=beta, gradient_norm_reduction=reduction, learning_rate=1e-5)
         model.theta.assign(tf.fill(model.theta.shape, 0.5))  # nonzero: the β terms have a gradient
         model.fit(data, epochs=1, verbose=0)
         thetas.append(model.theta.numpy())
-    np.testing.assert_allclose(thetas[0], thetas[1], rtol=1e-4)
+    for other in thetas[1:]:
+        np.testing.assert_allclose(thetas[0], other, rtol=1e-4)
     assert not np.allclose(thetas[0], 0.5)
+
+
+def fixed_chain_model(learning_rate, beta, **overrides):
+    """A tiny model whose chains stay where they are put (δ = 0) and whose θ is nonzero."""
+    keras.utils.set_random_seed(0)
+    model = tiny_model(step_size=0.0, learning_rate=learning_rate, beta=beta, **overrides)
+    model.chains.assign(tf.random.stateless_normal(model.chains.shape, seed=[3, 4]) * 20.0)
+    model.theta.assign(tf.random.stateless_uniform(model.theta.shape, seed=[5, 6]))
+    return model
+
+
+def test_the_beta_step_is_the_same_for_every_lambda():
+    batch = tf.data.Dataset.from_tensors(next(iter(random_batches((16, 16, 1), 4))))
+    parts = []
+    for lam in (1e-3, 1e-2):
+        model = fixed_chain_model(lam, beta=0.05)
+        theta = model.theta.numpy().copy()
+        observed = model.bank.to_units(next(iter(batch))["image"])
+        chains = tf.convert_to_tensor(model.chains)
+        # The likelihood step by hand: λ (H_obs − H_syn), H = mean_i Σ_p ReLU(F_k).
+        h_obs = tf.reduce_mean(tf.reduce_sum(tf.nn.relu(model.bank(observed)), [1, 2]), 0)
+        h_syn = tf.reduce_mean(tf.reduce_sum(tf.nn.relu(model.bank(chains)), [1, 2]), 0)
+        history = model.fit(batch, epochs=1, verbose=0).history
+        np.testing.assert_array_equal(model.chains.numpy(), chains.numpy())  # δ = 0: the chains stay
+        parts.append(model.theta.numpy() - theta - lam * (h_obs - h_syn).numpy())
+        assert history["beta_step"][-1] == pytest.approx(np.linalg.norm(parts[-1]), rel=1e-3)
+    assert np.linalg.norm(parts[0]) > 1e-4
+    np.testing.assert_allclose(parts[0], parts[1], rtol=1e-4, atol=1e-7)
+
+
+def test_a_beta_only_step_lowers_the_gradient_norm_while_it_contracts():
+    data = tf.data.Dataset.from_tensors(next(iter(random_batches((16, 16, 1), 4))))
+
+    def mean_norm(model, theta):
+        return float(tf.reduce_mean(model._gradient_norm(tf.constant(theta), tf.convert_to_tensor(model.chains))))
+
+    probe = fixed_chain_model(0.0, beta=1.0)
+    chains = tf.convert_to_tensor(probe.chains)
+    mu = float(probe.jko_curvature(chains, chains, 0.5, 100))
+    assert mu > 0
+    # β μ_max = 1: every direction of θ shrinks, and so does E|∇_x Φ|².
+    model = fixed_chain_model(0.0, beta=1.0 / mu, contraction_iterations=30)
+    before = model.theta.numpy().copy()
+    history = model.fit(data, epochs=1, verbose=0).history
+    assert history["jko_contraction"][-1] == pytest.approx(1.0, rel=0.05)
+    assert mean_norm(model, model.theta.numpy()) < 0.9 * mean_norm(model, before)
+    # β μ_max = 4, θ along the top direction: the step overshoots (factor 1 − 4 = −3) and the norm grows.
+    model = fixed_chain_model(0.0, beta=4.0 / mu)
+    v = tf.convert_to_tensor(model.theta)
+    for _ in range(100):
+        v = model._penalty_gradient(v, chains, chains, 0.5, tf.constant(TINY["num_chains"]))
+        v = v / tf.norm(v)
+    model.theta.assign(v)
+    model.fit(data, epochs=1, verbose=0)
+    assert mean_norm(model, model.theta.numpy()) > 4.0 * mean_norm(model, v.numpy())
+
+
+def test_a_config_from_before_beta_left_lambda_reads_as_it_ran(caplog):
+    old = {"name": "wframe", "learning_rate": 2e-3, "beta": 60.0, "gradient_norm": "sum"}
+    cfg = config_lib.config_from_dict({"model": old}).model
+    assert cfg.gradient_norm_reduction == "per_image" and cfg.beta == pytest.approx(0.12)
+    assert "gradient_norm=sum is from before" in caplog.text
+    # A model rebuilt from an old get_config() (a checkpoint's model.json) too.
+    cfg = config_lib.config_from_dict({"model": {"name": "wframe", "gradient_norm": "mean"}}).model
+    assert cfg.gradient_norm_reduction == "per_pixel" and cfg.beta == pytest.approx(60.0 * 1e-3)
+    with pytest.raises(TfgenError, match="gradient_norm"):
+        config_lib.config_from_dict({"model": {**old, "gradient_norm_reduction": "per_pixel"}})
 
 
 def test_synthesis_runs_as_one_graph_without_xla():

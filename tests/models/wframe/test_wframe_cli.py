@@ -67,17 +67,43 @@ def test_train_writes_metrics_csv_and_a_resume_writes_each_step_once(tmp_path):
     assert steps == [1, 2, 3, 4]
 
 
-def test_curve_summary_measures_the_last_half():
-    tool = load_tool()
-    steps = np.arange(1, 11, dtype=float)
-    metrics = {"step": steps, "response_distance": 10.0 / steps,
-               "energy_observed": np.array([0, 0, 0, 0, 0, 1, -1, 1, -1, 1], float),
-               "energy_synthesized": np.full(10, 3.0)}
-    s = tool.curve_summary(metrics)
-    assert s["iterations"] == 10 and s["final_response_distance"] == pytest.approx(1.0)
-    assert s["energy_observed_last_half_variance"] == pytest.approx(np.var([1, -1, 1, -1, 1]))
-    assert s["energy_observed_last_half_mean_abs_change"] == pytest.approx(2.0)
-    assert s["energy_synthesized_last_half_std"] == 0.0
+def test_curve_summary_measures_the_last_half_by_medians():
+    from tfgen.models.wframe.compare import curve_summary
+
+    steps = np.arange(1, 21, dtype=float)
+    energy = np.where(steps > 10, np.where(steps % 2 == 0, 1.0, -1.0), 0.0)
+    metrics = {"step": steps, "response_distance": 10.0 / steps, "energy_observed": energy * 4.0 + 100.0,
+               "energy_synthesized": np.full(20, 3.0)}
+    s = curve_summary(metrics)
+    assert s["iterations"] == 20 and s["final_response_distance"] == pytest.approx(0.5)
+    # The last half alternates 96/104: every change is 8 at a level of ~100.
+    assert s["energy_observed_relative_change"] == pytest.approx(8.0 / 100.0)
+    assert s["energy_observed_spike_fraction"] == 0.0 and s["energy_synthesized_relative_change"] == 0.0
+    assert not s["collapsed"] and s["all_finite"]
+
+
+def test_one_spike_does_not_decide_the_instability_but_a_collapse_is_found():
+    from tfgen.models.wframe.compare import curve_summary
+
+    steps = np.arange(1, 101, dtype=float)
+    rng = np.random.default_rng(0)
+    steady = 1000.0 + rng.normal(0, 10, 100)
+    spiky = steady.copy()
+    spiky[70] = 1e12
+    base = {"step": steps, "response_distance": 5.0 / np.sqrt(steps), "energy_synthesized": steady}
+    calm, spiked = (curve_summary({**base, "energy_observed": e}) for e in (steady, spiky))
+    # A moment-based spread jumps by 10 orders of magnitude; the medians barely move.
+    assert spiked["energy_observed_last_half_std"] > 1e9 * calm["energy_observed_last_half_std"]
+    assert spiked["energy_observed_relative_change"] == pytest.approx(calm["energy_observed_relative_change"],
+                                                                      rel=0.2)
+    assert spiked["energy_observed_spike_fraction"] == pytest.approx(2 / 49)  # up to the spike and back
+    # R that falls and then climbs back to 5x its best: collapsed; a NaN anywhere too.
+    rising = np.concatenate([np.linspace(5, 1, 50), np.linspace(1, 5, 50)])
+    assert curve_summary({**base, "energy_observed": steady, "response_distance": rising})["collapsed"]
+    broken = steady.copy()
+    broken[-1] = np.nan
+    assert curve_summary({**base, "energy_observed": broken})["collapsed"]
+    assert not calm["collapsed"]
 
 
 def test_frame_compare_trains_both_and_draws_the_curves(tmp_path):
@@ -86,7 +112,7 @@ def test_frame_compare_trains_both_and_draws_the_curves(tmp_path):
     report = tool.compare(tiny_wframe_yaml(tmp_path), str(root), train=in_process_train)
     frame_cfg = yaml.safe_load(open(root / "frame" / "config.yaml"))
     wframe_cfg = yaml.safe_load(open(root / "wframe" / "config.yaml"))
-    assert frame_cfg["model"]["beta"] == 0.0 and wframe_cfg["model"]["beta"] == 60.0
+    assert frame_cfg["model"]["beta"] == 0.0 and wframe_cfg["model"]["beta"] == 6e-4
     assert set(report["runs"]) == {"frame", "wframe"}
     for s in report["runs"].values():
         assert s["iterations"] == 3 and np.isfinite(s["final_response_distance"])
@@ -100,6 +126,29 @@ def test_frame_compare_trains_both_and_draws_the_curves(tmp_path):
     chains = np.asarray(Image.open(report["chains_png"]))
     assert chains.shape[0] > 2 * 16 and chains.min() < 128  # two captioned rows of chain grids
     assert (root / "compare.md").read_text().count("\n") == 4
+
+
+def test_sweep_trains_each_lambda_and_seed_and_tabulates_every_run(tmp_path):
+    tool = load_tool()
+    root = tmp_path / "sweep"
+    calls = []
+
+    def train(config, workdir, overrides):
+        calls.append((workdir, overrides))
+        in_process_train(config, workdir, overrides)
+
+    report = tool.sweep(tiny_wframe_yaml(tmp_path, steps=2), str(root), [1e-5, 1e-4], [1], train=train)
+    assert len(calls) == 4
+    cfg = yaml.safe_load(open(root / "lr0.0001" / "seed1" / "frame" / "config.yaml"))
+    assert cfg["model"]["learning_rate"] == 1e-4 and cfg["model"]["beta"] == 0.0 and cfg["train"]["seed"] == 1
+    assert set(report["runs"]) == {"1e-05", "0.0001"}
+    assert report["table"].count("\n") == 2 + 4
+    # More seeds at one λ: the table gains them, earlier runs are kept.
+    report = tool.sweep(tiny_wframe_yaml(tmp_path, steps=2), str(root), [1e-4], [1, 2], train=train)
+    assert len(calls) == 4 + 4
+    assert set(report["runs"]["0.0001"]["wframe"]) == {"1", "2"}
+    assert "(n=2)" in report["table"] and (root / "lr0.0001" / "seed1" / "chains_over_time.png").exists()
+    assert json.loads((root / "sweep.json").read_text())["first_collapse"].keys() == {"frame", "wframe"}
 
 
 def test_benchmark_times_the_langevin_loop_eager_graph_and_xla():

@@ -1,18 +1,26 @@
-"""FRAME and wFRAME (Cai et al., AAAI 2019): energy, reference term, θ objective, response distance.
+"""FRAME and wFRAME (Cai et al., AAAI 2019): energy, reference term, θ objectives, response distance.
 
 The FRAME density on pre-learned filters (Eq. 3) is
 
     p(x; θ) ∝ exp(Φ(x; θ)) q(x),   Φ(x; θ) = Σ_k Σ_p θ_k,p ReLU(F_k(x)_p),
     q = N(0, σ² I)
 
-and both learners move θ by plain gradient steps of size λ. FRAME (Eq. 9)
-ascends the log-likelihood, H_obs − H_syn with H = E[∇_θ Φ]; wFRAME (Eq. 18,
-Algorithm 1) adds the JKO term, minus β/2 times a random mix of the
-θ-gradients P of the mean squared input-gradient norm E|∇_x Φ|² on the
-previous and the current synthesized samples. Both are written here as one
-scalar to *minimise* (so that an SGD optimizer with learning rate λ takes
-exactly the paper's step), reduced over the global batch like every tfgen
-loss.
+FRAME (Eq. 9) ascends the log-likelihood, H_obs − H_syn with H = E[∇_θ Φ];
+wFRAME (Algorithm 1, line 14) adds the JKO step
+
+    θ ← θ + λ (H_obs − H_syn) − β/2 ((1 − γ) P_{t−1} + γ P_t),
+    P = ∇_θ E|∇_x Φ|²  on the samples before (t−1) and after (t) the
+        iteration's Langevin steps,
+
+where λ scales the likelihood step only. The two parts are written here as
+two scalars to *minimise*, reduced over the global batch like every tfgen
+loss: `frame_theta_loss` (SGD at rate λ gives λ (H_obs − H_syn)) and
+`gradient_norm_penalty` (its gradient times β/2 is the JKO step).
+
+Since Φ is linear in θ, |∇_x Φ|² = θᵀ G(x) θ with G(x) the Gram matrix of
+the filters' input gradients (fixed ReLU masks), so the JKO step alone is
+θ ← (I − β Ḡ) θ with Ḡ the γ-mix of the two sample sets' mean G: it
+shrinks θ while β μ_max(Ḡ) < 2 (`power_iteration` estimates μ_max).
 """
 
 from __future__ import annotations
@@ -80,7 +88,7 @@ def frame_theta_loss(energy_observed: tf.Tensor, energy_synthesized: tf.Tensor, 
     """FRAME's θ objective to minimise: E_syn[Φ] − E_obs[Φ] (Eq. 9).
 
     Its negative gradient is H_obs − H_syn, so SGD with rate λ gives
-    θ ← θ + λ (H_obs − H_syn) (Algorithm 1, line 14 with β = 0).
+    θ ← θ + λ (H_obs − H_syn) (Algorithm 1, line 14's likelihood step).
 
     Args:
       energy_observed: Φ of this replica's observed images, [n].
@@ -93,33 +101,52 @@ def frame_theta_loss(energy_observed: tf.Tensor, energy_synthesized: tf.Tensor, 
     return reduce_loss(energy_synthesized, global_synthesized) - reduce_loss(energy_observed, global_observed)
 
 
-def wframe_theta_loss(energy_observed: tf.Tensor, energy_synthesized: tf.Tensor,
-                      grad_norm_previous: tf.Tensor, grad_norm_current: tf.Tensor, beta: float,
-                      gamma: tf.Tensor, global_observed, global_synthesized) -> tf.Tensor:
-    """wFRAME's θ objective to minimise (Eq. 17-18, Algorithm 1):
-
-        E_syn[Φ] − E_obs[Φ] + β/2 ((1 − γ) E_{ρ_{t−1}}|∇_x Φ|² + γ E_{ρ_t}|∇_x Φ|²)
-
-    Its negative gradient is H_obs − H_syn − β/2 ((1 − γ) P_{t−1} + γ P_t).
-    β = 0 is FRAME.
+def gradient_norm_penalty(grad_norm_previous: tf.Tensor, grad_norm_current: tf.Tensor, gamma: tf.Tensor,
+                          global_synthesized) -> tf.Tensor:
+    """(1 − γ) E_{ρ_{t−1}}|∇_x Φ|² + γ E_{ρ_t}|∇_x Φ|² (Eq. 17-18): its θ-gradient is
+    (1 − γ) P_{t−1} + γ P_t, and β/2 times that is Algorithm 1's JKO step.
 
     Args:
-      energy_observed, energy_synthesized: as in `frame_theta_loss`.
-      grad_norm_previous: |∇_x Φ|² of the samples before this iteration's
-        Langevin steps (ρ_{t−1}), [m].
-      grad_norm_current: |∇_x Φ|² of the samples after them (ρ_t), [m].
-      beta: β ≥ 0, the JKO time step.
+      grad_norm_previous: |∇_x Φ|² of this replica's samples before the
+        iteration's Langevin steps (ρ_{t−1}), [m], in the units of
+        `model.gradient_norm_reduction`.
+      grad_norm_current: the same after them (ρ_t), [m].
       gamma: γ ~ U[0, 1], the random interpolation point (a scalar, the same
         on every replica).
-      global_observed, global_synthesized: counts over all replicas.
+      global_synthesized: M, the number of samples over all replicas.
 
     Returns:
-      Scalar: this replica's share.
+      Scalar ≥ 0: this replica's share.
     """
-    penalty = ((1.0 - gamma) * reduce_loss(grad_norm_previous, global_synthesized)
-               + gamma * reduce_loss(grad_norm_current, global_synthesized))
-    return (frame_theta_loss(energy_observed, energy_synthesized, global_observed, global_synthesized)
-            + 0.5 * beta * penalty)
+    return ((1.0 - gamma) * reduce_loss(grad_norm_previous, global_synthesized)
+            + gamma * reduce_loss(grad_norm_current, global_synthesized))
+
+
+def power_iteration(matvec: Callable[[tf.Tensor], tf.Tensor], start: tf.Tensor, iterations: int) -> tf.Tensor:
+    """Estimates the top eigenvalue of a symmetric positive semi-definite operator.
+
+    Power iteration from `start` with a Rayleigh quotient: a lower bound on
+    μ_max that tightens with every iteration (geometrically, at the rate of
+    the ratio of the two largest eigenvalues).
+
+    Args:
+      matvec: v -> A v, any tensor shape.
+      start: the first direction (a zero start is replaced by all ones).
+      iterations: ≥ 1 products with A.
+
+    Returns:
+      Scalar float32 ≥ 0.
+    """
+    norm = tf.norm(start)
+    v = tf.where(norm > 0, start / tf.maximum(norm, 1e-30), tf.ones_like(start) / tf.sqrt(
+        tf.cast(tf.size(start), start.dtype)))
+    mu = tf.zeros([], start.dtype)
+    for _ in range(iterations):
+        w = matvec(v)
+        mu = tf.reduce_sum(v * w)
+        norm = tf.norm(w)
+        v = tf.where(norm > 0, w / tf.maximum(norm, 1e-30), v)
+    return tf.maximum(mu, 0.0)
 
 
 def mean_responses(responses: tf.Tensor) -> tf.Tensor:
@@ -140,5 +167,5 @@ def response_distance(mean_observed: tf.Tensor, mean_synthesized: tf.Tensor) -> 
     return tf.reduce_mean(tf.abs(mean_observed - mean_synthesized))
 
 
-__all__ = ["frame_energy", "frame_theta_loss", "gaussian_reference_log_density", "mean_responses",
-           "response_distance", "squared_input_gradient_norm", "wframe_theta_loss"]
+__all__ = ["frame_energy", "frame_theta_loss", "gaussian_reference_log_density", "gradient_norm_penalty",
+           "mean_responses", "power_iteration", "response_distance", "squared_input_gradient_norm"]

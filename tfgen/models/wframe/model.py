@@ -14,11 +14,13 @@ and learning is Algorithm 1, one iteration per `train_step`:
 
    through the shared sampler (`tfgen.sampling.langevin`; XLA when
    `train.xla` is on).
-2. θ ← θ + λ [(H_obs − H_syn) − β/2 ((1 − γ) P_{t−1} + γ P_t)], γ ~ U[0, 1],
+2. θ ← θ + λ (H_obs − H_syn) − β/2 ((1 − γ) P_{t−1} + γ P_t), γ ~ U[0, 1],
    with H = E ∇_θ Φ and P = ∇_θ E|∇_x Φ|² on the chains before (ρ_{t−1})
-   and after (ρ_t) this iteration's steps. Implemented as SGD with rate λ
-   on the scalar of `tfgen.models.wframe.losses.wframe_theta_loss`. Optional weight
-   clipping of θ (the paper's comparison setting).
+   and after (ρ_t) this iteration's steps (Algorithm 1, line 14). The
+   likelihood step is SGD with rate λ on `losses.frame_theta_loss`; the JKO
+   step is β/2 times the gradient of `losses.gradient_norm_penalty`, with no
+   λ: β is its own step size. Optional weight clipping of θ (the paper's
+   comparison setting).
 
 Choices where the paper is silent or inconsistent (see `WFRAMEConfig`):
 
@@ -31,24 +33,40 @@ Choices where the paper is silent or inconsistent (see `WFRAMEConfig`):
   standard Langevin step (unit noise scaled by δ, as in Eq. 8 and the FRAME
   code) and a reference σ of 1 in centred pixel units (the FRAME code's
   `refsig`), configurable as `reference_sigma`.
-* λ on the β term. Line 14 prints β/2 (…) without λ, while Eq. 17-18
-  derive both terms as the gradient of one objective; one step size λ
-  multiplies both (β = 60 with no λ would move θ by tens of units per
-  iteration at any scale of P).
-* The scale of |∇_x Φ|². Summed over the D = H·W·C input dimensions, the
-  β term is a quadratic penalty on θ whose curvature grows with D and with
-  the filters' gain; on the learned 32x32 digit bank, β = 60 and λ = 1e-3
-  then overshoot and θ diverged within 20 iterations (measured). By
-  default (`gradient_norm: mean`) the squared norm is averaged over the D
-  dimensions, which keeps the paper's β = 60 meaningful across image
-  sizes; `gradient_norm: sum` is the literal form (β/D in our units).
+* λ on the β term. Line 14 scales only the likelihood step by λ, while
+  Eq. 17-18 derive both terms from one objective. We follow line 14: the
+  JKO step is β/2 ((1 − γ) P_{t−1} + γ P_t) whatever λ is, so raising λ
+  makes the likelihood step larger and leaves the β step alone.
+* The units of |∇_x Φ|², and so of β (`gradient_norm_reduction`). The paper
+  does not say how |∇_x Φ|² is normalised, and its β = 60 belongs to its
+  own (unstated) image units: in ours, a β step of 60 would move θ by
+  thousands per iteration. Per pixel (default) divides the squared norm by
+  the D = H·W·C input dimensions; per image is Algorithm 1's literal
+  1/M Σ_i |∇_x Φ(x_i)|²; summed drops the 1/M. A per-pixel β is a per-image
+  β times D.
+* Choosing β: the contraction rule. Φ is linear in θ, so |∇_x Φ(x)|² =
+  θᵀ G(x) θ with G(x) the Gram matrix of the filters' input gradients
+  under x's ReLU masks, and the JKO step alone is θ ← (I − β Ḡ) θ with Ḡ
+  the γ-mix of the two chain sets' mean G (in the chosen units). It
+  shrinks every direction of θ while β μ_max(Ḡ) < 2 and overshoots, growing
+  θ, beyond. μ_max depends on the data through the masks and on the
+  filters' gain squared, not on θ, and is estimated every iteration by
+  power iteration (`contraction_iterations`): the metrics jko_curvature
+  (μ_max) and jko_contraction (β μ_max) show whether the β step contracts.
+  Rule: β ≈ 0.5 / μ_max measured on the observed images (`jko_curvature`
+  of a batch of them), so the step contracts with a factor 4 of headroom
+  for chains whose masks differ from the data's. On the learned 32x32
+  digit bank μ_max is 0.36 per pixel on real digits (β 1.4) and 0.0004 at
+  the mean image where the chains start; on brick 0.072 (β 7)
+  (docs/wframe/RESULTS.md).
 
 Data: dicts with "image" float32 [batch, H, W, C] in [-1, 1] (the observed
 batch, N = `train.batch_size`).
 Metrics: energy_observed, energy_synthesized (mean Φ, the energy curve),
 response_distance (R, over the global batch), grad_norm (E|∇_x Φ|² on the
-new chains, per input dimension with `gradient_norm: mean`), theta_loss,
-theta_abs_mean.
+new chains, in `gradient_norm_reduction` units), theta_loss, theta_abs_mean,
+likelihood_step and beta_step (the L2 norms of the two parts of Δθ),
+jko_curvature and jko_contraction (above; with `contraction_iterations`).
 """
 
 from __future__ import annotations
@@ -77,8 +95,10 @@ from tfgen.models.wframe.losses import (
     gaussian_reference_log_density,
     mean_responses,
     response_distance,
+    frame_theta_loss,
+    gradient_norm_penalty,
+    power_iteration,
     squared_input_gradient_norm,
-    wframe_theta_loss,
 )
 from tfgen.ops.replicas import per_example_draw, replica_slice
 from tfgen.sampling import langevin
@@ -111,15 +131,21 @@ class WFRAME(GenerativeModel):
         h, w, c = self.image_shape
         resp = self.bank.response_shape(self.image_shape)
         theta_shape = [resp[-1]] if cfg.theta_shape == "shared" else resp
-        self.theta = self.add_weight(name="theta", shape=theta_shape, initializer="zeros", trainable=True)
+        # Mean aggregation: every replica applies the same all-reduced β step
+        # to θ in replica context (the likelihood step goes through the optimizer).
+        self.theta = self.add_weight(name="theta", shape=theta_shape, initializer="zeros", trainable=True,
+                                     aggregation="mean")
         _check_replicas(cfg.num_chains)
         # Mirrored: every replica writes the same gathered value (see train_step).
         self.chains = self.add_weight(name="chains", shape=(cfg.num_chains, h, w, c), initializer="zeros",
                                       trainable=False, aggregation="only_first_replica")
         self.add_trackers("energy_observed", "energy_synthesized", "response_distance", "grad_norm",
-                          "theta_loss", "theta_abs_mean")
-        # |∇_x Φ|² per input dimension (gradient_norm: mean) or in total.
-        self._norm_scale = 1.0 / float(h * w * c) if cfg.gradient_norm == "mean" else 1.0
+                          "theta_loss", "theta_abs_mean", "likelihood_step", "beta_step")
+        if cfg.contraction_iterations:
+            self.add_trackers("jko_curvature", "jko_contraction")
+        # The factor from the per-image |∇_x Φ|² to `gradient_norm_reduction`'s units.
+        self._norm_scale = {"per_pixel": 1.0 / float(h * w * c), "per_image": 1.0,
+                            "summed": float(cfg.num_chains)}[cfg.gradient_norm_reduction]
         self._step = self.maybe_xla(self._step_impl)
         # Synthesis is called from outside any train step (evaluation, panels,
         # serving): a graph even without XLA, since an eager tf.while_loop of
@@ -200,8 +226,26 @@ class WFRAME(GenerativeModel):
         # the checkpoint's state, beside the noise seed.
         return {**super().persistent_state(), "chains": self.chains}
 
+    def _gradient_norm(self, theta, units):
+        """|∇_x Φ_θ|² per example in `gradient_norm_reduction` units, differentiable in θ: [m]."""
+        def energy(x):
+            return frame_energy(self.bank(x), theta)
+
+        return squared_input_gradient_norm(energy, units) * self._norm_scale
+
+    def _penalty_gradient(self, theta, previous, current, gamma, global_synthesized):
+        """This replica's share of ∇_θ [(1 − γ) E_{t−1}|∇_x Φ|² + γ E_t|∇_x Φ|²] at `theta`.
+
+        Φ is linear in θ, so this is 2 Ḡ θ: the JKO step's matrix applied to θ.
+        """
+        with tf.GradientTape() as tape:
+            tape.watch(theta)
+            penalty = gradient_norm_penalty(self._gradient_norm(theta, previous), self._gradient_norm(theta, current),
+                                            gamma, global_synthesized)
+        return tape.gradient(penalty, theta)
+
     def _step_impl(self, observed, previous, gamma, noise, global_observed, global_synthesized):
-        """One replica's Langevin steps and θ gradient (XLA-compiled when enabled).
+        """One replica's Langevin steps and θ gradients (XLA-compiled when enabled).
 
         Args:
           observed: this replica's observed images, centred units [n, H, W, C].
@@ -211,8 +255,10 @@ class WFRAME(GenerativeModel):
           global_observed, global_synthesized: N and M over all replicas.
 
         Returns:
-          (new chains [m, H, W, C], θ gradient, per-filter response sums of
-          the observed and synthesized images [K] each, stats).
+          (new chains [m, H, W, C], this replica's share of the likelihood
+          gradient ∇_θ (E_syn Φ − E_obs Φ) and of the penalty gradient
+          (1 − γ) P_{t−1} + γ P_t (zeros for FRAME), per-filter response sums
+          of the observed and synthesized images [K] each, stats).
         """
         cfg = self.model_config
         current = self._langevin(previous, cfg.langevin_steps, None, noise_fn=lambda i: noise[i])
@@ -220,20 +266,45 @@ class WFRAME(GenerativeModel):
             resp_obs, resp_syn = self.bank(observed), self.bank(current)
             energy_obs = frame_energy(resp_obs, self.theta)
             energy_syn = frame_energy(resp_syn, self.theta)
-            if cfg.beta > 0:
-                norm_prev = squared_input_gradient_norm(self.energy, previous) * self._norm_scale
-                norm_cur = squared_input_gradient_norm(self.energy, current) * self._norm_scale
-            else:  # FRAME: the terms are zero; skip their double back-propagation
-                norm_cur = norm_prev = tf.zeros_like(energy_syn)
-            loss = wframe_theta_loss(energy_obs, energy_syn, norm_prev, norm_cur, cfg.beta, gamma,
-                                     global_observed, global_synthesized)
+            loss = frame_theta_loss(energy_obs, energy_syn, global_observed, global_synthesized)
         grad = tape.gradient(loss, self.theta)
+        theta = tf.convert_to_tensor(self.theta)
+        if cfg.beta > 0:
+            penalty_grad = self._penalty_gradient(theta, previous, current, gamma, global_synthesized)
+        else:  # FRAME: no JKO step; skip its double back-propagation
+            penalty_grad = tf.zeros_like(grad)
         sums = tuple(tf.reduce_sum(tf.nn.relu(r), axis=[0, 1, 2]) for r in (resp_obs, resp_syn))
-        if cfg.beta == 0:  # still report |∇_x Φ|² on the chains (cheap: no outer tape)
-            norm_cur = squared_input_gradient_norm(self.energy, current) * self._norm_scale
         stats = {"energy_observed": tf.reduce_mean(energy_obs), "energy_synthesized": tf.reduce_mean(energy_syn),
-                 "grad_norm": tf.reduce_mean(norm_cur)}
-        return current, grad, sums, stats
+                 "grad_norm": tf.reduce_mean(self._gradient_norm(theta, current))}
+        return current, grad, penalty_grad, sums, stats
+
+    def jko_curvature(self, previous, current, gamma, iterations, global_synthesized=None):
+        """μ_max of the JKO step's quadratic form Ḡ on these chains (a power-iteration estimate).
+
+        The JKO step alone is θ ← (I − β Ḡ) θ, a contraction while β μ_max < 2.
+        Ḡ depends on the chains (through the ReLU masks), not on θ. Called
+        in replica context, the products are summed over the replicas.
+
+        Args:
+          previous, current: this replica's chains before and after the
+            iteration's Langevin steps, centred units [m, H, W, C].
+          gamma: γ of the mix, scalar.
+          iterations: power iterations (≥ 1), started from θ (or all ones).
+          global_synthesized: M over all replicas (default: m times the replicas).
+
+        Returns:
+          Scalar float32 ≥ 0, in `gradient_norm_reduction` units.
+        """
+        ctx = tf.distribute.get_replica_context()
+        replicas = ctx.num_replicas_in_sync if ctx is not None else 1
+        if global_synthesized is None:
+            global_synthesized = tf.shape(current)[0] * replicas
+
+        def gram(v):
+            g = 0.5 * self._penalty_gradient(v, previous, current, gamma, global_synthesized)
+            return ctx.all_reduce("sum", g) if replicas > 1 else g
+
+        return power_iteration(gram, tf.convert_to_tensor(self.theta), iterations)
 
     def train_step(self, data):
         cfg = self.model_config
@@ -249,9 +320,23 @@ class WFRAME(GenerativeModel):
         noise = per_example_draw(lambda s: keras.random.normal(s, seed=self.seed_generator),
                                  (cfg.langevin_steps, local, *self.image_shape), axis=1)
         global_observed = self.global_batch_size(observed)
-        current, grad, (sum_obs, sum_syn), stats = self._step(
-            observed, previous, gamma, noise, global_observed, tf.constant(cfg.num_chains, tf.int32))
+        global_synthesized = tf.constant(cfg.num_chains, tf.int32)
+        current, grad, penalty_grad, (sum_obs, sum_syn), stats = self._step(
+            observed, previous, gamma, noise, global_observed, global_synthesized)
+        if cfg.contraction_iterations:
+            # Before θ moves: the factor of the step about to be taken.
+            mu = self.jko_curvature(previous, current, gamma, cfg.contraction_iterations, global_synthesized)
+            stats.update(jko_curvature=mu, jko_contraction=cfg.beta * mu)
+        total_grad = ctx.all_reduce("sum", grad) if replicas > 1 else grad
+        stats["likelihood_step"] = self.theta_optimizer.learning_rate * tf.norm(total_grad)
         self.theta_optimizer.apply([grad], [self.theta])
+        if cfg.beta > 0:
+            # Algorithm 1, line 14: the JKO step is not scaled by λ.
+            beta_step = 0.5 * cfg.beta * (ctx.all_reduce("sum", penalty_grad) if replicas > 1 else penalty_grad)
+            self.theta.assign_sub(beta_step)
+            stats["beta_step"] = tf.norm(beta_step)
+        else:
+            stats["beta_step"] = tf.zeros([])
         if cfg.clip > 0:
             self.theta.assign(tf.clip_by_value(self.theta, -cfg.clip, cfg.clip))
         self.chains.assign(ctx.all_gather(current, axis=0) if replicas > 1 else current)
