@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgen.errors import TfgenError
+from tfgen.ops.batching import map_batches
 from tfgen.progress import ProgressDisplay
 
 logger = logging.getLogger(__name__)
@@ -96,12 +97,11 @@ class FeatureExtractor(abc.ABC):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         x = as_images(images)
-        feats, probs = [], []
-        for start in range(0, x.shape[0], batch_size):
-            f, p = self._forward(x[start:start + batch_size])
-            feats.append(np.asarray(f, dtype=np.float32))
-            probs.append(np.asarray(p, dtype=np.float32))
-        return np.concatenate(feats, axis=0), np.concatenate(probs, axis=0)
+        if not len(x):
+            empty = np.zeros([0, 0], np.float32)
+            return empty, empty
+        feats, probs = map_batches(lambda b: tuple(self._forward(b)), x, batch_size=batch_size)
+        return feats.astype(np.float32), probs.astype(np.float32)
 
     def features(self, images, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         """Feature vectors, float32 [N, D], of images float32 [N, H, W, C] in [-1, 1]."""

@@ -34,6 +34,7 @@ from tfgen.data import images as images_lib
 from tfgen.data.catalog import dataset_kind, get_spec
 from tfgen.data.sources import tfds_attribute_names
 from tfgen.errors import ConfigError
+from tfgen.ops.batching import map_batches
 
 # The crop that `crop: auto` applies, per dataset: (height, width) of the
 # centred window. CelebA's aligned faces are 218x178; the usual GAN
@@ -153,12 +154,10 @@ def _no_examples_error(data: DataConfig, split: str, classes: Tuple[int, ...]) -
 
 def _resize_float(x: np.ndarray, size: int) -> np.ndarray:
     """Antialiased bilinear resize of float [N, h, w, C] arrays, in chunks."""
-    out = np.empty((x.shape[0], size, size, x.shape[-1]), np.float32)
-    for start in range(0, x.shape[0], 1024):
-        chunk = tf.image.resize(x[start:start + 1024], [size, size], method="bilinear",
-                                antialias=True)
-        out[start:start + 1024] = chunk.numpy()
-    return out
+    if not len(x):
+        return np.zeros((0, size, size, x.shape[-1]), np.float32)
+    return map_batches(lambda b: tf.image.resize(b, [size, size], method="bilinear", antialias=True), x,
+                       batch_size=1024).astype(np.float32)
 
 
 def _mnist_arrays(split: str, source: str, data_dir: Optional[str]) -> Dict[str, np.ndarray]:

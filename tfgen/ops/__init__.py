@@ -1,5 +1,23 @@
-"""Differentiable image operations."""
+"""Tensor operations shared by the methods: the differentiable spatial transformer, the
+per-replica slice of global noise and state, and the one batched map for inference.
 
-from tfgen.ops.spatial_transform import affine_grid, bilinear_sample, spatial_transform
+Names are resolved lazily, so that `tfgen.ops.batching` (numpy only) can be
+used without importing TensorFlow.
+"""
 
-__all__ = ["affine_grid", "bilinear_sample", "spatial_transform"]
+from tfgen._lazy import lazy_attributes
+
+_EXPORTS = {
+    "affine_grid": "tfgen.ops.spatial_transform",
+    "bilinear_sample": "tfgen.ops.spatial_transform",
+    "spatial_transform": "tfgen.ops.spatial_transform",
+    "INFERENCE_BATCH_SIZE": "tfgen.ops.batching",
+    "map_batches": "tfgen.ops.batching",
+    "per_example_draw": "tfgen.ops.replicas",
+    "replica_slice": "tfgen.ops.replicas",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)

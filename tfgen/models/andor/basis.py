@@ -34,6 +34,7 @@ import tensorflow as tf
 
 from tfgen.models.andor.ncc import matching_score
 from tfgen.models.andor.networks import AndOrGenerator
+from tfgen.ops.batching import map_batches
 
 
 def _one_z(z) -> tf.Tensor:
@@ -57,8 +58,9 @@ def one_hots(shape: Sequence[int], positions, values=None) -> tf.Tensor:
     return tf.scatter_nd(idx, values, tf.concat([[k], tf.constant(list(shape), tf.int32)], 0))
 
 
-def basis_at(generator: AndOrGenerator, rec: Dict[str, Any], layer: int, positions, chunk: int = 512) -> tf.Tensor:
-    """B_k = ψ^layer(one-hot at each position): [K, H, W, C] (pre-tanh units).
+def basis_at(generator: AndOrGenerator, rec: Dict[str, Any], layer: int, positions,
+             chunk: int = 512) -> np.ndarray:
+    """B_k = ψ^layer(one-hot at each position): float32 [K, H, W, C] (pre-tanh units).
 
     Args:
       rec: `record(generator, z)` of the z whose masks are frozen.
@@ -66,13 +68,11 @@ def basis_at(generator: AndOrGenerator, rec: Dict[str, Any], layer: int, positio
       chunk: one-hots per batch through the frozen network (bounds memory).
     """
     positions = np.asarray(positions, np.int32).reshape(-1, 3)
+    if not len(positions):
+        return np.zeros([0, generator.image_size, generator.image_size, generator.out_channels], np.float32)
     shape = generator.layer_shape(layer)
-    out = [generator.run(one_hots(shape, positions[i:i + chunk]), start_layer=layer, masks=rec["masks"],
-                         bias=False)
-           for i in range(0, len(positions), chunk)]
-    if not out:
-        return tf.zeros([0, generator.image_size, generator.image_size, generator.out_channels])
-    return tf.concat(out, axis=0)
+    return map_batches(lambda p: generator.run(one_hots(shape, p), start_layer=layer, masks=rec["masks"], bias=False),
+                       positions, batch_size=chunk)
 
 
 def bias_image(generator: AndOrGenerator, rec: Dict[str, Any], layer: int) -> tf.Tensor:
@@ -101,7 +101,7 @@ def basis_functions(generator: AndOrGenerator, z, layer: int, top: Optional[int]
     coefficients = act[tuple(positions.T)]
     order = np.argsort(-coefficients, kind="stable")[:top]
     positions, coefficients = positions[order], coefficients[order]
-    return {"basis": basis_at(generator, rec, layer, positions, chunk).numpy(), "coefficients": coefficients,
+    return {"basis": basis_at(generator, rec, layer, positions, chunk), "coefficients": coefficients,
             "positions": positions, "bias": bias_image(generator, rec, layer).numpy(),
             "pre_tanh": rec["pre_tanh"].numpy()}
 
@@ -199,7 +199,7 @@ def _attach_bases(generator, rec, roots) -> None:
     for n in _walk(roots):
         by_layer.setdefault(n["layer"], []).append(n)
     for layer, group in by_layer.items():
-        basis = basis_at(generator, rec, layer, [n["position"] for n in group]).numpy()
+        basis = basis_at(generator, rec, layer, [n["position"] for n in group])
         for n, b in zip(group, basis):
             n["basis"] = n["coefficient"] * b
 
@@ -241,12 +241,9 @@ def most_used_basis(generator: AndOrGenerator, zs, layer: int, num: int) -> Dict
       "basis" [num, H, W, C] (s·B), "channels" [num], "usage" [num] (mean
       number of kept activations per z), "coefficients" [num].
     """
-    zs = tf.convert_to_tensor(zs, tf.float32)
-    acts = []
-    for i in range(0, int(zs.shape[0]), 64):
-        _, rec = generator.run(zs[i:i + 64], record=True)
-        acts.append(rec["activations"][layer].numpy())
-    acts = np.concatenate(acts)  # [N, h, w, c]
+    # 64 z per pass: every layer's activations of the batch are recorded.
+    acts = map_batches(lambda z: generator.run(tf.constant(z), record=True)[1]["activations"][layer],
+                       np.asarray(zs, np.float32), batch_size=64)  # [N, h, w, c]
     usage = (acts != 0).sum(axis=(1, 2)).mean(axis=0)  # per channel
     channels = np.argsort(-usage, kind="stable")[:num]
     channels = channels[usage[channels] > 0]
@@ -255,7 +252,7 @@ def most_used_basis(generator: AndOrGenerator, zs, layer: int, num: int) -> Dict
         n, h, w = np.unravel_index(np.argmax(acts[..., c]), acts.shape[:3])
         rec = record(generator, zs[n])
         s = float(acts[n, h, w, c])
-        bases.append(s * basis_at(generator, rec, layer, [(h, w, c)]).numpy()[0])
+        bases.append(s * basis_at(generator, rec, layer, [(h, w, c)])[0])
         coefficients.append(s)
     shape = (0, generator.image_size, generator.image_size, generator.out_channels)
     return {"basis": np.stack(bases) if bases else np.zeros(shape, np.float32), "channels": channels,

@@ -27,6 +27,8 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 import scipy.optimize
 
+from tfgen.ops.batching import map_batches
+
 __all__ = [
     "POSE_PARAMETERS",
     "adversarial_metrics",
@@ -295,10 +297,8 @@ def nearest_neighbours(queries, references, k: int = 1,
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     r_sq = np.einsum("ij,ij->i", r, r)
-    indices = np.empty((q.shape[0], k), np.int64)
-    distances = np.empty((q.shape[0], k), np.float64)
-    for start in range(0, q.shape[0], batch_size):
-        batch = q[start:start + batch_size]
+
+    def nearest(batch):
         d2 = _squared_distances(batch, r, r_sq)
         # argpartition finds the k smallest in linear time; only they are sorted.
         top = np.argpartition(d2, k - 1, axis=1)[:, :k]
@@ -306,8 +306,12 @@ def nearest_neighbours(queries, references, k: int = 1,
         # at ~1e-8, not 0); the k winners' distances are recomputed directly.
         exact = np.linalg.norm(batch[:, None, :] - r[top], axis=2)
         order = np.argsort(exact, axis=1, kind="stable")
-        indices[start:start + batch_size] = np.take_along_axis(top, order, axis=1)
-        distances[start:start + batch_size] = np.take_along_axis(exact, order, axis=1)
+        return np.take_along_axis(top, order, axis=1), np.take_along_axis(exact, order, axis=1)
+
+    if not q.shape[0]:
+        indices, distances = np.empty((0, k), np.int64), np.empty((0, k), np.float64)
+    else:
+        indices, distances = map_batches(nearest, q, batch_size=batch_size)
     return indices, distances
 
 
