@@ -369,6 +369,8 @@ def test_a_beta_only_step_lowers_the_gradient_norm_while_it_contracts():
     chains = tf.convert_to_tensor(probe.chains)
     mu = float(probe.jko_curvature(chains, chains, 0.5, 100))
     assert mu > 0
+    beta, mu_images = probe.beta_for(probe.bank.to_image(chains), contraction=1.0, iterations=100)
+    assert mu_images == pytest.approx(mu, rel=1e-3) and beta == pytest.approx(1.0 / mu, rel=1e-3)
     # β μ_max = 1: every direction of θ shrinks, and so does E|∇_x Φ|².
     model = fixed_chain_model(0.0, beta=1.0 / mu, contraction_iterations=30)
     before = model.theta.numpy().copy()

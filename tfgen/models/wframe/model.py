@@ -53,8 +53,8 @@ Choices where the paper is silent or inconsistent (see `WFRAMEConfig`):
   filters' gain squared, not on θ, and is estimated every iteration by
   power iteration (`contraction_iterations`): the metrics jko_curvature
   (μ_max) and jko_contraction (β μ_max) show whether the β step contracts.
-  Rule: β ≈ 0.5 / μ_max measured on the observed images (`jko_curvature`
-  of a batch of them), so the step contracts with a factor 4 of headroom
+  Rule: β ≈ 0.5 / μ_max measured on the observed images (`beta_for`), so
+  the step contracts with a factor 4 of headroom
   for chains whose masks differ from the data's. On the learned 32x32
   digit bank μ_max is 0.36 per pixel on real digits (β 1.4) and 0.0004 at
   the mean image where the chains start; on brick 0.072 (β 7)
@@ -305,6 +305,29 @@ class WFRAME(GenerativeModel):
             return ctx.all_reduce("sum", g) if replicas > 1 else g
 
         return power_iteration(gram, tf.convert_to_tensor(self.theta), iterations)
+
+    def beta_for(self, images, contraction: float = 0.5, iterations: int = 30):
+        """The β of the contraction rule for these observed images: (β, μ_max).
+
+        β = contraction / μ_max, with μ_max the top eigenvalue of the JKO
+        step's quadratic form on `images` (θ-independent): the β step then
+        multiplies θ's steepest direction by 1 − contraction on data-like
+        chains, and stays a contraction on chains whose μ_max is up to
+        2 / contraction times larger.
+
+        Args:
+          images: observed images [n, H, W, C] in [-1, 1] (a few dozen suffice).
+          contraction: the target β·μ_max on them, in (0, 2).
+          iterations: power iterations.
+
+        Returns:
+          (β in `gradient_norm_reduction` units, μ_max), Python floats.
+        """
+        if not 0.0 < contraction < 2.0:
+            raise ValueError(f"contraction must be in (0, 2), got {contraction}")
+        units = self.bank.to_units(tf.convert_to_tensor(images, tf.float32))
+        mu = float(self.jko_curvature(units, units, 0.5, iterations, tf.shape(units)[0]))
+        return (contraction / mu if mu > 0 else float("inf")), mu
 
     def train_step(self, data):
         cfg = self.model_config
