@@ -41,6 +41,13 @@ def test_valid_config_loads_with_defaults(tmp_path):
     (BASE + "  xla: true\n", "train.xla: expected a string"),
     ("model: {}\n", "model.name: required"),
     ("model: [unclosed\n", "not valid YAML"),
+    # A number that is not one: YAML reads .nan and .inf as floats.
+    (BASE.replace("name: dcgan", "name: dcgan\n  learning_rate: .nan"), "model.learning_rate: expected a finite"),
+    (BASE.replace("name: dcgan", "name: dcgan\n  learning_rate: -.inf"), "model.learning_rate: expected a finite"),
+    (BASE.replace("steps: 3", "steps: 1e30"), "train.steps: expected an integer"),
+    # YAML keeps the last of two equal keys silently; a config refuses it.
+    (BASE + "  steps: 9\n", "key 'steps' given twice (first on line 7)"),
+    (BASE + "model:\n  name: aaae\n", "key 'model' given twice (first on line 1)"),
 ])
 def test_errors_name_key_and_file(tmp_path, text, needle):
     path = write(tmp_path, text)
@@ -62,6 +69,8 @@ def test_overrides_are_parsed_and_validated(tmp_path):
     assert cfg.train.steps == 7 and cfg.model.learning_rate == 1e-3 and cfg.data.cache is False
     with pytest.raises(ConfigError, match="train.steps: expected an integer"):
         config_lib.load_config(path, ["train.steps=many"])
+    with pytest.raises(ConfigError, match="model.learning_rate: expected a finite number"):
+        config_lib.load_config(path, ["model.learning_rate=nan"])
     with pytest.raises(ConfigError, match="expected key=value"):
         config_lib.load_config(path, ["train.steps"])
     with pytest.raises(ConfigError, match="train.nope: unknown key"):

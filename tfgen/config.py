@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import typing
 from typing import Any, ClassVar, Dict, List, Optional, Type
@@ -240,6 +241,8 @@ def _coerce(value, tp, key: str, where: str):
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}{key}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}{key}: expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -385,6 +388,22 @@ def apply_overrides(raw: Dict[str, Any], overrides: List[str], source: str = "")
     return raw
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, typing.Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice (first on line {seen[key] + 1})",
+                    key_node.start_mark)
+            if isinstance(key, typing.Hashable):
+                seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str, overrides: Optional[List[str]] = None) -> Config:
     """Reads, overrides and validates one YAML experiment file.
 
@@ -397,7 +416,7 @@ def load_config(path: str, overrides: Optional[List[str]] = None) -> Config:
         path = resolve(path).path  # raises "config file not found" naming the closest configs
     try:
         with open(path) as f:
-            raw = yaml.safe_load(f) or {}
+            raw = yaml.load(f, Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(e)}") from None
     # Renamed keys first, so that an override in the new spelling replaces
