@@ -48,6 +48,8 @@ def test_valid_config_loads_with_defaults(tmp_path):
     # YAML keeps the last of two equal keys silently; a config refuses it.
     (BASE + "  steps: 9\n", "key 'steps' given twice (first on line 7)"),
     (BASE + "model:\n  name: aaae\n", "key 'model' given twice (first on line 1)"),
+    (BASE.replace("name: dcgan", "name: [dcgan]"), "model.name: expected a model name (a string), got ['dcgan']"),
+    (BASE.replace("name: dcgan", "name: {a: 1}"), "model.name: expected a model name (a string)"),
 ])
 def test_errors_name_key_and_file(tmp_path, text, needle):
     path = write(tmp_path, text)
@@ -56,6 +58,13 @@ def test_errors_name_key_and_file(tmp_path, text, needle):
     message = str(info.value)
     assert needle in message
     assert path in message
+
+
+def test_a_binary_file_is_not_a_config(tmp_path):
+    path = tmp_path / "model.h5"
+    path.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ConfigError, match="not a text file"):
+        config_lib.load_config(str(path))
 
 
 def test_missing_file():

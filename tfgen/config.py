@@ -191,7 +191,10 @@ def model_config_names() -> List[str]:
 
 
 def model_config_class(name: str, where: str = "") -> Type[ModelConfig]:
-    if name not in _MODEL_CONFIGS and isinstance(name, str) and name in BUILTIN_MODEL_CONFIGS:
+    if not isinstance(name, str):
+        raise ConfigError(f"{where}model.name: expected a model name (a string), got {name!r} "
+                          f"(known: {', '.join(model_config_names())})")
+    if name not in _MODEL_CONFIGS and name in BUILTIN_MODEL_CONFIGS:
         import importlib
 
         module, cls = BUILTIN_MODEL_CONFIGS[name]
@@ -419,6 +422,8 @@ def load_config(path: str, overrides: Optional[List[str]] = None) -> Config:
             raw = yaml.load(f, Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(e)}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (a YAML config is UTF-8 text)") from None
     # Renamed keys first, so that an override in the new spelling replaces
     # the file's old one instead of colliding with it.
     raw = apply_overrides(_rename_keys(raw, f"{path}: "), overrides or [], source=path)
