@@ -117,6 +117,7 @@ def cmd_sample(args) -> int:
     images = sample_images(model, args.num, seed=args.seed)
     save_png(image_grid(images), out)
     if args.npy:
+        os.makedirs(os.path.dirname(os.path.abspath(args.npy)), exist_ok=True)
         np.save(args.npy, images)
     print(f"wrote {args.num} samples of step {step} to {out}")
     return 0
@@ -432,11 +433,24 @@ def _check_arguments(args) -> str:
     if getattr(args, "steps", None) is not None and args.steps < 2:
         return "--steps must be at least 2"
     if args.command in ("sample", "evaluate", "neighbours", "pair", "adversarial", "interpolate", "manipulate"):
-        for flag in ("out", "json"):
+        for flag in ("out", "json", "npy"):
             path = getattr(args, flag, None)
             if path and os.path.isdir(path):
                 return f"--{flag} {path}: is a directory; give a file name"
+    for flag in ("out", "json", "npy"):
+        path = getattr(args, flag, None)
+        blocker = _file_in_the_way(path) if isinstance(path, str) and path else None
+        if blocker:
+            return f"--{flag} {path}: {blocker} is a file, not a folder"
     return ""
+
+
+def _file_in_the_way(path: str):
+    """The nearest existing ancestor of `path` when it is not a folder (the output cannot be made); else None."""
+    parent = os.path.dirname(os.path.abspath(path))
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    return parent if parent and not os.path.isdir(parent) else None
 
 
 _WORKDIR_ARGS = ("workdir", "workdir_a", "workdir_b", "workdirs")

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import yaml
 
@@ -233,9 +234,16 @@ def test_run_writes_loss_curves_beside_metrics(tiny_run):
 def test_sample_export_evaluate_name_their_step_and_default_inside_the_workdir(tiny_run, capsys, tmp_path,
                                                                              monkeypatch):
     _, _, workdir = tiny_run
-    rc, out, err = run_cli("sample", str(workdir), "--num", "4")
+    rc, out, err = run_cli("sample", str(workdir), "--num", "4", "--npy", tmp_path / "new" / "folder" / "s.npy")
     assert rc == 0 and "using the weights of step 6" in err
     assert (workdir / "samples" / "sample_step_0000006.png").exists() and "step 6" in out
+    assert np.load(tmp_path / "new" / "folder" / "s.npy").shape[0] == 4  # its folder made, as --out's is
+    # An output under a regular file: one line before anything loads.
+    (tmp_path / "notes.txt").write_text("x")
+    for args in (("export", workdir, "--out", tmp_path / "notes.txt" / "exp"),
+                 ("sample", workdir, "--npy", tmp_path / "notes.txt" / "a" / "s.npy")):
+        rc, _, err = run_cli(*args)
+        assert rc == 2 and err.count("\n") == 1 and "notes.txt is a file, not a folder" in err, err
     rc, out, err = run_cli("export", str(workdir))
     assert rc == 0 and "step 6" in out and (workdir / "saved_model" / "saved_model.pb").exists()
     monkeypatch.setenv("TFGEN_CACHE_DIR", str(tmp_path / "cache"))
