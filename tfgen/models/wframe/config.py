@@ -19,10 +19,11 @@ from tfgen.errors import ConfigError
 # (D = H*W*C input dimensions, M = the number of chains).
 GRADIENT_NORM_REDUCTIONS = ("per_pixel", "per_image", "summed")
 # The default β (per pixel). The rule (tfgen/models/wframe/model.py): β about
-# 0.5 / μ_max measured on the observed images, so that the β step contracts
-# θ with room for chains that overshoot (μ_max 0.36 per pixel on the learned
-# digit bank: β 1.4; 0.072 on brick: β 7; docs/wframe/RESULTS.md).
-BETA = 1.0
+# 0.05 / μ_max measured on the observed images, so that the β step stays a
+# contraction on chains whose μ_max grows far above the data's (μ_max 0.36
+# per pixel on real digits with the learned bank: β 0.14; 0.072 on brick:
+# β 0.7; docs/wframe/RESULTS.md). 0.1 for banks not measured.
+BETA = 0.1
 # Before β left λ: `gradient_norm` {mean, sum} and a β that λ multiplied.
 _LEGACY_GRADIENT_NORM = {"mean": "per_pixel", "sum": "per_image"}
 

@@ -53,12 +53,14 @@ Choices where the paper is silent or inconsistent (see `WFRAMEConfig`):
   filters' gain squared, not on θ, and is estimated every iteration by
   power iteration (`contraction_iterations`): the metrics jko_curvature
   (μ_max) and jko_contraction (β μ_max) show whether the β step contracts.
-  Rule: β ≈ 0.5 / μ_max measured on the observed images (`beta_for`), so
-  the step contracts with a factor 4 of headroom
-  for chains whose masks differ from the data's. On the learned 32x32
-  digit bank μ_max is 0.36 per pixel on real digits (β 1.4) and 0.0004 at
-  the mean image where the chains start; on brick 0.072 (β 7)
-  (docs/wframe/RESULTS.md).
+  Rule: β ≈ 0.05 / μ_max measured on the observed images (`beta_for`),
+  a factor 40 below the bound on data-like chains. The headroom is needed:
+  the chains' μ_max rose to 9x (digits) and 13x (brick) the data's in the
+  λ sweep, and β = 0.5 / μ_max (factor 4) turned the β step into an
+  expansion there (β μ_max up to 4.7 and 6.6) and θ diverged within a few
+  iterations. On the learned 32x32 digit bank μ_max is 0.36 per pixel on
+  real digits (β 0.14) and 0.0004 at the mean image where the chains
+  start; on brick 0.072 (β 0.7) (docs/wframe/RESULTS.md).
 
 Data: dicts with "image" float32 [batch, H, W, C] in [-1, 1] (the observed
 batch, N = `train.batch_size`).
@@ -306,14 +308,15 @@ class WFRAME(GenerativeModel):
 
         return power_iteration(gram, tf.convert_to_tensor(self.theta), iterations)
 
-    def beta_for(self, images, contraction: float = 0.5, iterations: int = 30):
+    def beta_for(self, images, contraction: float = 0.05, iterations: int = 30):
         """The β of the contraction rule for these observed images: (β, μ_max).
 
         β = contraction / μ_max, with μ_max the top eigenvalue of the JKO
         step's quadratic form on `images` (θ-independent): the β step then
         multiplies θ's steepest direction by 1 − contraction on data-like
         chains, and stays a contraction on chains whose μ_max is up to
-        2 / contraction times larger.
+        2 / contraction times larger (40 by default; the sweep's chains
+        reached 9-13).
 
         Args:
           images: observed images [n, H, W, C] in [-1, 1] (a few dozen suffice).
