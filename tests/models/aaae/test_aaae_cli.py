@@ -14,18 +14,20 @@ from model_testing import tiny_run_yaml
 from cli_testing import tfgen
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def _train_run(root):
     from tfgen import config as config_lib
 
-    root = tmp_path_factory.mktemp("aaae_cli")
     raw = yaml.safe_load(tiny_run_yaml(data={"image_size": 16}))
     raw["model"] = {"name": "aaae", **config_lib.tiny_overrides("aaae")}
     cfg = root / "aaae.yaml"
     cfg.write_text(yaml.safe_dump(raw))
-    workdir = root / "run"
-    tfgen("train", str(cfg), "--workdir", str(workdir))
-    return root, workdir
+    tfgen("train", str(cfg), "--workdir", str(root / "run"))
+
+
+@pytest.fixture(scope="module")
+def run(trained_once, tmp_path_factory):
+    """(a folder for this module's outputs, the shared read-only work directory)."""
+    return tmp_path_factory.mktemp("aaae_cli"), trained_once("aaae_cli", _train_run) / "run"
 
 
 def test_tensorboard_and_pngs(run):

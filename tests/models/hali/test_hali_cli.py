@@ -14,18 +14,22 @@ from model_testing import tiny_run_yaml
 from cli_testing import last_json, run_cli, tfgen
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def _train_run(root):
     from tfgen import config as config_lib
 
-    root = tmp_path_factory.mktemp("hali_cli")
     raw = yaml.safe_load(tiny_run_yaml(data={"image_size": 16}))
     raw["model"] = {"name": "hali", **config_lib.tiny_overrides("hali"), "labelled_examples": 32}
     cfg = root / "hali.yaml"
     cfg.write_text(yaml.safe_dump(raw))
-    workdir = root / "run"
-    summary = last_json(tfgen("train", str(cfg), "--workdir", str(workdir)).stdout)
-    return workdir, summary
+    summary = last_json(tfgen("train", str(cfg), "--workdir", str(root / "run")).stdout)
+    (root / "summary.json").write_text(json.dumps(summary))
+
+
+@pytest.fixture(scope="module")
+def run(trained_once):
+    """(the shared, read-only work directory, the summary `tfgen train` printed)."""
+    root = trained_once("hali_cli", _train_run)
+    return root / "run", json.loads((root / "summary.json").read_text())
 
 
 def test_training_metrics_and_panels(run):

@@ -19,21 +19,22 @@ RUNS = {
 }
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def _train_runs(root):
     from tfgen import config as config_lib
 
-    root = tmp_path_factory.mktemp("lrgan_cli")
-    out = {}
     for key, model in RUNS.items():
         raw = yaml.safe_load(tiny_run_yaml(data={"image_size": 16}))
         raw["model"] = {**config_lib.tiny_overrides(model["name"]), **model}
         cfg = root / f"{key}.yaml"
         cfg.write_text(yaml.safe_dump(raw))
-        workdir = root / key
-        tfgen("train", str(cfg), "--workdir", str(workdir))
-        out[key] = workdir
-    return root, out
+        tfgen("train", str(cfg), "--workdir", str(root / key))
+
+
+@pytest.fixture(scope="module")
+def runs(trained_once, tmp_path_factory):
+    """(a folder for this module's outputs, {run: its work directory}); the runs are shared, read-only."""
+    root = trained_once("lrgan_cli", _train_runs)
+    return tmp_path_factory.mktemp("lrgan_cli"), {key: root / key for key in RUNS}
 
 
 def test_layered_pngs_are_written(runs):

@@ -16,20 +16,22 @@ LABEL = 12  # caption strip of labelled_blocks
 GAP = 4  # white pixels between blocks
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Two tiny DCGAN runs on digit 0 and digit 1 (16 px, 4 steps) and one 32 px run on every class."""
-    root = tmp_path_factory.mktemp("studies")
+def _train_runs(root):
     cfg = root / "tiny.yaml"
     cfg.write_text(tiny_run_yaml(data={"image_size": 16}))
-    workdirs = {}
     for c in (0, 1):
-        workdirs[c] = root / f"class_{c}"
-        tfgen("train", str(cfg), "--workdir", str(workdirs[c]), "--set", f"data.classes=[{c}]")
-    workdirs["all_32"] = root / "all_32"
-    tfgen("train", str(cfg), "--workdir", str(workdirs["all_32"]),
-          "--set", "data.image_size=32", "--set", "train.steps=2")
-    return root, workdirs, {"TFGEN_CACHE_DIR": str(root / "cache")}
+        tfgen("train", str(cfg), "--workdir", str(root / f"class_{c}"), "--set", f"data.classes=[{c}]")
+    tfgen("train", str(cfg), "--workdir", str(root / "all_32"), "--set", "data.image_size=32", "--set", "train.steps=2")
+
+
+@pytest.fixture(scope="module")
+def runs(trained_once, tmp_path_factory):
+    """Two tiny DCGAN runs on digit 0 and digit 1 (16 px, 4 steps) and one 32 px run on every class."""
+    root = trained_once("lrgan_studies", _train_runs)
+    workdirs = {0: root / "class_0", 1: root / "class_1", "all_32": root / "all_32"}
+    # Outputs and the classifier cache go to this module's own folder.
+    out = tmp_path_factory.mktemp("studies")
+    return out, workdirs, {"TFGEN_CACHE_DIR": str(out / "cache")}
 
 
 def test_neighbours_png_and_json(runs):
