@@ -46,9 +46,6 @@ if REPO not in sys.path:  # run from a checkout without installing
 from tfgen.models.wframe import compare as cmp  # noqa: E402
 
 RUNS = {"frame": ["model.beta=0"], "wframe": []}
-# Kept for callers of the earlier tool.
-read_metrics, curve_summary, curves_figure, chains_over_time, markdown = (
-    cmp.read_metrics, cmp.curve_summary, cmp.curves_figure, cmp.chains_over_time, cmp.markdown)
 
 
 def _train(config: str, workdir: str, overrides: Sequence[str]) -> None:
