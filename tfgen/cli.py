@@ -89,6 +89,8 @@ class _StderrHandler(logging.StreamHandler):
 def _announce_weights(model):
     """Says on stderr which checkpoint `load_workdir` read into `model`; returns its step."""
     info = loaded_from(model)
+    for problem in info.get("skipped", []):
+        print(f"tfgen: skipped {problem}", file=sys.stderr)
     print(f"tfgen: using the weights of step {info.get('step')} ({info.get('path')})", file=sys.stderr)
     return info.get("step")
 

@@ -99,6 +99,12 @@ class DataConfig:
     crop: str = field("auto", choices=["auto", "center", "none"],
                       help="auto: CelebA's 178x178 centre crop, else none; center: largest centre square.")
     shuffle_buffer: int = field(10000, min=0, help="Shuffle buffer size (0 disables shuffling).")
+    worker_input: str = field("exact", choices=["exact", "sharded"],
+                              help="Several workers (train.strategy multi_worker): exact: every worker reads the "
+                                   "whole stream and takes its replicas' slices of each global batch, so N "
+                                   "workers train on exactly one process's batches (each worker does the whole "
+                                   "input work); sharded: each worker reads and shuffles every N-th example "
+                                   "(1/N of the input work; other batches than one process).")
     cache: bool = field(True, help="Cache decoded images in memory.")
     with_index: bool = field(True, help="Add each example's index (models with per-example state need it).")
     on_bad_image: str = field("skip", choices=["skip", "error"],
@@ -124,6 +130,9 @@ class TrainConfig:
     strategy: str = field("auto", choices=["auto", "default", "one_device", "mirrored", "multi_worker"],
                           help="tf.distribute strategy; auto: mirrored when several GPUs are visible; "
                                "multi_worker: MultiWorkerMirroredStrategy configured from TF_CONFIG.")
+    worker_timeout: int = field(600, min=1, help="multi_worker: seconds to wait for every worker in TF_CONFIG "
+                                                  "to join at the start, then stop with one line naming the "
+                                                  "missing ones.")
     sync_batch_norm: bool = field(True, help="Batch-norm statistics over the global batch across replicas "
                                              "(several replicas train like one device); false: per replica.")
     deterministic: bool = field(False, help="TensorFlow op determinism and every seed from train.seed: "
@@ -234,6 +243,8 @@ def _coerce(value, tp, key: str, where: str):
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}{key}: expected an integer, got {value!r}")
+        if not -2**63 <= value < 2**63:  # every count ends up in a TensorFlow int64 (steps, seeds, sizes)
+            raise ConfigError(f"{where}{key}: {value} is out of range (a 64-bit integer)")
         return value
     if tp is float:
         if isinstance(value, str):

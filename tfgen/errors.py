@@ -32,3 +32,7 @@ class BadImageError(TfgenError):
 
 class StudyError(TfgenError):
     """Work directories that cannot be studied together (shapes, classes, datasets), or a bad study option."""
+
+
+class WorkerError(TfgenError):
+    """A multi-worker cluster that cannot run: a worker missing at the start, or one lost during training."""

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import keras
 import numpy as np
@@ -88,6 +89,12 @@ def test_two_workers_train_identically_and_only_the_chief_writes(tmp_path):
     cfg.write_text(MW_CONFIG)
     workdirs = [tmp_path / "chief", tmp_path / "worker1"]
     outs = launch_workers(lambda i: [sys.executable, "-m", "tfgen", "train", str(cfg), "--workdir", str(workdirs[i])])
+    # The same run in one process, one replica, the same global batch (shuffled: data.worker_input exact).
+    from cli_testing import tfgen
+
+    one = tmp_path / "one.yaml"
+    one.write_text(MW_CONFIG.replace("strategy: multi_worker", "strategy: default"))
+    tfgen("train", one, "--workdir", tmp_path / "one")
     summaries = []
     for code, out, err in outs:
         assert code == 0, err[-3000:]
@@ -100,6 +107,99 @@ def test_two_workers_train_identically_and_only_the_chief_writes(tmp_path):
     assert list((chief / "logs" / "train").iterdir()) and (chief / "samples").exists()
     assert not other.exists(), "a non-chief worker wrote to its work directory"
     assert summaries[1]["samples_png"] is None
+    # Two workers train on exactly one process's batches (was: each shuffled its own shard, max diff 0.59).
+    two, single = final_model_weights(chief), final_model_weights(tmp_path / "one")
+    assert two.keys() == single.keys() and len(two) > 10
+    scale = max(float(np.abs(w).max()) for w in single.values())
+    diff = max(float(np.abs(two[k] - single[k]).max()) for k in two)
+    assert diff < 1e-4 * max(1.0, scale), diff
+
+
+def final_model_weights(workdir):
+    reader = tf.train.load_checkpoint(os.path.join(str(workdir), "final", "model"))
+    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map() if k.startswith("model/")}
+
+
+def test_sharded_worker_input_gives_each_worker_its_own_examples():
+    """data.worker_input: sharded, the other choice: worker w reads examples w, w+N, ... and shuffles them."""
+    from tfgen import config as config_lib
+    from tfgen.data import make_dataset
+
+    data = config_lib.config_from_dict({"model": {"name": "dcgan"}, "data": {
+        "name": "multidigit", "num_train": 64, "num_test": 8, "worker_input": "sharded"}}).data
+    seen = []
+    for w in range(2):
+        ctx = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=w, num_replicas_in_sync=2)
+        ds = make_dataset(data, "train", 8, training=True, seed=1, input_context=ctx)
+        seen.append({int(i) for b in ds.take(8) for i in b["index"].numpy()})
+    assert seen[0] == set(range(0, 64, 2)) and seen[1] == set(range(1, 64, 2))
+
+
+@pytest.mark.parametrize("workers,local", [(2, 1), (2, 2), (4, 1)])
+def test_exact_worker_input_deals_one_process_batches(workers, local):
+    """Each worker's per-replica batches, dealt to its replicas, rebuild one process's global batches."""
+    from tfgen import config as config_lib
+    from tfgen.data import make_dataset
+
+    data = config_lib.config_from_dict({"model": {"name": "dcgan"}, "data": {
+        "name": "multidigit", "num_train": 64, "num_test": 8}}).data
+    replicas, global_batch, steps = workers * local, 8 * workers * local, 5
+    single = [b["index"].numpy() for b in make_dataset(data, "train", global_batch, seed=3).take(steps)]
+    per_worker = []
+    for w in range(workers):
+        ctx = tf.distribute.InputContext(num_input_pipelines=workers, input_pipeline_id=w,
+                                         num_replicas_in_sync=replicas)
+        ds = make_dataset(data, "train", global_batch, seed=3, input_context=ctx)
+        per_worker.append([b["index"].numpy() for b in ds.take(steps * local)])
+    for t in range(steps):
+        rebuilt = np.concatenate([per_worker[w][t * local + j] for w in range(workers) for j in range(local)])
+        np.testing.assert_array_equal(rebuilt, single[t])
+
+
+def test_a_worker_whose_peers_never_start_stops_with_one_line(tmp_path):
+    """Without a deadline the chief waited for ever and a worker an hour, silently."""
+    cfg = tmp_path / "mw.yaml"
+    cfg.write_text(MW_CONFIG.replace("strategy: multi_worker", "strategy: multi_worker, worker_timeout: 2"))
+    port, other = free_ports(2)
+    for index in (0, 1):  # the leader waiting for a worker, and a worker waiting for the leader
+        cluster = {"worker": [f"127.0.0.1:{port}", f"127.0.0.1:{other}"]}
+        env = {**ENV, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        proc = subprocess.run([sys.executable, "-m", "tfgen", "train", str(cfg), "--workdir", str(tmp_path / "w")],
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert "Traceback" not in proc.stderr
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("tfgen: error: ")]
+        assert len(errors) == 1 and "did not start within 2 s" in errors[0], proc.stderr[-2000:]
+        assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.slow
+def test_a_lost_worker_stops_the_others_with_one_line(tmp_path):
+    cfg = tmp_path / "mw.yaml"
+    cfg.write_text(MW_CONFIG.replace("steps: 6", "steps: 100000"))
+    workdir = tmp_path / "w"
+    ports = free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = [subprocess.Popen([sys.executable, "-m", "tfgen", "train", str(cfg), "--workdir", str(workdir)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**ENV, "TF_CONFIG": json.dumps({"cluster": cluster,
+                                                                   "task": {"type": "worker", "index": i}})})
+             for i in range(2)]
+    try:
+        for _ in range(300):
+            if (workdir / "checkpoints" / "ckpt-6.index").exists():
+                break
+            time.sleep(0.5)
+        procs[1].kill()
+        _, err = procs[0].communicate(timeout=120)
+    finally:
+        for p in procs:
+            p.kill()
+    assert procs[0].returncode == 2, err[-2000:]
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("tfgen: error: ")]
+    assert len(errors) == 1 and "a worker of the cluster was lost" in errors[0], err[-2000:]
+    assert "to resume from" in errors[0] and "ckpt-" in errors[0]
 
 
 def test_upstream_still_misreduces_under_multi_worker():
@@ -151,3 +251,50 @@ def test_tfgen_models_see_every_batch_under_a_strategy():
 
     seen = _seen_under_strategy(Patched)
     assert seen[:4].tolist() == [1, 1, 1, 1] and seen[4:].sum() == 0, seen
+
+
+TWO = {"worker": ["h1:1234", "h2:1234"]}
+
+
+@pytest.mark.parametrize("spec,problem", [
+    ("{not json", "not JSON"),
+    (json.dumps([1, 2]), "needs a 'cluster' object"),
+    (json.dumps({"cluster": {}, "task": {"type": "worker", "index": 0}}), "needs a 'cluster' object"),
+    (json.dumps({"cluster": {**TWO, "ps": ["h3:1"]}, "task": {"type": "worker", "index": 0}}), "job 'ps'"),
+    (json.dumps({"cluster": {"worker": "h1:1234"}, "task": {"type": "worker", "index": 0}}), "non-empty list"),
+    (json.dumps({"cluster": {"worker": ["h1"]}, "task": {"type": "worker", "index": 0}}), "'h1' is not 'host:port'"),
+    (json.dumps({"cluster": {"worker": ["h1:99999"]}, "task": {"type": "worker", "index": 0}}), "not 'host:port'"),
+    (json.dumps({"cluster": {"worker": ["h1:1", "h1:1"]}, "task": {"type": "worker", "index": 0}}), "listed twice"),
+    (json.dumps({"cluster": {**TWO, "chief": ["c:1", "c:2"]}, "task": {"type": "chief", "index": 0}}),
+     "at most one chief"),
+    (json.dumps({"cluster": TWO}), "needs a 'task'"),
+    (json.dumps({"cluster": TWO, "task": {"type": "evaluator", "index": 0}}), "task.type 'evaluator'"),
+    (json.dumps({"cluster": TWO, "task": {"type": "worker", "index": 2}}), "task.index 2 is not one of the 2"),
+    (json.dumps({"cluster": TWO, "task": {"type": "worker", "index": -1}}), "task.index -1"),
+    (json.dumps({"cluster": TWO, "task": {"type": "worker", "index": "0"}}), "task.index '0'"),
+])
+def test_a_wrong_tf_config_is_named_before_tensorflow_reads_it(spec, problem):
+    from tfgen.errors import ConfigError
+    from tfgen.training.strategy import check_tf_config
+
+    with pytest.raises(ConfigError, match="TF_CONFIG: ") as info:
+        check_tf_config(spec)
+    assert problem in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_right_tf_config_passes():
+    from tfgen.training.strategy import check_tf_config
+
+    spec = {"cluster": {"chief": ["c:1"], **TWO}, "task": {"type": "worker", "index": 1}}
+    assert check_tf_config(json.dumps(spec)) == spec
+
+
+def test_a_wrong_tf_config_is_one_line_from_the_command_line(tmp_path):
+    from cli_testing import tfgen
+
+    cfg = tmp_path / "mw.yaml"
+    cfg.write_text(MW_CONFIG)
+    bad = json.dumps({"cluster": TWO, "task": {"type": "worker", "index": 5}})
+    proc = tfgen("train", cfg, "--workdir", tmp_path / "w", env={"TF_CONFIG": bad}, check=False)
+    assert proc.returncode == 2 and proc.stderr.startswith("tfgen: error: TF_CONFIG: task.index 5")
+    assert "Traceback" not in proc.stderr and not (tmp_path / "w").exists()

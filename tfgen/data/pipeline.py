@@ -424,6 +424,23 @@ def _examples(data: DataConfig, split: str, with_index: bool,
     return ds, count
 
 
+def _this_workers_slices(ds: tf.data.Dataset, ctx: tf.distribute.InputContext) -> tf.data.Dataset:
+    """One worker's per-replica batches of a stream of per-replica batches every worker reads whole.
+
+    One process with R replicas gives replica r of step t the stream's batch
+    t*R + r (a distributed dataset deals consecutive elements to the local
+    replicas). Worker w, with L = R / W local replicas, keeps batches
+    t*R + w*L .. t*R + w*L + L - 1 of every step t, so N workers see exactly
+    the global batches of one process.
+    """
+    replicas, workers = ctx.num_replicas_in_sync, ctx.num_input_pipelines
+    local = replicas // workers
+    first = ctx.input_pipeline_id * local
+    ds = ds.batch(replicas, drop_remainder=True)  # one element: one step's R per-replica batches
+    ds = ds.map(lambda step: {k: v[first:first + local] for k, v in step.items()})
+    return ds.unbatch()
+
+
 def make_dataset(data: DataConfig, split: str, batch_size: int, *, training: bool = True,
                  seed: int = 0,
                  input_context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
@@ -439,9 +456,12 @@ def make_dataset(data: DataConfig, split: str, batch_size: int, *, training: boo
         seeded by `seed`, reshuffled each epoch), repeat forever, drop the
         last partial batch. False: one ordered pass, keep the partial batch.
       seed: shuffle seed (use the training seed; independent of ``data.seed``).
-      input_context: from `strategy.distribute_datasets_from_function`; each
-        pipeline reads every ``num_input_pipelines``-th example starting at
-        ``input_pipeline_id``.
+      input_context: from `strategy.distribute_datasets_from_function`.
+        For training on several workers with ``data.worker_input: exact``
+        every pipeline reads the whole stream and keeps its replicas' slices
+        of each global batch (N workers train on one process's batches);
+        otherwise each pipeline reads every ``num_input_pipelines``-th
+        example starting at ``input_pipeline_id``.
 
     Returns:
       A `tf.data.Dataset` of dicts:
@@ -466,7 +486,11 @@ def make_dataset(data: DataConfig, split: str, batch_size: int, *, training: boo
     per_batch = batch_size
     if input_context is not None:
         per_batch = input_context.get_per_replica_batch_size(batch_size)
-    ds, count = _examples(data, split, data.with_index, input_context)
+    # Several input pipelines reading one exact stream: each reads it whole and
+    # keeps its replicas' slices of every global batch (`_this_workers_slices`).
+    exact = (training and input_context is not None and input_context.num_input_pipelines > 1
+             and data.worker_input == "exact")
+    ds, count = _examples(data, split, data.with_index, None if exact else input_context)
     if count == 0:
         # An empty shard would make repeat() spin forever.
         raise ConfigError(
@@ -479,6 +503,8 @@ def make_dataset(data: DataConfig, split: str, batch_size: int, *, training: boo
             ds = ds.shuffle(data.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         ds = ds.repeat()
         ds = ds.batch(per_batch, drop_remainder=True)
+        if exact:
+            ds = _this_workers_slices(ds, input_context)
     else:
         ds = ds.batch(per_batch, drop_remainder=False)
     ds = ds.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

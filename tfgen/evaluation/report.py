@@ -39,6 +39,8 @@ def evaluate_workdir(workdir: str, num_samples: Optional[int] = None, extractor:
     """
     config, model = load_workdir(workdir)
     loaded = loaded_from(model)
+    for problem in loaded.get("skipped", []):
+        log(f"tfgen: skipped {problem}")
     log(f"tfgen: evaluating the weights of step {loaded.get('step')} ({loaded.get('path')})")
     eval_config = config.eval
     if num_samples is not None:

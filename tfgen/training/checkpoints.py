@@ -6,6 +6,10 @@ latent banks, chains) and the global step. The data position is not stored:
 the input pipeline is a deterministic function of `train.seed`, so a resumed
 run skips the batches already consumed.
 
+Resume reads the newest checkpoint that verifies (every tensor reads back
+and is finite; see `checkpoint_files`), skipping and setting aside damaged
+ones, and rebuilds a missing or garbage state file from the files present.
+
 Atomicity: TensorFlow writes a checkpoint's data and index files under
 temporary names and renames them, then rewrites the small `checkpoint` index
 file atomically, so a run killed at any moment (SIGKILL included) leaves the
@@ -17,9 +21,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from typing import Callable
 
 import tensorflow as tf
 
+from tfgen.errors import WorkdirError
+from tfgen.training import checkpoint_files
 from tfgen.training.workdir import CHECKPOINT_DIR, FINAL_DIR, FINAL_INFO, write_json  # noqa: F401 (re-exported)
 
 
@@ -53,18 +60,80 @@ class TrainingState:
             model=model, step=self.step, **model.optimizers_by_name(),
             state=tf.train.Checkpoint(**model.persistent_state()))
         self.directory = os.path.join(workdir, CHECKPOINT_DIR)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, self.directory, max_to_keep=keep)
+        self.keep = keep
+        self.manager = self._make_manager()
         self.final_path = os.path.join(workdir, FINAL_DIR, "model")
+
+    def _make_manager(self) -> tf.train.CheckpointManager:
+        """The manager of the checkpoint directory, even over a state file that is not text.
+
+        TensorFlow reads garbage text in the state file as "no checkpoint", but
+        raises on bytes that are not UTF-8. The chief moves such a file aside
+        (`checkpoint.unreadable`; `restore_latest` rebuilds it); a non-chief,
+        which never saves here, manages an empty scratch directory instead.
+        """
+        try:
+            return tf.train.CheckpointManager(self.checkpoint, self.directory, max_to_keep=self.keep)
+        except UnicodeDecodeError:
+            state = os.path.join(self.directory, checkpoint_files.STATE_FILE)
+            if not self.is_chief:
+                return tf.train.CheckpointManager(self.checkpoint, tempfile.mkdtemp(prefix="tfgen-worker-"),
+                                                  max_to_keep=1)
+            os.replace(state, state + ".unreadable")
+            return tf.train.CheckpointManager(self.checkpoint, self.directory, max_to_keep=self.keep)
 
     @property
     def latest(self):
         return self.manager.latest_checkpoint
 
-    def restore_latest(self) -> int:
-        """Restores the newest checkpoint if any; returns the step it was at (0 if none)."""
-        latest = self.manager.latest_checkpoint
-        if latest:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
+    def restore_latest(self, log: Callable[[str], None] = print) -> int:
+        """Restores the newest checkpoint that verifies; returns its step (0 if there is none).
+
+        Every checkpoint on disk is a candidate, newest first, whatever the
+        state file says (a missing or garbage state file is rebuilt from the
+        files, not read as "no checkpoint"). A candidate that fails to verify
+        (`checkpoint_files.verify`) or to restore is skipped with a log line
+        naming it and why; on the chief its files are moved to
+        `checkpoints/unreadable/`, so the save of that step later cannot
+        overwrite them and rotation cannot delete them. Debris of killed saves
+        (`ckpt-N_temp/`) is removed.
+
+        Raises:
+          WorkdirError: checkpoints exist but none verifies (nothing is moved:
+            the run cannot continue from them, and starting over beside them
+            is the user's decision).
+        """
+        if self.is_chief:
+            checkpoint_files.remove_debris(self.directory)
+
+        def check(prefix):
+            reason = checkpoint_files.verify(prefix)
+            if reason is None:
+                try:
+                    self.checkpoint.restore(prefix).assert_existing_objects_matched()
+                except (tf.errors.OpError, AssertionError, ValueError) as e:
+                    reason = f"does not restore into this model ({str(e).splitlines()[0][:160]})"
+            return reason
+
+        choice = checkpoint_files.newest_verified(self.directory, check)
+        if choice.chosen is None:
+            if choice.skipped:
+                raise WorkdirError(
+                    f"{self.directory}: no checkpoint verifies ("
+                    + "; ".join(f"{os.path.basename(c.prefix)}: {r}" for c, r in choice.skipped)
+                    + "); move the folder away to start again from step 0")
+            return int(self.step.numpy())
+        for found, reason in choice.skipped:
+            moved = checkpoint_files.set_aside(self.directory, found) if self.is_chief else None
+            log(f"tfgen: skipped checkpoint {found.prefix}: {reason}" + (f"; moved to {moved}" if moved else ""))
+        if self.is_chief and (choice.skipped or
+                              checkpoint_files.state_file_names(self.directory) != choice.chosen.prefix):
+            if not choice.skipped:
+                log(f"tfgen: the checkpoint state file in {self.directory} was missing, unreadable or stale; "
+                    f"rebuilt from the checkpoint files")
+            checkpoint_files.write_state_file(self.directory, choice.chosen, choice.older)
+            # The manager read the old state file when it was made: a new one reads the rebuilt file.
+            self.manager = self._make_manager()
         return int(self.step.numpy())
 
     def save(self, step: int) -> str:

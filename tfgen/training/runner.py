@@ -27,7 +27,7 @@ import tfgen.models  # noqa: F401  (the registry)
 from tfgen import config as config_lib
 from tfgen.data import data_provenance, dataset_info, describe_provenance, make_dataset
 from tfgen.data.digits import digit_source_of
-from tfgen.errors import ConfigError, TfgenError
+from tfgen.errors import ConfigError, TfgenError, WorkerError
 from tfgen.models import build_model
 from tfgen.models.keras_workarounds import is_multi_worker
 from tfgen.training import callbacks as cb
@@ -54,6 +54,10 @@ from tfgen.training.workdir import (
 )
 
 FIXED_LATENT_SEED = 20161115  # the fixed-noise grid is the same in every run
+
+# What a collective op raises on the workers left when one of them dies.
+_PEER_LOST = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
+              tf.errors.AbortedError, tf.errors.InternalError, tf.errors.UnknownError)
 
 
 class TrainingDiverged(TfgenError):
@@ -180,7 +184,7 @@ def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], 
 
     # The strategy first: MultiWorkerMirroredStrategy must configure collective
     # ops before TensorFlow runs anything (seeding included).
-    strategy = make_strategy(tc.strategy)
+    strategy = make_strategy(tc.strategy, tc.worker_timeout)
     if tc.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(tc.seed)
@@ -199,12 +203,26 @@ def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], 
     preview = make_dataset(config.data, config.data.test_split, tc.num_grid_images, training=False)
     real_batch = next(iter(preview))
     provenance = data_provenance(config.data)
+    # The model before the work directory too: a config that cannot build
+    # (an image size the networks do not support) leaves nothing behind that
+    # would refuse the corrected command.
+    with strategy.scope():
+        try:
+            model = build_model(config, info.image_shape, num_classes=info.num_classes, xla=xla)
+        except ValueError as e:
+            raise ConfigError(f"{config.model.name} on {config.data.name} {info.image_shape}: {e}") from None
+        model.compile()
     if chief:  # other workers never touch the work directory
         os.makedirs(workdir, exist_ok=True)
         # One trainer per work directory: a second would overwrite checkpoints and double metrics.csv.
         lock.enter_context(WorkdirLock(workdir))
+    with strategy.scope():
+        state = TrainingState(model, workdir, keep=tc.keep_checkpoints, is_chief=chief)
+        start = state.restore_latest(log)
+    if chief:  # written once the run has started: config.yaml is what marks a work directory as holding a run
         config_lib.save_config(config, os.path.join(workdir, CONFIG_FILE),
                                header=f"data {describe_provenance(provenance)}")
+        write_json(os.path.join(workdir, MODEL_FILE), model.get_config())
     log(f"tfgen: {config.model.name} on {config.data.name} {info.image_shape}, "
         f"{replicas} replica(s), xla={'on' if xla else 'off'}, workdir={workdir}")
     log(f"tfgen: data {describe_provenance(provenance)}")
@@ -213,13 +231,6 @@ def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], 
         if chief:
             write_json(os.path.join(workdir, STATUS_FILE), {**fields, "data": provenance})
 
-    with strategy.scope():
-        model = build_model(config, info.image_shape, num_classes=info.num_classes, xla=xla)
-        model.compile()
-        state = TrainingState(model, workdir, keep=tc.keep_checkpoints, is_chief=chief)
-        start = state.restore_latest()
-    if chief:
-        write_json(os.path.join(workdir, MODEL_FILE), model.get_config())
     if start:
         log(f"tfgen: resuming from step {start} ({state.latest})")
     elif resumed_dir:
@@ -270,6 +281,14 @@ def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], 
             # Keras' own bar would count this fit's batches, not the run's steps: `Progress` replaces it.
             history = model.fit(distributed_train_data(strategy, config, skip_batches=begin), epochs=1,
                                 steps_per_epoch=tc.steps - begin, callbacks=callbacks, shuffle=False, verbose=0)
+        except _PEER_LOST as e:
+            if not is_multi_worker(strategy):
+                raise
+            # A worker died or left: its collectives fail on every other worker.
+            raise WorkerError(
+                f"a worker of the cluster was lost at step {counter.step} ({type(e).__name__}; TensorFlow's "
+                f"lines above say which); start every worker again with the same command to resume from "
+                f"{state.latest or 'step 0 (no checkpoint yet)'}") from None
         finally:
             interrupts.arm(False)
         if interrupts.received is not None and not guard.failure:
@@ -284,7 +303,7 @@ def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], 
         latest = state.latest
         if tc.on_nonfinite == "rollback" and rollbacks < tc.max_rollbacks and latest:
             rollbacks += 1
-            state.restore_latest()
+            state.restore_latest(log)
             _scale_learning_rates(model, tc.rollback_lr_factor)
             log(f"tfgen: {guard.failure}; rolled back to {latest} with learning rates x{tc.rollback_lr_factor} "
                 f"(rollback {rollbacks} of {tc.max_rollbacks})")

@@ -136,22 +136,78 @@ def check_workdir(workdir: str) -> None:
                            f"create one with `tfgen train CONFIG --workdir {workdir}`")
 
 
+def _restore_newest(workdir: str, model) -> dict:
+    """Reads the newest weights of a run that verify into `model`: final/ or a later checkpoint.
+
+    final/ unless training went on past it (a finished run extended with more
+    steps, then interrupted): the newest state wins. Weights that fail to
+    verify or to restore are passed over, and named in the returned
+    {"path", "step", "skipped": [...]}.
+
+    Raises:
+      WorkdirError: no weights verify (or there are none yet).
+    """
+    import tensorflow as tf
+
+    from tfgen.training import checkpoint_files
+
+    skipped = []
+
+    def check(prefix, read):
+        reason = checkpoint_files.verify(prefix)
+        if reason is None:
+            try:
+                read(prefix)
+            except (tf.errors.OpError, AssertionError, ValueError) as e:
+                reason = f"does not restore into this model ({str(e).splitlines()[0][:160]})"
+        if reason is not None:
+            skipped.append(f"{prefix}: {reason}")
+        return reason
+
+    def read_checkpoint(prefix):
+        tf.train.Checkpoint(model=model).restore(prefix).expect_partial().assert_existing_objects_matched()
+
+    def read_final(prefix):
+        tf.train.Checkpoint(model=model).read(prefix).expect_partial().assert_existing_objects_matched()
+
+    final = os.path.join(workdir, FINAL_DIR, "model")
+    step_of_final = final_step(workdir)
+    has_final = os.path.exists(final + ".index")
+    if has_final and step_of_final is None:  # runs finalised before the step was recorded beside the weights
+        step_of_final = read_status(workdir).get("step")
+    checkpoints = checkpoint_files.present(os.path.join(workdir, CHECKPOINT_DIR))
+    newest_checkpoint = checkpoints[0].step if checkpoints else None
+    if has_final and (newest_checkpoint is None or (step_of_final is not None and step_of_final >= newest_checkpoint)):
+        if check(final, read_final) is None:
+            return {"path": final, "step": step_of_final, "skipped": skipped}
+    choice = checkpoint_files.newest_verified(os.path.join(workdir, CHECKPOINT_DIR),
+                                              lambda prefix: check(prefix, read_checkpoint))
+    if choice.chosen is not None:
+        return {"path": choice.chosen.prefix, "step": choice.chosen.step, "skipped": skipped}
+    if has_final and not any(s.startswith(final + ":") for s in skipped) and check(final, read_final) is None:
+        # final/ older than a checkpoint, but every checkpoint is damaged.
+        return {"path": final, "step": step_of_final, "skipped": skipped}
+    if skipped:
+        raise WorkdirError(f"{workdir}: no trained weights verify ({'; '.join(skipped)})")
+    raise WorkdirError(f"{workdir}: no checkpoint yet (training has not saved one); run `tfgen train` on it first")
+
+
 def load_workdir(workdir: str):
     """Rebuilds the trained model of a work directory.
 
     Returns:
       (config, model): the resolved `Config` (``data.digit_source: auto``
       pinned to the source the run recorded in status.json) and the model
-      with its trained weights (final weights if training finished, else the latest
-      checkpoint). `loaded_from(model)` says which: {"path": ..., "step": N}.
+      with its trained weights: the newest that verify, final weights if
+      training finished, else the newest good checkpoint (`_restore_newest`).
+      `loaded_from(model)` says which: {"path", "step", "skipped"}.
 
     Raises:
-      WorkdirError: the directory is missing, holds no run, or no checkpoint.
+      WorkdirError: the directory is missing, holds no run, its model.json is
+        unreadable, or no weights verify.
     """
-    # TensorFlow and the models only when a run is loaded: the checks above stay
-    # cheap for the CLI (start-up time).
-    import tensorflow as tf
-
+    # The models only when a run is loaded: the checks above stay cheap for the
+    # CLI (start-up time).
     from tfgen.models import get_model_class
 
     check_workdir(workdir)
@@ -160,28 +216,18 @@ def load_workdir(workdir: str):
     if recorded and config.data.digit_source == "auto":
         # The digits the run trained on, even if "auto" would pick others here now.
         config.data = dataclasses.replace(config.data, digit_source=recorded)
-    with open(os.path.join(workdir, MODEL_FILE)) as f:
-        model_config = json.load(f)
+    model_path = os.path.join(workdir, MODEL_FILE)
+    try:
+        with open(model_path) as f:
+            model_config = json.load(f)
+        if not isinstance(model_config, dict):
+            raise ValueError(f"a JSON {type(model_config).__name__}, not an object")
+    except (OSError, ValueError) as e:  # truncated by a full disk or a kill during an old-style write
+        raise WorkdirError(f"{model_path}: unreadable ({e}); `tfgen train` with this run's config on {workdir} "
+                           f"rewrites it") from None
     model_config["xla"] = False  # serving and sampling: plain graph functions
     model = get_model_class(config.model.name).from_config(model_config)
-    final = os.path.join(workdir, FINAL_DIR, "model")
-    latest = tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR))
-    latest_step = int(latest.rsplit("-", 1)[-1]) if latest else None
-    has_final = tf.io.gfile.exists(final + ".index")
-    step_of_final = final_step(workdir)
-    if has_final and step_of_final is None:  # runs finalised before the step was recorded beside the weights
-        step_of_final = read_status(workdir).get("step")
-    # The final weights unless training went on past them (a finished run
-    # extended with more steps, then interrupted): the newest state wins.
-    if has_final and (latest_step is None or (step_of_final is not None and step_of_final >= latest_step)):
-        tf.train.Checkpoint(model=model).read(final).expect_partial().assert_existing_objects_matched()
-        loaded = {"path": final, "step": step_of_final}
-    elif latest:
-        tf.train.Checkpoint(model=model).restore(latest).expect_partial()
-        loaded = {"path": latest, "step": latest_step}
-    else:
-        raise WorkdirError(f"{workdir}: no checkpoint yet (training has not saved one); "
-                           f"run `tfgen train` on it first")
+    loaded = _restore_newest(workdir, model)
     _LOADED[model] = loaded  # kept beside the model: an attribute would be tracked by Keras
     return config, model
 

@@ -1,0 +1,197 @@
+"""Damaged work directories: resume and loading use the newest state that verifies, and lose nothing.
+
+Each case starts from one trained run (checkpoints at steps 2, 4, 6; final/
+at 6), copies it, damages the copy the way a full disk, a bad sector or a
+kill does, and runs the same command again:
+
+* a damaged newest checkpoint (truncated data, a flipped byte, a zero-byte
+  index, a deleted data file) is skipped with its reason, set aside in
+  checkpoints/unreadable/ (never overwritten by the next save of its step),
+  and training resumes from the one before;
+* a missing or garbage state file is rebuilt from the checkpoint files, not
+  read as "no checkpoint" (the run used to restart at step 0 over them);
+* no checkpoint that verifies: one line, nothing moved;
+* sample/export/evaluate read the newest weights that verify and name what
+  they skipped; a truncated model.json is one line;
+* a config that cannot build leaves nothing that refuses the corrected one.
+"""
+
+import os
+import shutil
+
+import pytest
+import tensorflow as tf
+
+from cli_testing import tfgen
+from model_testing import tiny_run_yaml
+from tfgen.training import checkpoint_files
+
+CONFIG = tiny_run_yaml(train={"steps": 6, "checkpoint_every": 2, "keep_checkpoints": 3, "image_every": 1000,
+                              "num_grid_images": 4, "deterministic": True}, data={"num_test": 64})
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("damage")
+    cfg = root / "cfg.yaml"
+    cfg.write_text(CONFIG)
+    tfgen("train", cfg, "--workdir", root / "run")
+    assert sorted(c.step for c in checkpoint_files.present(str(root / "run" / "checkpoints"))) == [2, 4, 6]
+    return cfg, root / "run"
+
+
+@pytest.fixture
+def copy(trained, tmp_path):
+    cfg, run = trained
+    shutil.copytree(run, tmp_path / "run")
+    return cfg, tmp_path / "run"
+
+
+def data_file(ckpts, step):
+    return ckpts / f"ckpt-{step}.data-00000-of-00001"
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def flip_a_byte(path):
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+DAMAGE = {
+    "truncated data": lambda c: truncate(data_file(c, 6)),
+    "flipped byte": lambda c: flip_a_byte(data_file(c, 6)),
+    "zero-byte index": lambda c: (c / "ckpt-6.index").write_bytes(b""),
+    "deleted data": lambda c: data_file(c, 6).unlink(),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_a_damaged_newest_checkpoint_is_skipped_and_kept_aside(copy, damage):
+    cfg, run = copy
+    ckpts = run / "checkpoints"
+    DAMAGE[damage](ckpts)
+    damaged = sorted(p.name for p in ckpts.glob("ckpt-6.*"))
+    proc = tfgen("train", cfg, "--workdir", run, "--set", "train.steps=8")
+    assert "skipped checkpoint" in proc.stdout and "ckpt-6" in proc.stdout, proc.stdout
+    assert "resuming from step 4" in proc.stdout
+    # The damaged files are kept, out of the way of the new save of step 6.
+    assert sorted(p.name for p in (ckpts / checkpoint_files.UNREADABLE_DIR).iterdir()) == damaged
+    assert checkpoint_files.verify(str(ckpts / "ckpt-8")) is None
+    assert checkpoint_files.verify(str(ckpts / "ckpt-6")) is None  # written again, from step 4
+    assert tf.train.latest_checkpoint(str(ckpts)).endswith("ckpt-8")
+
+
+def test_resume_from_a_skipped_checkpoint_ends_where_an_undamaged_run_ends(copy, trained, tmp_path):
+    """Resuming at step 4 instead of 6 replays steps 5-6 exactly (deterministic run)."""
+    cfg, run = copy
+    truncate(data_file(run / "checkpoints", 6))
+    damaged = tfgen("train", cfg, "--workdir", run, "--set", "train.steps=8").stdout
+    shutil.copytree(trained[1], tmp_path / "intact")
+    intact = tfgen("train", cfg, "--workdir", tmp_path / "intact", "--set", "train.steps=8").stdout
+    sha = [line for line in damaged.splitlines() if "weights_sha256" in line]
+    assert sha and sha == [line for line in intact.splitlines() if "weights_sha256" in line]
+
+
+@pytest.mark.parametrize("state", ["missing", "garbage", "stale"])
+def test_the_state_file_is_rebuilt_from_the_checkpoint_files(copy, state):
+    cfg, run = copy
+    ckpts = run / "checkpoints"
+    path = ckpts / checkpoint_files.STATE_FILE
+    if state == "missing":
+        path.unlink()
+    elif state == "garbage":
+        path.write_bytes(b"\x00\xffnot a proto {{{")
+    else:  # names an older checkpoint than the newest on disk
+        path.write_text('model_checkpoint_path: "ckpt-2"\nall_model_checkpoint_paths: "ckpt-2"\n')
+    proc = tfgen("train", cfg, "--workdir", run, "--set", "train.steps=8")
+    assert "resuming from step 6" in proc.stdout, proc.stdout
+    assert "rebuilt from the checkpoint files" in proc.stdout
+    assert tf.train.latest_checkpoint(str(ckpts)).endswith("ckpt-8")
+    # Rotation carried on from the rebuilt list: the oldest went, the rest verify.
+    assert sorted(c.step for c in checkpoint_files.present(str(ckpts))) == [4, 6, 8]
+
+
+def test_no_checkpoint_verifies_is_one_line_and_moves_nothing(copy):
+    cfg, run = copy
+    ckpts = run / "checkpoints"
+    for step in (2, 4, 6):
+        truncate(data_file(ckpts, step))
+    before = sorted(os.listdir(ckpts))
+    proc = tfgen("train", cfg, "--workdir", run, "--set", "train.steps=8", check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("tfgen: error: ") and "Traceback" not in proc.stderr
+    assert "no checkpoint verifies" in proc.stderr and "ckpt-2" in proc.stderr
+    assert sorted(os.listdir(ckpts)) == before
+
+
+def test_debris_of_killed_saves_is_removed(copy):
+    cfg, run = copy
+    ckpts = run / "checkpoints"
+    (ckpts / "ckpt-8_temp").mkdir()
+    (ckpts / "ckpt-8_temp" / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"\x00" * 64)
+    tfgen("train", cfg, "--workdir", run, "--set", "train.steps=7")
+    assert not (ckpts / "ckpt-8_temp").exists()
+
+
+# ---------------------------------------------------------------------------
+# sample / export / evaluate
+# ---------------------------------------------------------------------------
+
+def test_a_truncated_final_falls_back_to_the_newest_checkpoint(copy, tmp_path):
+    cfg, run = copy
+    truncate(run / "final" / "model.data-00000-of-00001")
+    proc = tfgen("sample", run, "--num", "4", "--out", tmp_path / "s.png")
+    assert "skipped" in proc.stderr and "final" in proc.stderr
+    assert "using the weights of step 6" in proc.stderr and "ckpt-6" in proc.stderr
+    assert (tmp_path / "s.png").exists()
+
+
+def test_a_damaged_newest_checkpoint_is_passed_over_when_sampling(copy, tmp_path):
+    cfg, run = copy
+    tfgen("train", cfg, "--workdir", run, "--set", "train.steps=8", "--set", "train.checkpoint_every=1")
+    shutil.rmtree(run / "final")  # as if killed before final/
+    flip_a_byte(data_file(run / "checkpoints", 8))
+    proc = tfgen("sample", run, "--num", "4", "--out", tmp_path / "s.png")
+    assert "skipped" in proc.stderr and "ckpt-8" in proc.stderr
+    assert "using the weights of step 7" in proc.stderr
+
+
+def test_no_weights_that_verify_is_one_line_for_sampling(copy, tmp_path):
+    cfg, run = copy
+    truncate(run / "final" / "model.data-00000-of-00001")
+    for step in (2, 4, 6):
+        (run / "checkpoints" / f"ckpt-{step}.index").write_bytes(b"")
+    proc = tfgen("sample", run, "--num", "4", "--out", tmp_path / "s.png", check=False)
+    assert proc.returncode == 2 and proc.stderr.startswith("tfgen: error: ") and "Traceback" not in proc.stderr
+    assert "no trained weights verify" in proc.stderr
+
+
+def test_a_truncated_model_json_is_one_line(copy, tmp_path):
+    cfg, run = copy
+    text = (run / "model.json").read_text()
+    (run / "model.json").write_text(text[: len(text) // 2])
+    proc = tfgen("export", run, "--out", tmp_path / "sm", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "model.json: unreadable" in proc.stderr
+    # The fix the message names: train on it again (nothing to train; model.json rewritten).
+    tfgen("train", cfg, "--workdir", run)
+    tfgen("sample", run, "--num", "4", "--out", tmp_path / "s.png")
+
+
+# ---------------------------------------------------------------------------
+# A failed start leaves nothing that blocks the corrected command
+# ---------------------------------------------------------------------------
+
+def test_a_config_that_cannot_build_leaves_nothing_behind(trained, tmp_path):
+    cfg, _ = trained
+    run = tmp_path / "new"
+    proc = tfgen("train", cfg, "--workdir", run, "--set", "data.image_size=48", check=False)
+    assert proc.returncode == 2 and proc.stderr.startswith("tfgen: error: ") and "Traceback" not in proc.stderr
+    assert "power-of-two" in proc.stderr
+    assert not (run / "config.yaml").exists()
+    tfgen("train", cfg, "--workdir", run, "--set", "train.steps=2")
+    assert (run / "final" / "model.index").exists()
