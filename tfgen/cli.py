@@ -14,12 +14,13 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 import textwrap
 
 from tfgen import __version__
 from tfgen import config as config_lib
-from tfgen.errors import TfgenError, WorkdirError
+from tfgen.errors import TfgenError, WorkdirError, storage_problem
 from tfgen.experiments import describe, installed, methods, resolve
 from tfgen.training.workdir import (
     check_workdir,
@@ -480,12 +481,36 @@ def _check_inputs(args) -> None:
             check_workdir(workdir)
 
 
+class _Terminated(BaseException):
+    """SIGTERM outside training's own handling (start-up, imports, sample, export, evaluate)."""
+
+
+def _terminate(signum, frame):
+    raise _Terminated()
+
+
 def main(argv=None) -> int:
+    # SIGTERM's default ends the process without a word; training replaces this
+    # handler with its own (finish the step, save) while it runs.
+    previous = signal.signal(signal.SIGTERM, _terminate) if _in_main_thread() else None
     try:
         return _main(argv)
     except BrokenPipeError:  # `tfgen configs | head`: the reader left; nothing to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except _Terminated:
+        print("tfgen: stopped by SIGTERM (outputs are written whole or not at all; run the same command "
+              "again)", file=sys.stderr)
+        return 143
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def _main(argv=None) -> int:
@@ -517,6 +542,12 @@ def _main(argv=None) -> int:
         print("tfgen: interrupted; the last checkpoint is kept, run the same command to resume",
               file=sys.stderr)
         return 130
+    except Exception as e:  # a full disk or a read-only folder under sample/export/evaluate/...: one line
+        problem = storage_problem(e)
+        if problem is None:
+            raise
+        print(f"tfgen: error: {problem}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

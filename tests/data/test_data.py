@@ -302,7 +302,7 @@ def test_make_dataset_drop_remainder():
 
 
 def test_make_dataset_input_context_shards_are_disjoint():
-    data = _digits_config()
+    data = _digits_config(worker_input="sharded")  # exact (the default) reads the whole stream per pipeline
     seen = []
     for pid in range(2):
         ctx = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=pid,
@@ -875,3 +875,41 @@ def test_celeb_a_attributes_are_loaded_by_name(tmp_path):
     with pytest.raises(StudyError, match="Eyeglasses"):
         select_attribute("Eyeglas", arrays, names)
     assert attribute_names(DataConfig(name="multidigit")) == []
+
+
+def test_folder_links_are_followed_once_and_never_back_up(tmp_path):
+    """A link to "." listed every image once per level (41 times); a link to ".." pulled in sibling folders."""
+    sources.clear_folder_cache()
+    root = tmp_path / "images"
+    (root / "cats").mkdir(parents=True)
+    (tmp_path / "sibling").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    for i in range(3):
+        _write_png(str(root / "cats" / f"{i}.png"), 10 * i)
+    _write_png(str(tmp_path / "sibling" / "s.png"), 90)
+    _write_png(str(tmp_path / "elsewhere" / "e.png"), 120)
+    os.symlink(".", root / "self")
+    os.symlink("..", root / "cats" / "up")
+    os.symlink(root / "cats", root / "cats_again")
+    os.symlink(tmp_path / "elsewhere", root / "linked_in")  # a folder linked in from elsewhere: part of the data
+    files = sources._list_images(str(root))
+    names = sorted(os.path.relpath(f, root) for f in files)
+    assert names == ["cats/0.png", "cats/1.png", "cats/2.png", "linked_in/e.png"]
+
+
+def test_a_file_as_the_folder_path_is_named_as_a_file(tmp_path):
+    _write_png(str(tmp_path / "one.png"), 10)
+    data = DataConfig(name="folder", path=str(tmp_path / "one.png"), image_size=8)
+    with pytest.raises(DatasetNotFoundError, match=r"one.png is a file; the 'folder' dataset needs the folder"):
+        dataset_info(data)
+
+
+def test_a_decompression_bomb_is_too_large_not_corrupt(tmp_path, monkeypatch):
+    """PIL refuses images of more than twice MAX_IMAGE_PIXELS; lowered here so the test image stays small."""
+    sources.clear_folder_cache()
+    _write_png(str(tmp_path / "ok.png"), 10, size=(8, 8))
+    _write_png(str(tmp_path / "huge.png"), 10, size=(64, 64))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 64x64 = 4096 > 2 x 1000
+    index = sources.index_folder(str(tmp_path), "train")
+    reasons = {os.path.basename(f): why for f, why in index.skipped}
+    assert list(reasons) == ["huge.png"] and reasons["huge.png"].startswith("too large to decode safely")

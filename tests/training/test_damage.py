@@ -195,3 +195,94 @@ def test_a_config_that_cannot_build_leaves_nothing_behind(trained, tmp_path):
     assert not (run / "config.yaml").exists()
     tfgen("train", cfg, "--workdir", run, "--set", "train.steps=2")
     assert (run / "final" / "model.index").exists()
+
+
+# ---------------------------------------------------------------------------
+# Storage failures: one line, the newest checkpoint kept
+# ---------------------------------------------------------------------------
+
+def test_a_full_disk_during_training_is_one_line_and_keeps_the_checkpoint(copy, monkeypatch):
+    """The disk fills during the save of step 8: TensorFlow's own error (as measured on a full tmpfs) is
+    raised there, since a real full disk needs privileges a test does not have."""
+    from tfgen.training.checkpoints import TrainingState
+
+    cfg, run = copy
+    real_save = TrainingState.save
+
+    def save(self, step):
+        if step >= 8:
+            raise tf.errors.ResourceExhaustedError(None, None, (
+                f"{{{{function_node __wrapped__SaveV2}}}} {run}/checkpoints/ckpt-{step}_temp/part-00000-of-00001"
+                f".data-00000-of-00001.tempstate1; No space left on device [Op:SaveV2]"))
+        return real_save(self, step)
+
+    monkeypatch.setattr(TrainingState, "save", save)
+    proc = tfgen("train", cfg, "--workdir", run, "--set", "train.steps=10", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("tfgen: error: ")]
+    assert "ckpt-8_temp/part-00000-of-00001.data-00000-of-00001.tempstate1: No space left on device" in line
+    assert f"the newest checkpoint kept is {run}/checkpoints/ckpt-6;" in line
+    monkeypatch.undo()  # space freed: the same command resumes
+    assert "resuming from step 6" in tfgen("train", cfg, "--workdir", run, "--set", "train.steps=10").stdout
+
+
+def test_a_read_only_work_directory_is_one_line(copy, monkeypatch):
+    """As root nothing is read-only, so the operating system's answer is injected where the lock file opens."""
+    import errno
+
+    from tfgen.training import workdir as workdir_lib
+
+    cfg, run = copy
+    real_open = os.open
+
+    def read_only(path, *args, **kwargs):
+        if str(path).startswith(str(run)):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(workdir_lib.os, "open", read_only)
+    proc = tfgen("train", cfg, "--workdir", run, "--set", "train.steps=8", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"tfgen: error: {run}/train.lock: Read-only file system; the newest checkpoint kept is "
+        f"{run}/checkpoints/ckpt-6; fix the storage and run the same command to resume")
+
+
+@pytest.mark.parametrize("message,expected", [
+    # What TensorFlow raised when a checkpoint save filled a 600 KB tmpfs (measured):
+    ("{{function_node __wrapped__SaveV2_dtypes_80_device_/job:localhost/replica:0/task:0/device:CPU:0}} "
+     "/w/checkpoints/ckpt-2_temp/part-00000-of-00001.data-00000-of-00001.tempstate72; No space left on device "
+     "[Op:SaveV2]", "/w/checkpoints/ckpt-2_temp/part-00000-of-00001.data-00000-of-00001.tempstate72: "
+                    "No space left on device"),
+    ("Read-only file system", "Read-only file system"),
+    ("something else went wrong", None),
+])
+def test_tensorflow_storage_errors_are_recognised(message, expected):
+    from tfgen.errors import storage_problem
+
+    assert storage_problem(tf.errors.ResourceExhaustedError(None, None, message)) == expected
+
+
+def test_programming_errors_are_not_storage_problems():
+    from tfgen.errors import storage_problem
+
+    assert storage_problem(OSError(2, "No such file or directory", "/x")) is None
+    assert storage_problem(ValueError("No space left on device")) is None
+
+
+def test_sigterm_during_start_up_says_so(trained, tmp_path):
+    """SIGTERM before training's own handler (imports, data) used to end the process without a word."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cfg, _ = trained
+    proc = subprocess.Popen([sys.executable, "-m", "tfgen", "train", str(cfg), "--workdir", str(tmp_path / "w")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)  # inside TensorFlow's import or the data's preparation
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143
+    assert err.strip().splitlines()[-1].startswith(("tfgen: stopped by SIGTERM", "tfgen: interrupted by SIGTERM"))
+    assert "Traceback" not in err

@@ -278,10 +278,32 @@ def clear_folder_cache() -> None:
         _WARNED.clear()
 
 
+def _leads_back(folder: str, top: str, visited: Set[str]) -> bool:
+    """Whether `folder` is one already read, the root `top` itself or a folder above it."""
+    target = os.path.realpath(folder)
+    return target in visited or target == top or top.startswith(target + os.sep)
+
+
 def _list_images(root: str) -> List[str]:
+    """Every image file under `root`, each once.
+
+    Linked folders are followed (a folder of images linked in from elsewhere
+    is part of the dataset), but each real folder is read once and a link to
+    `root` itself or to a folder above it is not followed: a link to "." listed
+    every image again per level until the path grew too long (41 times), a link
+    to ".." pulled in the sibling folders.
+    """
+    top = os.path.realpath(root)
+    visited = set()
     found = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        real = os.path.realpath(dirpath)
+        if real in visited:
+            dirnames[:] = []
+            continue
+        visited.add(real)
+        dirnames[:] = sorted(d for d in dirnames
+                             if not d.startswith(".") and not _leads_back(os.path.join(dirpath, d), top, visited))
         found.extend(os.path.join(dirpath, f) for f in filenames
                      if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith("."))
     return sorted(found)
@@ -351,6 +373,8 @@ def _check_image(path: str) -> _FileCheck:
                 im.load()
     except UnidentifiedImageError:
         return _FileCheck("corrupt or not an image: no image format recognises its contents")
+    except Image.DecompressionBombError as e:  # a sound file, but too many pixels to decode safely
+        return _FileCheck(f"too large to decode safely ({_one_line(e)})")
     except OSError as e:
         if e.errno is not None:  # the file system's error, not PIL's "truncated" and friends
             return _FileCheck(f"cannot be read: {e.strerror or _one_line(e)}")
@@ -431,6 +455,9 @@ def index_folder(path: Optional[str], split: str, *, on_bad_image: str = DEFAULT
         raise DatasetNotFoundError(
             "Dataset 'folder' needs data.path: the folder that holds your images.")
     path = os.path.expanduser(path)
+    if os.path.isfile(path):
+        raise DatasetNotFoundError(f"data.path {path} is a file; the 'folder' dataset needs the folder that "
+                                   f"holds your images (its parent, {os.path.dirname(path) or '.'}?)")
     if not os.path.isdir(path):
         raise DatasetNotFoundError(f"Image folder {path} does not exist (data.path).")
     root = os.path.join(path, split)

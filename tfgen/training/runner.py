@@ -27,10 +27,11 @@ import tfgen.models  # noqa: F401  (the registry)
 from tfgen import config as config_lib
 from tfgen.data import data_provenance, dataset_info, describe_provenance, make_dataset
 from tfgen.data.digits import digit_source_of
-from tfgen.errors import ConfigError, TfgenError, WorkerError
+from tfgen.errors import ConfigError, TfgenError, WorkdirError, WorkerError, storage_problem
 from tfgen.models import build_model
 from tfgen.models.keras_workarounds import is_multi_worker
 from tfgen.training import callbacks as cb
+from tfgen.training import checkpoint_files
 from tfgen.training.checkpoints import TrainingState
 from tfgen.training.interrupts import (
     GracefulInterrupts,
@@ -41,6 +42,7 @@ from tfgen.training.interrupts import (
 from tfgen.training.progress import Progress
 from tfgen.training.strategy import is_chief, make_strategy, resolve_xla
 from tfgen.training.workdir import (
+    CHECKPOINT_DIR,
     CONFIG_FILE,
     CURVES_FILE,
     METRICS_FILE,
@@ -174,7 +176,18 @@ def train(config: config_lib.Config, workdir: str, log: Callable[[str], None] = 
         and checkpointed (see `tfgen.training.interrupts`).
     """
     with GracefulInterrupts() as interrupts, contextlib.ExitStack() as lock:
-        return _train(config, workdir, log, interrupts, lock)
+        try:
+            return _train(config, workdir, log, interrupts, lock)
+        except Exception as e:
+            problem = storage_problem(e)
+            if problem is None:
+                raise
+            # A save interrupted by a full disk leaves only `ckpt-N_temp/` debris: the checkpoint before it is whole.
+            kept = checkpoint_files.present(os.path.join(workdir, CHECKPOINT_DIR))
+            raise WorkdirError(
+                f"{problem}; "
+                + (f"the newest checkpoint kept is {kept[0].prefix}; " if kept else "no checkpoint was written; ")
+                + "fix the storage and run the same command to resume") from None
 
 
 def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], interrupts,
