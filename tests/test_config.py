@@ -45,6 +45,8 @@ def test_valid_config_loads_with_defaults(tmp_path):
     (BASE.replace("name: dcgan", "name: dcgan\n  learning_rate: .nan"), "model.learning_rate: expected a finite"),
     (BASE.replace("name: dcgan", "name: dcgan\n  learning_rate: -.inf"), "model.learning_rate: expected a finite"),
     (BASE.replace("steps: 3", "steps: 1e30"), "train.steps: expected an integer"),
+    (BASE.replace("steps: 3", "steps: 1000000000000000000000000000000"), "train.steps: 1000000000000000000000000000000 "
+                                                                         "is out of range (a 64-bit integer)"),
     # YAML keeps the last of two equal keys silently; a config refuses it.
     (BASE + "  steps: 9\n", "key 'steps' given twice (first on line 7)"),
     (BASE + "model:\n  name: aaae\n", "key 'model' given twice (first on line 1)"),

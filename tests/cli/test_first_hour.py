@@ -267,7 +267,7 @@ def test_newest_weights_win_over_an_older_final(tiny_run, tmp_path):
     assert info == {"step": 6}
     (copy / "final" / "info.json").write_text(json.dumps({"step": 3}))  # final older than ckpt-6
     _, model = load_workdir(str(copy))
-    assert loaded_from(model) == {"path": str(copy / "checkpoints" / "ckpt-6"), "step": 6}
+    assert loaded_from(model) == {"path": str(copy / "checkpoints" / "ckpt-6"), "step": 6, "skipped": []}
 
 
 def test_a_rerun_names_changed_keys_and_a_restart_without_checkpoint_says_so(tiny_run, tmp_path, capsys):

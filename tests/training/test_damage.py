@@ -286,3 +286,18 @@ def test_sigterm_during_start_up_says_so(trained, tmp_path):
     assert proc.returncode == 143
     assert err.strip().splitlines()[-1].startswith(("tfgen: stopped by SIGTERM", "tfgen: interrupted by SIGTERM"))
     assert "Traceback" not in err
+
+
+def test_a_start_that_saved_nothing_does_not_block_the_corrected_config(trained, tmp_path):
+    """learning_rate 1e8 diverges at step 1 before any checkpoint; the corrected rate was refused
+    ("holds a run with a different 'model' section")."""
+    cfg, _ = trained
+    run = tmp_path / "r"
+    proc = tfgen("train", cfg, "--workdir", run, "--set", "model.learning_rate=1e8", check=False)
+    assert proc.returncode == 2 and "training stopped" in proc.stderr, proc.stderr[-2000:]
+    assert (run / "config.yaml").exists() and not list((run / "checkpoints").glob("ckpt-*.index"))
+    proc = tfgen("train", cfg, "--workdir", run, "--set", "train.steps=2")
+    assert "starting afresh" in proc.stdout
+    assert "100000000" not in (run / "config.yaml").read_text()
+    rows = (run / "metrics.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2"]  # the diverged start's rows are gone

@@ -156,7 +156,8 @@ class ScalarLogger(keras.callbacks.Callback):
 
         with open(self.csv_path, newline="") as f:
             rows = list(csv.reader(f))
-        if not rows:
+        if not rows or last_step == 0:  # a run starting over (its predecessor saved nothing): a new table
+            os.remove(self.csv_path)
             return
         self._columns = rows[0][1:]
         kept = [rows[0]] + [r for r in rows[1:] if r and int(float(r[0])) <= last_step]

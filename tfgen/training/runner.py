@@ -45,6 +45,7 @@ from tfgen.training.workdir import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
     CURVES_FILE,
+    FINAL_DIR,
     METRICS_FILE,
     MODEL_FILE,
     STATUS_FILE,
@@ -114,6 +115,12 @@ def _check_workdir(workdir: str, config: config_lib.Config, log: Callable[[str],
     check_workdir_target(workdir)
     path = os.path.join(workdir, CONFIG_FILE)
     if not os.path.exists(path):
+        return False
+    if not (checkpoint_files.present(os.path.join(workdir, CHECKPOINT_DIR))
+            or os.path.exists(os.path.join(workdir, FINAL_DIR, "model.index"))):
+        # A start that failed before its first checkpoint (diverged at step 1, say) holds nothing to resume:
+        # the corrected command takes the directory over instead of being refused for its changed config.
+        log(f"tfgen: {workdir} holds no checkpoint of the config saved there; starting afresh with this one")
         return False
     old = config_lib.load_config(path)
     changes = config_changes(old, config)

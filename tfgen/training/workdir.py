@@ -147,6 +147,7 @@ def _restore_newest(workdir: str, model) -> dict:
     Raises:
       WorkdirError: no weights verify (or there are none yet).
     """
+    # Only when a run is loaded: the CLI's cheap checks import this module without TensorFlow or numpy.
     import tensorflow as tf
 
     from tfgen.training import checkpoint_files
