@@ -34,7 +34,7 @@ def _conv_init():
     return keras.initializers.RandomNormal(0.0, 0.02)
 
 
-def _bn(name, synchronized):
+def batch_norm(name, synchronized):
     # PyTorch's momentum 0.1 is Keras' 0.9; gamma ~ N(1, 0.02) as in DCGAN.
     # synchronized: statistics over the global batch across replicas, so that
     # N replicas train exactly like one device.
@@ -56,7 +56,7 @@ def generator_trunk(image_size: int, base_filters: int, sync_batch_norm: bool = 
     trunk = [
         layers.Dense(4 * 4 * top, use_bias=False, kernel_initializer=_conv_init(), name="project"),
         layers.Reshape((4, 4, top)),
-        _bn("project_bn", sync_batch_norm),
+        batch_norm("project_bn", sync_batch_norm),
         layers.ReLU(),
     ]
     filters = top
@@ -65,7 +65,7 @@ def generator_trunk(image_size: int, base_filters: int, sync_batch_norm: bool = 
         trunk += [
             layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False,
                                    kernel_initializer=_conv_init(), name=f"up{i}"),
-            _bn(f"up{i}_bn", sync_batch_norm),
+            batch_norm(f"up{i}_bn", sync_batch_norm),
             layers.ReLU(),
         ]
     return keras.Sequential(trunk, name=name), filters
@@ -85,7 +85,7 @@ def discriminator_trunk(image_size: int, base_filters: int, sync_batch_norm: boo
         trunk.append(layers.Conv2D(filters, 4, strides=2, padding="same", use_bias=False,
                                    kernel_initializer=_conv_init(), name=f"down{i}"))
         if i > 0:  # DCGAN: no batch norm on the discriminator's input layer.
-            trunk.append(_bn(f"down{i}_bn", sync_batch_norm))
+            trunk.append(batch_norm(f"down{i}_bn", sync_batch_norm))
         trunk.append(layers.LeakyReLU(0.2))
         filters *= 2
     return keras.Sequential(trunk, name=name), filters // 2

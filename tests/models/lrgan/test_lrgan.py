@@ -14,10 +14,11 @@ TINY = config_lib.tiny_overrides("lrgan")
 @pytest.mark.parametrize("overrides", [
     {"timesteps": 2},
     {"timesteps": 3},
-    {"timesteps": 2, "pose_bound": "clamp", "background_input": "noise"},
+    {"timesteps": 2, "pose_bound": "clamp", "background_input": "lstm"},
+    {"timesteps": 3, "pose_bound": "smooth"},
     {"timesteps": 2, "use_transform": False},
     {"timesteps": 2, "use_mask": False},
-], ids=["T2", "T3", "clamp-noise", "no-transform", "no-mask"])
+], ids=["T2", "T3", "clamp-lstm", "T3-smooth", "no-transform", "no-mask"])
 def test_generic(overrides):
     model, history = check_generative_model("lrgan", {**TINY, **overrides}, (16, 16, 3))
     assert set(history) == {"d_loss", "g_loss", "d_real", "d_fake"}
@@ -47,15 +48,17 @@ def test_layers_compose_by_eq4_and_start_centred():
         np.testing.assert_allclose(x.numpy(), (m_hat * f_hat + (1 - m_hat) * prev).numpy(), atol=1e-6)
         prev = x
     np.testing.assert_allclose(parts["image"].numpy(), prev.numpy())
-    # Zero weights, bias at the largest centred object: scale ~ s = 1.2, no shear or shift.
+    # Zero weights, bias at the largest centred object: scale s = 1.2, no shear or shift.
+    for theta in (t.numpy() for t in parts["transforms"]):
+        np.testing.assert_allclose(theta[:, 0, 0], 1.2, rtol=1e-6)
+        np.testing.assert_allclose(theta[:, 1, 1], 1.2, rtol=1e-6)
     theta = parts["transforms"][0].numpy()
-    np.testing.assert_allclose(theta[:, 0, 0], 1.2 * (1 + 1 / (1 + np.exp(4))), rtol=1e-5)
     np.testing.assert_allclose(theta[:, :, 2], 0.0, atol=1e-7)
     # Outside the warped extent (the canvas border) the mask is zero: background shows.
     assert np.all(parts["warped_masks"][0].numpy()[:, 0, :, :] < 1e-6)
 
 
-@pytest.mark.parametrize("bound", ["smooth", "clamp"])
+@pytest.mark.parametrize("bound", ["straight_through", "smooth", "clamp"])
 def test_pose_gets_gradients_through_appearance_and_mask(bound):
     model = build_model(make_config("lrgan", {**TINY, "pose_bound": bound}), (16, 16, 1))
     z = model.sample_latent(4, seed=2)
@@ -131,3 +134,89 @@ def test_trains_under_xla(name, timesteps):
     model, history = check_generative_model(name, {**config_lib.tiny_overrides(name), "timesteps": timesteps},
                                             (16, 16, 1), xla=True)
     assert all(np.isfinite(v[-1]) for v in history.values())
+
+
+def _pose_jacobian_at_init(bound):
+    """d(pose parameter)/d(its pre-activation) at the initial pose, per parameter (six numbers)."""
+    from tfgen.models.lrgan.networks import PoseHead
+
+    head = PoseHead(1.2, 0.1, 1.0, bound)
+    head.build((None, 4))
+    y = tf.zeros([1, 4])
+    with tf.GradientTape(persistent=True) as tape:
+        theta = tf.reshape(head(y), [6])
+        parts = [theta[i] for i in range(6)]
+    bias = head.dense.bias
+    return np.array([tape.gradient(p, bias).numpy()[i] for i, p in enumerate(parts)])
+
+
+def test_default_pose_gradient_at_init_is_the_clamps():
+    """The smooth bound started where its sigmoid is flat (d s_x/du 0.021): scales never left their init."""
+    default = make_config("lrgan").model.pose_bound
+    assert np.all(_pose_jacobian_at_init(default) >= 0.5), _pose_jacobian_at_init(default)
+    # [s_x, r_xy, t_x, r_yx, s_y, t_y]: the matrix's order.
+    np.testing.assert_allclose(_pose_jacobian_at_init("clamp"), 1.0)
+    assert _pose_jacobian_at_init("smooth")[0] < 0.03
+
+
+def _fit_pose(bound, steps=400, lr=2e-3):
+    """Fits a pose head's bias so that a warped disk matches the disk warped by a target pose (s 1.6, t_x 0.2)."""
+    from tfgen.models.lrgan.networks import PoseHead
+    from tfgen.ops import spatial_transform
+
+    size = 24
+    yy, xx = np.mgrid[-1:1:size * 1j, -1:1:size * 1j]
+    disk = tf.constant((np.hypot(xx, yy) < 0.6).astype("float32")[None, :, :, None])
+    target_theta = tf.constant([[[1.6, 0.0, 0.2], [0.0, 1.6, 0.0]]])
+    target = spatial_transform(disk, target_theta)
+    head = PoseHead(1.2, 0.1, 1.0, bound)
+    head.build((None, 4))
+    optimizer = tf.keras.optimizers.Adam(lr)
+    y = tf.zeros([1, 4])
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(spatial_transform(disk, head(y)) - target))
+        grads = tape.gradient(loss, head.trainable_variables)
+        optimizer.apply_gradients(zip(grads, head.trainable_variables))
+
+    for _ in range(steps):
+        step()
+    return head(y).numpy()[0]
+
+
+def test_the_default_pose_fits_a_target_pose():
+    """The review's toy fit (at 10x its Adam rate, a tenth of its steps): clamp and the default reach the
+    target scale and shift; the smooth bound barely moves from its initial 1.22."""
+    theta = _fit_pose(make_config("lrgan").model.pose_bound)
+    assert abs(theta[0, 0] - 1.6) < 0.03 and abs(theta[1, 1] - 1.6) < 0.03 and abs(theta[0, 2] - 0.2) < 0.03, theta
+    smooth = _fit_pose("smooth")
+    assert smooth[0, 0] < 1.3, smooth  # what the shipped default did
+
+
+def test_background_takes_the_raw_noise_by_default():
+    """Algorithm 1 line 2: x_0 = G_b(z_0); with T = 1 (no LSTM) this is DCGAN."""
+    model = build_model(make_config("lrgan", {**TINY, "timesteps": 2}), (16, 16, 1))
+    z = model.sample_latent(3, seed=4)
+    z0 = z[:, :TINY["latent_dim"]]
+    np.testing.assert_allclose(model.generate_layers(z)["background"].numpy(),
+                               model.generator.background(z0).numpy(), atol=1e-6)
+
+
+def test_three_timesteps_condition_the_first_foreground_on_the_background():
+    """As the authors' code: y_1 embeds the background's trunk features (pooled to 2x2, FC, BN, tanh)."""
+    model = build_model(make_config("lrgan", {**TINY, "timesteps": 3}), (16, 16, 1))
+    gen = model.generator
+    z = model.sample_latent(2, seed=5)
+    with tf.GradientTape() as tape:
+        first = gen.layers_of(z, training=True)["foregrounds"][0]
+        loss = tf.reduce_sum(first)
+    grads = tape.gradient(loss, gen.background_embedding.trainable_variables)
+    assert grads and all(g is not None for g in grads)
+    assert max(float(tf.reduce_max(tf.abs(g))) for g in grads) > 0
+    # 8x8 trunk map -> 4x4 -> 2x2 (two pooling stages), then 2*2*C -> hidden.
+    pools = [layer for layer in gen.background_embedding.layers if isinstance(layer, tf.keras.layers.AveragePooling2D)]
+    assert len(pools) == 2
+    dense = [layer for layer in gen.background_embedding.layers if isinstance(layer, tf.keras.layers.Dense)]
+    assert dense[0].kernel.shape == (2 * 2 * gen.background.trunk_channels, TINY["hidden_dim"])

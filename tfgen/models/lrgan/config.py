@@ -23,12 +23,16 @@ class LRGANConfig(DCGANConfig):
     min_object_scale: float = field(1.2, min=1.0, help="s: objects cover at most 1/s of the canvas; scales in [s, 2s].")
     max_shear: float = field(0.1, min=0.0, help="Bound of the rotation/shear terms (reference: 0.1; 0.3 for MNIST).")
     max_translation: float = field(1.0, min=0.0, help="Bound of the translations (normalized units).")
-    pose_bound: str = field("smooth", choices=["smooth", "clamp"],
-                            help="smooth: sigmoid/tanh squashing (gradients stay alive); clamp: the reference's clip.")
+    pose_bound: str = field("straight_through", choices=["straight_through", "clamp", "smooth"],
+                            help="straight_through: the reference's clip forward, gradient 1 backward (a value "
+                                 "at its bound can still move back); clamp: the reference's clip (zero gradient "
+                                 "outside the range); smooth: s + s*sigmoid / tanh squashing, which starts where "
+                                 "the sigmoid is flat (d scale/du 0.021) and kept scales at their initial value.")
     use_transform: bool = field(True, help="Ablation §5.5: false pastes foregrounds with the identity pose.")
     use_mask: bool = field(True, help="Ablation §5.6: false pastes the warped appearance without alpha.")
-    background_input: str = field("lstm", choices=["lstm", "noise"],
-                                  help="G_b's input: the LSTM's first state (paper) or the raw z_0 (reference code).")
+    background_input: str = field("noise", choices=["noise", "lstm"],
+                                  help="G_b's input: the raw z_0 (Algorithm 1 line 2, §5's T = 1 is DCGAN, the "
+                                       "authors' code) or the LSTM's first state (one sentence of §4.1).")
 
     TINY: ClassVar[Dict[str, Any]] = {"g_filters": 8, "d_filters": 8, "latent_dim": 8, "hidden_dim": 8}
 

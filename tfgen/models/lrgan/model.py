@@ -1,18 +1,18 @@
 """LR-GAN: layered recursive GAN (Yang, Kannan, Batra & Parikh, ICLR 2017).
 
 The generator composes an image recursively (§4, appendix Algorithm 1):
-noise vectors z_0..z_{T-1} run through an LSTM; its first state h^0 feeds
-the background generator G_b (half the foreground's channels), and every
-later state feeds the foreground generator, whose shared trunk G_f^c yields
+noise vectors z_0..z_{T-1} run through an LSTM; the background generator
+G_b (half the foreground's channels) takes z_0 itself (Algorithm 1 line 2),
+and every later state feeds the foreground generator, whose shared trunk G_f^c yields
 an appearance f_t (G_f^i, tanh) and a one-channel mask m_t (G_f^m, sigmoid),
 while a linear pose head T_f predicts an affine transform a_t. Appearance and
 mask are warped by the same grid and pasted (Eq. 4):
 
     x_t = ST(m_t, a_t) * ST(f_t, a_t) + (1 - ST(m_t, a_t)) * x_{t-1}
 
-From the third timestep on, the previous foreground's trunk features are
-pooled and embedded (P_f^c, E_f^c) and joined with the LSTM state through the
-non-linear embedding E_f^l. `timesteps` counts the background too (2 for
+With T > 2 the previous layer's trunk features (the background's for the
+first foreground, as the authors' code) are pooled and embedded (P_f^c,
+E_f^c) and joined with the LSTM state through the non-linear embedding E_f^l. `timesteps` counts the background too (2 for
 MNIST-ONE, CIFAR-10 and CUB; 3 for MNIST-TWO); `timesteps: 1` is exactly
 DCGAN (no LSTM, full-width generator). Training is DCGAN's: one
 discriminator step, one non-saturating generator step, Adam 2e-4 / beta1 0.5.
@@ -22,16 +22,18 @@ object covers 1/scale of the canvas. Scales lie in [s, 2s] with s =
 `min_object_scale` (1.2; 2 for MNIST-TWO), the off-diagonal rotation/shear
 terms in +-`max_shear`, translations in +-`max_translation`, as the
 authors' code bounds them. Their code clamps, which has zero gradient once a
-value leaves its range; `pose_bound: smooth` (default) squashes instead
-(s + s*sigmoid, tanh) so the gradient stays alive; `clamp` reproduces theirs.
+value leaves its range; `pose_bound: straight_through` (default) keeps the
+clamp's values with the identity's gradient; `clamp` reproduces theirs;
+`smooth` squashes (s + s*sigmoid, tanh) but starts where the sigmoid is flat.
 Weights start at zero and the bias at the largest, centred object.
 
 Ablations (§5.5, §5.6): `use_transform: false` pastes every foreground with
 the identity pose; `use_mask: false` pastes the warped appearance without
 alpha (its mask is the warped canvas extent).
 
-Background input: the paper feeds G_b the LSTM's first state h^0 (default,
-`background_input: lstm`); the authors' code feeds it the raw z_0 (`noise`).
+Background input: z_0 (`background_input: noise`, default: Algorithm 1, §5,
+the authors' code); `lstm` feeds G_b the LSTM's first state (one sentence of
+§4.1).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """LR-GAN's networks (§4, Table 2): the layered recursive generator, its pose head, the conditional image encoder.
 
 * `PoseHead`: T_f, the linear layer from the LSTM state to the six affine
-  parameters, bounded (`pose_bound`: the authors' clamp or a smooth squash).
+  parameters, bounded (`pose_bound`: the authors' clamp with a straight-through
+  gradient, their clamp, or a smooth squash).
 * `LayeredRecursiveGenerator`: LSTM noise -> background G_b, then per step
   the foreground trunk G_f^c with appearance (G_f^i) and mask (G_f^m) heads,
   warped by the spatial transformer and pasted (Eq. 4).
@@ -19,8 +20,26 @@ import tensorflow as tf
 from keras import layers
 
 from tfgen.layers import DCGANGenerator, discriminator_trunk, generator_trunk, to_image_layer
+from tfgen.layers.dcgan_blocks import batch_norm
 from tfgen.models.lrgan.config import LRGANConfig
 from tfgen.ops import spatial_transform
+
+
+def _clip(u, low, high):
+    """The authors' clamp: zero gradient wherever `u` is outside [low, high]."""
+    return tf.clip_by_value(u, low, high)
+
+
+def _straight_through_clip(u, low, high):
+    """The clamp's value with the identity's gradient.
+
+    A pose parameter pushed to its bound stays there (the value is the
+    clamp's), but a later gradient pointing back into the range moves it at
+    once: the clamp's zero gradient froze such a parameter for good. The
+    pre-activation may wander past the bound meanwhile; it returns at the
+    rate it left.
+    """
+    return u + tf.stop_gradient(tf.clip_by_value(u, low, high) - u)
 
 
 class PoseHead(keras.layers.Layer):
@@ -35,7 +54,7 @@ class PoseHead(keras.layers.Layer):
         self.min_scale, self.max_shear, self.max_translation, self.bound = (
             min_scale, max_shear, max_translation, bound)
         # Start at the largest centred object: scale s, no shear, no shift.
-        start = min_scale if bound == "clamp" else -4.0  # smooth: s + s*sigmoid(-4) = 1.018 s
+        start = -4.0 if bound == "smooth" else min_scale  # smooth: s + s*sigmoid(-4) = 1.018 s
         self.dense = layers.Dense(6, kernel_initializer="zeros",
                                   bias_initializer=keras.initializers.Constant([start, 0, 0, 0, start, 0]),
                                   name="affine")
@@ -50,10 +69,11 @@ class PoseHead(keras.layers.Layer):
         shear_u = tf.gather(u, [1, 3], axis=1)
         shift_u = tf.gather(u, [2, 5], axis=1)
         s = self.min_scale
-        if self.bound == "clamp":
-            scale = tf.clip_by_value(scale_u, s, 2 * s)
-            shear = tf.clip_by_value(shear_u, -self.max_shear, self.max_shear)
-            shift = tf.clip_by_value(shift_u, -self.max_translation, self.max_translation)
+        if self.bound in ("clamp", "straight_through"):
+            clip = _clip if self.bound == "clamp" else _straight_through_clip
+            scale = clip(scale_u, s, 2 * s)
+            shear = clip(shear_u, -self.max_shear, self.max_shear)
+            shift = clip(shift_u, -self.max_translation, self.max_translation)
         else:
             scale = s + s * tf.sigmoid(scale_u)
             shear = self.max_shear * tf.tanh(shear_u)
@@ -61,6 +81,32 @@ class PoseHead(keras.layers.Layer):
         row0 = tf.stack([scale[:, 0], shear[:, 0], shift[:, 0]], axis=1)
         row1 = tf.stack([shear[:, 1], scale[:, 1], shift[:, 1]], axis=1)
         return tf.stack([row0, row1], axis=1)
+
+
+def _torch_linear_init():
+    # PyTorch's default for nn.Linear (the authors' code leaves its linear layers there): U(+-1/sqrt(fan_in)).
+    return keras.initializers.VarianceScaling(1.0 / 3.0, mode="fan_in", distribution="uniform")
+
+
+def _layer_embedding(image_size: int, hidden_dim: int, sync_batch_norm: bool, name: str) -> keras.Sequential:
+    """P^c then E^c: a trunk's [B, S/2, S/2, C] map -> [B, hidden_dim] in (-1, 1).
+
+    The authors' code: average pooling 4x4 / stride 2 / zero padding 1 (the
+    zeros counted, as PyTorch's AvgPool2d does), batch norm and LeakyReLU 0.2,
+    repeated until the map is 2x2; then FC + batch norm + tanh. Their one
+    encoder serves the background and the foregrounds alike (their channel
+    floor of 64 gives both trunks 64 channels at 64x64); here the background's
+    trunk has half the foreground's channels, so each has its own.
+    """
+    stack = []
+    size = image_size // 2
+    while size > 2:
+        stack += [layers.ZeroPadding2D(1), layers.AveragePooling2D(4, strides=2, padding="valid"),
+                  batch_norm(f"pool{size}_bn", sync_batch_norm), layers.LeakyReLU(0.2)]
+        size //= 2
+    stack += [layers.Flatten(), layers.Dense(hidden_dim, kernel_initializer=_torch_linear_init(), name="embed"),
+              batch_norm("embed_bn", sync_batch_norm), layers.Activation("tanh")]
+    return keras.Sequential(stack, name=name)
 
 
 class LayeredRecursiveGenerator(keras.Model):
@@ -96,12 +142,14 @@ class LayeredRecursiveGenerator(keras.Model):
             self.pose = PoseHead(cfg.min_object_scale, cfg.max_shear, cfg.max_translation, cfg.pose_bound,
                                  name="pose")
         if self.timesteps > 2:
-            pool = (image_size // 2) // 4  # the trunk's map pooled to 4x4
-            self.object_embedding = keras.Sequential([  # E_f^c o P_f^c
-                layers.AveragePooling2D(pool), layers.Flatten(),
-                layers.Dense(cfg.hidden_dim, name="embed_object"), layers.ReLU()], name="object_embedding")
-            # E_f^l: tanh keeps y_t in the LSTM state's range.
-            self.context_embedding = layers.Dense(cfg.hidden_dim, activation="tanh", name="context_embedding")
+            # P^c, E^c of the previous layer's trunk features: the background's for the first
+            # foreground, the previous foreground's after it (as the authors' code).
+            self.background_embedding = _layer_embedding(image_size, cfg.hidden_dim, sync, "background_embedding")
+            self.object_embedding = _layer_embedding(image_size, cfg.hidden_dim, sync, "object_embedding")
+            # E^l: [h_t, embedding] -> y_t, FC + BN + tanh (tanh keeps y_t in the LSTM state's range).
+            self.context_embedding = keras.Sequential([
+                layers.Dense(cfg.hidden_dim, kernel_initializer=_torch_linear_init(), name="combine"),
+                batch_norm("combine_bn", sync), layers.Activation("tanh")], name="context_embedding")
 
     def build(self, input_shape):
         cfg = self.cfg
@@ -120,6 +168,7 @@ class LayeredRecursiveGenerator(keras.Model):
         if cfg.use_transform:
             self.pose.build((None, cfg.hidden_dim))
         if self.timesteps > 2:
+            self.background_embedding.build((None, half, half, self.background.trunk_channels))
             self.object_embedding.build((None, half, half, self.trunk_channels))
             self.context_embedding.build((None, 2 * cfg.hidden_dim))
         self.built = True
@@ -158,13 +207,20 @@ class LayeredRecursiveGenerator(keras.Model):
         zeros = tf.zeros([batch, self.cfg.hidden_dim], tf.float32)
         z0 = code(0, None)
         h, state = self.lstm(z0, [zeros, zeros], training=training)
-        canvas = self.background(h if self.cfg.background_input == "lstm" else z0, training=training)
+        # The background's trunk features are kept: for T > 2 they condition the first foreground.
+        background_features = self.background.features(h if self.cfg.background_input == "lstm" else z0,
+                                                       training=training)
+        canvas = self.background.head(background_features, training=training)
         out["background"] = canvas
         previous = None
         for t in range(1, self.timesteps):
             h, state = self.lstm(code(t, canvas), state, training=training)
-            y = h if previous is None else self.context_embedding(
-                tf.concat([h, self.object_embedding(previous, training=training)], axis=1))
+            if self.timesteps == 2:
+                y = h
+            else:
+                embedded = (self.background_embedding(background_features, training=training) if previous is None
+                            else self.object_embedding(previous, training=training))
+                y = self.context_embedding(tf.concat([h, embedded], axis=1), training=training)
             shared = self.foreground_trunk(y, training=training)  # s_t
             f = self.appearance(shared, training=training)
             m = self.mask(shared, training=training) if self.cfg.use_mask else tf.ones_like(f[..., :1])
