@@ -13,8 +13,8 @@ mask are warped by the same grid and pasted (Eq. 4):
 With T > 2 the previous layer's trunk features (the background's for the
 first foreground, as the authors' code) are pooled and embedded (P_f^c,
 E_f^c) and joined with the LSTM state through the non-linear embedding
-E_f^l. `timesteps` counts the background too (2 for MNIST-ONE, CIFAR-10 and CUB; 3 for MNIST-TWO); `timesteps: 1` is exactly
-DCGAN (no LSTM, full-width generator). Training is DCGAN's: one
+E_f^l. `timesteps` counts the background too (2 for MNIST-ONE, CIFAR-10
+and CUB; 3 for MNIST-TWO); `timesteps: 1` is exactly DCGAN (no LSTM, full-width generator). Training is DCGAN's: one
 discriminator step, one non-saturating generator step, Adam 2e-4 / beta1 0.5.
 
 Pose (see `PoseHead`): the matrix maps output to source coordinates, so an
