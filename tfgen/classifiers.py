@@ -124,9 +124,15 @@ FEATURE_LAYER = "features"
 PROBS_LAYER = "probabilities"
 
 
+ARCHITECTURES = ("cnn", "discriminator")
+
+
 def build_domain_classifier_model(image_shape, num_classes: int, seed: int = 0,
-                                  width: int = 32) -> keras.Model:
+                                  width: int = 32, architecture: str = "cnn") -> keras.Model:
     """The domain classifier's CNN (untrained).
+
+    `architecture: discriminator` builds LR-GAN's classifier instead (see
+    `_discriminator_classifier`).
 
     Three blocks of 3x3 conv (width, 2*width, 4*width channels) + batch
     norm + ReLU + 2x2 max-pool, global average pooling, a 128-d dense ReLU layer named
@@ -142,6 +148,10 @@ def build_domain_classifier_model(image_shape, num_classes: int, seed: int = 0,
     """
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
+    if architecture == "discriminator":
+        return _discriminator_classifier(image_shape, num_classes, seed)
     # Explicit float32 everywhere: a global mixed-precision policy set for
     # training a generator must not change the evaluation network.
     common = dict(dtype="float32")
@@ -167,6 +177,47 @@ def build_domain_classifier_model(image_shape, num_classes: int, seed: int = 0,
     probs = keras.layers.Dense(num_classes, activation="softmax", kernel_initializer=init(11),
                                name=PROBS_LAYER, **common)(x)
     return keras.Model(inputs, probs, name="domain_classifier")
+
+
+def _discriminator_classifier(image_shape, num_classes: int, seed: int, base_filters: int = 64) -> keras.Model:
+    """LR-GAN §5.1's classifier for its contextual Inception score.
+
+    "The discriminator with its top removed plus two FC layers": DCGAN's
+    discriminator trunk (4x4 stride-2 convolutions doubling from
+    `base_filters` down to a 4x4 map, batch norm after all but the first,
+    LeakyReLU 0.2), flattened, a 128-d FC layer whose LeakyReLU output is
+    named "features" (the FID features), dropout, and a K-way softmax FC named
+    "probabilities". The paper gives no FC width; 128 matches the CNN's.
+    """
+    size, channels = int(image_shape[0]), int(image_shape[-1])
+    stages = int(np.log2(size / 4))
+    if size != int(image_shape[1]) or size < 8 or 4 * 2 ** stages != size:
+        raise ValueError(f"the discriminator classifier needs square power-of-two images >= 8, got {image_shape}")
+    common = dict(dtype="float32")
+
+    def init(i):
+        # DCGAN's N(0, 0.02) for the convolutions; Glorot for the FC layers.
+        return keras.initializers.RandomNormal(0.0, 0.02, seed=seed * 100 + i)
+
+    inputs = keras.Input(shape=(size, size, channels), name="images")
+    x = inputs
+    filters = base_filters
+    for i in range(stages):
+        x = keras.layers.Conv2D(filters, 4, strides=2, padding="same", use_bias=False, kernel_initializer=init(i),
+                                name=f"down{i}", **common)(x)
+        if i > 0:
+            x = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"down{i}_bn", **common)(x)
+        x = keras.layers.LeakyReLU(0.2, name=f"down{i}_lrelu", **common)(x)
+        filters *= 2
+    x = keras.layers.Flatten(name="flatten", **common)(x)
+    features = keras.layers.Dense(128, kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 10),
+                                  name="fc", **common)(x)
+    features = keras.layers.LeakyReLU(0.2, name=FEATURE_LAYER, **common)(features)
+    x = keras.layers.Dropout(0.3, seed=seed, name="dropout", **common)(features)
+    probs = keras.layers.Dense(num_classes, activation="softmax",
+                               kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 11),
+                               name=PROBS_LAYER, **common)(x)
+    return keras.Model(inputs, probs, name="discriminator_classifier")
 
 
 class DomainClassifier(FeatureExtractor):
@@ -300,7 +351,7 @@ def train_domain_classifier(images, labels, num_classes: int, *, steps: int,
                             batch_size: int = 128, seed: int = 0,
                             val_images=None, val_labels=None,
                             learning_rate: float = 3e-3, width: int = 32,
-                            log_every: int = 100) -> DomainClassifier:
+                            log_every: int = 100, architecture: str = "cnn") -> DomainClassifier:
     """Trains the domain CNN with Adam on cross-entropy for a fixed number of steps.
 
     The learning rate follows a cosine decay from `learning_rate` to 0 over
@@ -319,6 +370,7 @@ def train_domain_classifier(images, labels, num_classes: int, *, steps: int,
       learning_rate: initial Adam step size (cosine-decayed to 0).
       width: channels of the first conv block.
       log_every: log the running loss every this many steps (logging.INFO).
+      architecture: "cnn" or "discriminator" (`build_domain_classifier_model`).
 
     Returns:
       A `DomainClassifier` whose metadata holds num_classes, steps,
@@ -336,7 +388,8 @@ def train_domain_classifier(images, labels, num_classes: int, *, steps: int,
     if (val_images is None) != (val_labels is None):
         raise ValueError("give both val_images and val_labels, or neither")
 
-    model = build_domain_classifier_model(x.shape[1:], num_classes, seed=seed, width=width)
+    model = build_domain_classifier_model(x.shape[1:], num_classes, seed=seed, width=width,
+                                          architecture=architecture)
     # Cosine decay to zero: the last steps settle the weights (and the batch
     # norm statistics that inference uses), which matters for short runs.
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
@@ -348,6 +401,7 @@ def train_domain_classifier(images, labels, num_classes: int, *, steps: int,
 
     clf = DomainClassifier(model, {
         "version": CLASSIFIER_VERSION,
+        "architecture": architecture,
         "num_classes": int(num_classes),
         "image_shape": [int(s) for s in x.shape[1:]],
         "steps": int(steps),

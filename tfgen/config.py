@@ -157,6 +157,10 @@ class EvalConfig:
                            help="Feature extractor: a tfgen-trained domain classifier, or InceptionV3 (ImageNet weights).")
     inception_weights: Optional[str] = field(None, help="Path to InceptionV3 ImageNet weights (.h5); else the Keras cache.")
     classifier_steps: int = field(1500, min=1, help="Training steps of the domain classifier.")
+    domain_classifier: str = field("cnn", choices=["cnn", "discriminator"],
+                                   help="The domain classifier's network: cnn (three conv blocks, global pooling); "
+                                        "discriminator (LR-GAN §5.1's classifier: the DCGAN discriminator's trunk "
+                                        "with its top removed, then two FC layers).")
     cache_dir: Optional[str] = field(None, help="Where trained domain classifiers are cached (default ~/.cache/tfgen).")
 
 

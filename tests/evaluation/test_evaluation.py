@@ -301,6 +301,33 @@ def test_domain_classifier_learns(quadrant_classifier, quadrant_data):
         clf.features(np.zeros((2, 8, 8, 1), np.float32))
 
 
+def test_the_discriminator_classifier_is_lrgans_and_learns(quadrant_data, tmp_path):
+    """LR-GAN §5.1: the DCGAN discriminator's trunk (16 -> 8 -> 4, 64 and 128 filters) + two FC layers."""
+    from tfgen.evaluation import DomainClassifier, train_domain_classifier
+
+    (x, y), (vx, vy) = quadrant_data
+    clf = train_domain_classifier(x, y, 4, steps=80, batch_size=64, seed=0, val_images=vx, val_labels=vy,
+                                  architecture="discriminator")
+    assert clf.accuracy >= 0.9, clf.metadata
+    assert clf.metadata["architecture"] == "discriminator" and clf.feature_dim == 128
+    convs = [layer for layer in clf.model.layers if layer.__class__.__name__ == "Conv2D"]
+    assert [(c.kernel.shape, c.strides) for c in convs] == [((4, 4, 1, 64), (2, 2)), ((4, 4, 64, 128), (2, 2))]
+    dense = [layer for layer in clf.model.layers if layer.__class__.__name__ == "Dense"]
+    assert [d.kernel.shape for d in dense] == [(4 * 4 * 128, 128), (128, 4)]
+    clf.save(str(tmp_path / "c"))
+    again = DomainClassifier.load(str(tmp_path / "c"))
+    np.testing.assert_allclose(again.probabilities(vx[:8]), clf.probabilities(vx[:8]), atol=1e-6)
+
+
+def test_the_architecture_has_its_own_cache_entry():
+    from tfgen.evaluation import classifier_cache_key
+
+    data = DataConfig(name="quadrants", image_size=16)
+    cnn = classifier_cache_key(data, steps=40)
+    assert classifier_cache_key(data, steps=40, architecture="cnn") == cnn  # the CNN's entries stay valid
+    assert classifier_cache_key(data, steps=40, architecture="discriminator") == cnn + "-discriminator"
+
+
 def test_domain_classifier_save_load_roundtrip(quadrant_classifier, quadrant_data, tmp_path):
     from tfgen.evaluation import DomainClassifier
 
@@ -459,8 +486,10 @@ def test_score_samples(quadrant_classifier):
 
     good = score_samples(similar, real, quadrant_classifier)
     bad = score_samples(noise, real, quadrant_classifier)
-    assert set(good) == {"fid", "inception_score", "inception_score_std", "num_generated",
-                         "num_real", "extractor", "feature_dim"}
+    assert set(good) == {"fid", "inception_score", "inception_score_std", "inception_score_real",
+                         "inception_score_real_std", "num_generated", "num_real", "extractor", "feature_dim"}
+    # The ceiling is the real images' own score, whatever was generated.
+    assert good["inception_score_real"] == bad["inception_score_real"] > 3.0
     assert good["num_generated"] == 200 and good["num_real"] == 200
     assert good["extractor"] == quadrant_classifier.name and good["feature_dim"] == 128
     assert all(isinstance(good[k], float) for k in ("fid", "inception_score", "inception_score_std"))

@@ -44,20 +44,26 @@ def score_samples(generated, real, extractor: FeatureExtractor, *,
 
     Returns:
       {"fid": float, "inception_score": float, "inception_score_std": float,
-       "num_generated": N, "num_real": M, "extractor": extractor.name,
+       "inception_score_real": float (the real images' score: the ceiling),
+       "inception_score_real_std": float, "num_generated": N, "num_real": M, "extractor": extractor.name,
        "feature_dim": D}
     """
     gen_features, gen_probs = extractor.features_and_probabilities(generated, batch_size)
-    real_features = extractor.features(real, batch_size)
+    real_features, real_probs = extractor.features_and_probabilities(real, batch_size)
     n, m = gen_features.shape[0], real_features.shape[0]
     if n < 2 or m < 2:
         raise ValueError(f"need at least 2 generated and 2 real images, got {n} and {m}")
     fid = frechet_distance_from_features(gen_features, real_features)
     is_mean, is_std = inception_score(gen_probs, splits=min(splits, n))
+    # The ceiling: the real images' score under the same classifier (LR-GAN's Table 1 reports it beside the
+    # models'); a model's score means little without it.
+    real_mean, real_std = inception_score(real_probs, splits=min(splits, m))
     return {
         "fid": float(fid),
         "inception_score": float(is_mean),
         "inception_score_std": float(is_std),
+        "inception_score_real": float(real_mean),
+        "inception_score_real_std": float(real_std),
         "num_generated": int(n),
         "num_real": int(m),
         "extractor": extractor.name,
@@ -87,5 +93,6 @@ def get_extractor(eval_config, data_config) -> FeatureExtractor:
         return InceptionExtractor(weights=eval_config.inception_weights)
     if kind == "domain":
         return domain_classifier_for(data_config, steps=eval_config.classifier_steps,
-                                     seed=EVAL_CLASSIFIER_SEED, cache_dir=eval_config.cache_dir)
+                                     seed=EVAL_CLASSIFIER_SEED, cache_dir=eval_config.cache_dir,
+                                     architecture=eval_config.domain_classifier)
     raise ValueError(f"unknown extractor {kind!r} (expected 'domain' or 'inception')")

@@ -157,13 +157,18 @@ class InceptionExtractor(FeatureExtractor):
 # Domain classifier, cached per dataset
 # ---------------------------------------------------------------------------
 
-def classifier_cache_key(data, *, steps: int, seed: int = 0) -> str:
-    """Folder name of the cached classifier for a data config and training recipe."""
-    return dataset_cache_key(data, steps=steps, seed=seed, version=CLASSIFIER_VERSION)
+def classifier_cache_key(data, *, steps: int, seed: int = 0, architecture: str = "cnn") -> str:
+    """Folder name of the cached classifier for a data config and training recipe.
+
+    The CNN's keys are those written before the architecture was a choice
+    (its classifiers stay cached); another architecture is marked in the name.
+    """
+    key = dataset_cache_key(data, steps=steps, seed=seed, version=CLASSIFIER_VERSION)
+    return key if architecture == "cnn" else f"{key}-{architecture}"
 
 
-def domain_classifier_for(data, *, steps: int, seed: int = 0,
-                          cache_dir: Optional[str] = None) -> DomainClassifier:
+def domain_classifier_for(data, *, steps: int, seed: int = 0, cache_dir: Optional[str] = None,
+                          architecture: str = "cnn") -> DomainClassifier:
     """The domain classifier of a dataset, trained once and then read from the cache.
 
     Trains on `load_arrays(data, data.train_split)` (every class), measures
@@ -176,18 +181,19 @@ def domain_classifier_for(data, *, steps: int, seed: int = 0,
       steps: training steps (eval.classifier_steps).
       seed: training seed.
       cache_dir: cache root override (eval.cache_dir).
+      architecture: eval.domain_classifier ("cnn" or "discriminator").
 
     Raises:
       TfgenError: the dataset has no labels (or cannot be loaded).
     """
     # The key ignores data.classes; the cache trains on every class.
-    key = classifier_cache_key(data, steps=steps, seed=seed)
+    key = classifier_cache_key(data, steps=steps, seed=seed, architecture=architecture)
 
     def train(labelled, folder):
         test = labelled.test
         clf = train_domain_classifier(
             labelled.train["image"], labelled.train["label"], labelled.num_classes, steps=steps, seed=seed,
-            val_images=test.get("image"), val_labels=test.get("label"))
+            val_images=test.get("image"), val_labels=test.get("label"), architecture=architecture)
         clf.metadata.update({"dataset": labelled.data.name, "data": image_fields(labelled.data), "key": key,
                              "provenance": cache_provenance(labelled.data, labelled.train),
                              "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
@@ -198,5 +204,5 @@ def domain_classifier_for(data, *, steps: int, seed: int = 0,
         train=train, cache_dir=cache_dir, what="domain classifier",
         no_labels=("the dataset has no labels, so no domain classifier can be trained; use "
                    "eval.extractor=inception (needs the ImageNet weights file)"))
-    clf.name = f"domain:{data.name}"
+    clf.name = f"domain:{data.name}" + ("" if architecture == "cnn" else f":{architecture}")
     return clf
