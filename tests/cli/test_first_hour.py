@@ -278,8 +278,12 @@ def test_a_rerun_names_changed_keys_and_a_restart_without_checkpoint_says_so(tin
     rc, out, err = run_cli("train", str(cfg), "--workdir", str(workdir), "--set", "train.steps=2",
                            "--set", "train.seed=5")
     assert rc == 0
-    assert "config differs from" in out and "train.seed: 0 -> 5" in out
-    assert "no checkpoint in" in out and "starting from step 0" in out
+    # No checkpoint: nothing to resume, so the saved config is not compared but replaced.
+    assert "holds no checkpoint of the config saved there; starting afresh" in out
+    assert "seed: 5\n" in (workdir / "config.yaml").read_text()
+    rc, out, _ = run_cli("train", str(cfg), "--workdir", str(workdir), "--set", "train.steps=3",
+                         "--set", "train.seed=5")
+    assert rc == 0 and "config differs from" in out and "train.steps: 2 -> 3" in out
     rc, _, err = run_cli("train", str(cfg), "--workdir", str(workdir), "--set", "model.latent_dim=9")
     assert rc == 2 and "different 'model' section (model.latent_dim: 100 -> 9)" in err
 
