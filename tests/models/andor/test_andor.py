@@ -194,11 +194,49 @@ def test_losses_match_the_equations():
     fake = tf.ones_like(y)
     obj = generator_objective(y, r, fake, tf.constant([1.0, 2.0]), sigma=0.5, reference_sigma=2.0,
                               energy_weight=3.0).numpy()
-    # 4 * 0.25 / (2 * 0.25) = 2 ; cross entropy: -(f - 4/(2*4)) = -f + 0.5
-    np.testing.assert_allclose(obj, [2 + 3 * (-1 + 0.5), 2 + 3 * (-2 + 0.5)])
+    # Eq. 15 + Eq. 22 as printed: 4 * 0.25 / (2 * 0.25) = 2, minus w f.
+    np.testing.assert_allclose(obj, [2 + 3 * -1, 2 + 3 * -2])
+    with_reference = generator_objective(y, r, fake, tf.constant([1.0, 2.0]), sigma=0.5, reference_sigma=2.0,
+                                         energy_weight=3.0, reference_term=True).numpy()
+    # the option: cross entropy -(f - 4/(2*4)) = -f + 0.5
+    np.testing.assert_allclose(with_reference, [2 + 3 * (-1 + 0.5), 2 + 3 * (-2 + 0.5)])
     np.testing.assert_allclose(energy_network_loss(tf.constant([1.0]), tf.constant([3.0])).numpy(), [2.0])
     # with the squared-energy penalty: 2 + 0.1 * (1 + 9)
     np.testing.assert_allclose(energy_network_loss(tf.constant([1.0]), tf.constant([3.0]), 0.1).numpy(), [3.0])
+
+
+def test_the_generator_gradient_is_eq15_plus_eq22_by_default():
+    """With the model's own networks: the default objective's Θ-gradient equals the gradient of
+    Σ|Y − g(Z)|²/(2σ²) − w f(g(Ẑ)) written out, and the reference term (an option) changes it."""
+    model = tiny_model()
+    cfg = model.model_config
+    assert cfg.generator_reference_term is False
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.uniform(-1, 1, (3, *model.image_shape)).astype("float32"))
+    z, z_prior = (tf.constant(rng.normal(size=(3, cfg.latent_dim)).astype("float32")) for _ in range(2))
+    weights = model.generator.trainable_variables
+
+    def gradient(objective):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(objective())
+        return tape.gradient(loss, weights)
+
+    def shipped(reference_term):
+        def objective():
+            fake = model.generator(z_prior)
+            return generator_objective(images, model.generator(z), fake, model.energy(fake), cfg.sigma,
+                                       cfg.reference_sigma, 2.0, reference_term=reference_term)
+        return objective
+
+    def printed():
+        recon, fake = model.generator(z), model.generator(z_prior)
+        eq15 = tf.reduce_sum(tf.square(images - recon), axis=[1, 2, 3]) / (2 * cfg.sigma ** 2)
+        return eq15 - 2.0 * model.energy(fake)
+
+    for got, want in zip(gradient(shipped(False)), gradient(printed)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-5)
+    differs = [float(tf.reduce_max(tf.abs(a - b))) for a, b in zip(gradient(shipped(True)), gradient(printed))]
+    assert max(differs) > 1e-3
 
 
 def test_inference_from_zero_reconstructs_generated_images():

@@ -38,6 +38,9 @@ class AndOrConfig(config_lib.ModelConfig):
                                  help="Langevin steps from z = 0 when inferring the latents of new images.")
     reference_sigma: float = field(1.0, min=1e-6, help="σ_q of the Gaussian reference q (Eq. 17), image units.")
     energy_weight: float = field(1.0, min=0.0, help="Weight of H(Θ) (Eq. 22) against L(Θ) (Eq. 15); 0: plain ABP.")
+    generator_reference_term: bool = field(False, help="Add the reference q's gradient |g(Ẑ)|²/(2σ_q²) to the "
+                                                       "generator's objective (Eq. 21; not in Eq. 22 as printed: "
+                                                       "it pulled samples to mid-grey).")
     energy_penalty: float = field(0.1, min=0.0, help="α of the squared-energy penalty α(f(Y)² + f(g(Ẑ))²) on the "
                                                     "energy network (not in the paper; 0: Eq. 20 alone).")
     generator_learning_rate: float = field(1e-4, min=0.0, help="Adam rate of Θ.")

@@ -60,17 +60,25 @@ def energy_network_loss(energy_real: tf.Tensor, energy_generated: tf.Tensor, pen
 
 def generator_objective(images: tf.Tensor, reconstructions: tf.Tensor, generated: tf.Tensor,
                         energy_generated: tf.Tensor, sigma: float, reference_sigma: float,
-                        energy_weight: float = 1.0) -> tf.Tensor:
-    """−(L(Θ) + H-term) per example: Eq. 15 plus Eq. 21-22, [batch].
+                        energy_weight: float = 1.0, reference_term: bool = False) -> tf.Tensor:
+    """−(L(Θ) + H-term) per example: Eq. 15 plus Eq. 22 as printed, [batch].
 
-        |Y_i − g(Z_i)|²/(2σ²) + w · (−f(g(Ẑ_i)) + |g(Ẑ_i)|²/(2σ_q²))
+        |Y_i − g(Z_i)|²/(2σ²) − w · f(g(Ẑ_i))   (+ w · |g(Ẑ_i)|²/(2σ_q²) with `reference_term`)
+
+    Eq. 22 as printed has no gradient of the reference q. `reference_term`
+    adds it (it is part of Eq. 21's log P); an addition, off by default: it
+    was the largest part of the sample-term gradient (likelihood 3017,
+    reference 441, −f 75), pulled prior samples to mid-grey and inflated
+    the inferred latents (mean z² 1.40 vs 0.80 without it).
 
     Args:
       images: observed Y_i; reconstructions: g(Z_i) of their inferred latents.
       generated: g(Ẑ_i) of prior latents; energy_generated: f(g(Ẑ_i)).
       sigma, reference_sigma: σ of Eq. 14 and σ_q of Eq. 17.
       energy_weight: w, the weight of the cross-entropy term (1 in the paper).
+      reference_term: add q's term |g(Ẑ_i)|²/(2σ_q²) (not in Eq. 22).
     """
     likelihood = _sum_pixels(images - reconstructions) / (2.0 * sigma ** 2)
-    cross_entropy = -reference_log_density(generated, energy_generated, reference_sigma)
+    cross_entropy = (-reference_log_density(generated, energy_generated, reference_sigma) if reference_term
+                     else -energy_generated)
     return likelihood + energy_weight * cross_entropy

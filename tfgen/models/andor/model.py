@@ -19,13 +19,15 @@ with g the sparsely connected generator (`tfgen.models.andor.networks`, Table
    through the shared sampler (`tfgen.sampling.langevin`; XLA-compiled when
    `train.xla` is on).
 3. Θ ascends L(Θ) + H(Θ): Eq. 15 on the inferred Z_i plus Eq. 21-22 on
-   g(Ẑ), i.e. it descends Σ|Y_i − g(Z_i)|²/(2σ²) − f(g(Ẑ)) + |g(Ẑ)|²/(2σ_q²).
+   g(Ẑ), i.e. it descends Σ|Y_i − g(Z_i)|²/(2σ²) − f(g(Ẑ)) (Eq. 22 as printed;
+   `generator_reference_term` adds |g(Ẑ)|²/(2σ_q²)).
 
 Signs: Eq. 16 prints exp[−f], while Eq. 19-22 treat f as the log-density
 (Φ raises f on data, Θ raises f on samples); we follow Eq. 19-22, so
 log P(Y; Φ) = f(Y) − |Y|²/(2σ_q²) + const and f is high on data. Eq. 22 as
-printed drops the gradient of the reference q; we keep it (it is part of
-Eq. 21) with σ_q = `reference_sigma`.
+printed drops the gradient of the reference q, and so does the default;
+`generator_reference_term: true` keeps it (it is part of Eq. 21, σ_q =
+`reference_sigma`), an option because it dominated the sample term.
 
 Defaults and why (the paper gives no values; see ../shared/papers/NOTES.md):
 * σ = 0.3, δ = 0.1, l_G = 30: the alternating back-propagation reference
@@ -234,7 +236,8 @@ class AndOr(GenerativeModel):
         with tf.GradientTape() as tape:
             recon, fake = self.generator(z), self.generator(z_prior)
             per_example = generator_objective(images, recon, fake, self.energy(fake), cfg.sigma,
-                                              cfg.reference_sigma, cfg.energy_weight)
+                                              cfg.reference_sigma, cfg.energy_weight,
+                                              reference_term=cfg.generator_reference_term)
             generator_loss = reduce_loss(per_example, global_batch)
         self.generator_optimizer.apply(tape.gradient(generator_loss, self.generator.trainable_variables),
                                        self.generator.trainable_variables)
