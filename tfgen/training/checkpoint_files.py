@@ -69,6 +69,19 @@ def verify(prefix: str) -> Optional[str]:
     return None
 
 
+def verify_and_restore(prefix: str, restore) -> Optional[str]:
+    """`verify(prefix)`, then `restore(prefix)` into a model; None if both succeed, else why not."""
+    import tensorflow as tf
+
+    reason = verify(prefix)
+    if reason is None:
+        try:
+            restore(prefix)
+        except (tf.errors.OpError, AssertionError, ValueError) as e:
+            reason = f"does not restore into this model ({str(e).splitlines()[0][:160]})"
+    return reason
+
+
 class Choice(NamedTuple):
     """The newest checkpoint that verifies, and the newer ones that did not.
 

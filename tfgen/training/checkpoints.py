@@ -107,13 +107,8 @@ class TrainingState:
             checkpoint_files.remove_debris(self.directory)
 
         def check(prefix):
-            reason = checkpoint_files.verify(prefix)
-            if reason is None:
-                try:
-                    self.checkpoint.restore(prefix).assert_existing_objects_matched()
-                except (tf.errors.OpError, AssertionError, ValueError) as e:
-                    reason = f"does not restore into this model ({str(e).splitlines()[0][:160]})"
-            return reason
+            return checkpoint_files.verify_and_restore(
+                prefix, lambda p: self.checkpoint.restore(p).assert_existing_objects_matched())
 
         choice = checkpoint_files.newest_verified(self.directory, check)
         if choice.chosen is None:

@@ -155,12 +155,7 @@ def _restore_newest(workdir: str, model) -> dict:
     skipped = []
 
     def check(prefix, read):
-        reason = checkpoint_files.verify(prefix)
-        if reason is None:
-            try:
-                read(prefix)
-            except (tf.errors.OpError, AssertionError, ValueError) as e:
-                reason = f"does not restore into this model ({str(e).splitlines()[0][:160]})"
+        reason = checkpoint_files.verify_and_restore(prefix, read)
         if reason is not None:
             skipped.append(f"{prefix}: {reason}")
         return reason
