@@ -52,6 +52,10 @@ INT_SCALARS = {"steps": 3, "level": 2, "layer": 3}
 # latents and images, a mask, int32 scalars); every model's signatures are also
 # served by plain TensorFlow in its own export test.
 SLOW_MODELS = ("lrgan", "conditional_lrgan", "aaae", "wframe", "andor")
+# HALI's loads take ~9 s a call: the default suite runs the two signatures with
+# the inputs dcgan lacks (reconstruct: an int32 scalar; inpaint: a mask), the
+# slow tests the others. `show --all` checks every signature in both.
+QUICK_SIGNATURES = {"hali": ("reconstruct", "inpaint")}
 
 SHOW_DTYPES = {"DT_FLOAT": tf.float32, "DT_INT32": tf.int32, "DT_INT64": tf.int64}
 
@@ -154,8 +158,14 @@ def model_params():
     # The built-in methods (the registry also holds test doubles other test files register).
     from tfgen.config import BUILTIN_MODEL_CONFIGS
 
-    return [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_MODELS else name
-            for name in sorted(BUILTIN_MODEL_CONFIGS)]
+    params = []
+    for name in sorted(BUILTIN_MODEL_CONFIGS):
+        if name in QUICK_SIGNATURES:
+            params += [pytest.param(name, "quick", id=f"{name}-quick"),
+                       pytest.param(name, "rest", id=f"{name}-rest", marks=pytest.mark.slow)]
+        else:
+            params.append(pytest.param(name, "all", id=name, marks=[pytest.mark.slow] * (name in SLOW_MODELS)))
+    return params
 
 
 def test_registry_has_the_models_this_file_covers():
@@ -165,9 +175,13 @@ def test_registry_has_the_models_this_file_covers():
                                          "andor"}
 
 
-@pytest.mark.parametrize("name", model_params())
-def test_every_signature_serves_with_saved_model_cli(name, tmp_path, umask_022):
-    """Export modes, then `show --all` once and `run` once per signature, all by the real client."""
+@pytest.mark.parametrize("name,part", model_params())
+def test_every_signature_serves_with_saved_model_cli(name, part, tmp_path, umask_022):
+    """Export modes, then `show --all` once and `run` once per signature, all by the real client.
+
+    `part`: which signatures are run: "all", or for a model in
+    QUICK_SIGNATURES "quick" (those) or "rest" (the others).
+    """
     export = str(tmp_path / "export")
     docs = tiny_export(name, export)
 
@@ -200,7 +214,10 @@ def test_every_signature_serves_with_saved_model_cli(name, tmp_path, umask_022):
         assert set(shown[sig]["outputs"]) == set(declared_outputs[sig]), (sig, shown[sig]["outputs"])
 
     rng = np.random.default_rng(0)
-    for sig in sorted(listed):
+    quick = set(QUICK_SIGNATURES.get(name, ()))
+    assert quick <= set(listed), (quick, listed)
+    chosen = {"all": set(listed), "quick": quick, "rest": set(listed) - quick}[part]
+    for sig in sorted(chosen):
         files, exprs = [], []
         for key, spec in sorted(declared_inputs[sig].items()):
             value = feed_value(key, spec, rng)

@@ -128,7 +128,10 @@ def test_conditional_generator_optimizer_trains_the_encoder():
     assert any(n.startswith("encoder/") for n in names) and any(n.startswith("generator/") for n in names)
 
 
-@pytest.mark.parametrize("name,timesteps", [("lrgan", 3), ("conditional_lrgan", 2)])
+# T = 3 (the conditioning embeddings) compiles for ~30 s: a slow test; T = 2 with
+# the encoder covers the LSTM, grids and sampler in the default suite.
+@pytest.mark.parametrize("name,timesteps", [pytest.param("lrgan", 3, marks=pytest.mark.slow),
+                                            ("conditional_lrgan", 2)])
 def test_trains_under_xla(name, timesteps):
     # The whole per-replica loss/gradient step (LSTM, grids, sampler, encoder) compiles with jit_compile.
     model, history = check_generative_model(name, {**config_lib.tiny_overrides(name), "timesteps": timesteps},

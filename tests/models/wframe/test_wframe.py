@@ -367,7 +367,7 @@ def test_a_beta_only_step_lowers_the_gradient_norm_while_it_contracts():
 
     probe = fixed_chain_model(0.0, beta=1.0)
     chains = tf.convert_to_tensor(probe.chains)
-    mu = float(probe.jko_curvature(chains, chains, 0.5, 100))
+    mu = float(tf.function(lambda c: probe.jko_curvature(c, c, 0.5, 100))(chains))
     assert mu > 0
     beta, mu_images = probe.beta_for(probe.bank.to_image(chains), contraction=1.0, iterations=100)
     assert mu_images == pytest.approx(mu, rel=1e-3) and beta == pytest.approx(1.0 / mu, rel=1e-3)
@@ -379,10 +379,14 @@ def test_a_beta_only_step_lowers_the_gradient_norm_while_it_contracts():
     assert mean_norm(model, model.theta.numpy()) < 0.9 * mean_norm(model, before)
     # β μ_max = 4, θ along the top direction: the step overshoots (factor 1 − 4 = −3) and the norm grows.
     model = fixed_chain_model(0.0, beta=4.0 / mu)
-    v = tf.convert_to_tensor(model.theta)
-    for _ in range(100):
-        v = model._penalty_gradient(v, chains, chains, 0.5, tf.constant(TINY["num_chains"]))
-        v = v / tf.norm(v)
+    @tf.function
+    def top_direction(v):
+        for _ in tf.range(100):
+            v = model._penalty_gradient(v, chains, chains, 0.5, tf.constant(TINY["num_chains"]))
+            v = v / tf.norm(v)
+        return v
+
+    v = top_direction(tf.convert_to_tensor(model.theta))
     model.theta.assign(v)
     model.fit(data, epochs=1, verbose=0)
     assert mean_norm(model, model.theta.numpy()) > 4.0 * mean_norm(model, v.numpy())
