@@ -18,6 +18,7 @@ import yaml
 
 import tfgen.models  # noqa: F401
 from tfgen import config as config_lib
+from tfgen.data.pipeline import without_autotune_thread
 from tfgen.models import build_model, get_model_class
 
 
@@ -49,7 +50,8 @@ def random_batches(image_shape, batch_size: int, num_classes: int = 10, seed: in
     images = rng.uniform(-1, 1, size=(n, *image_shape)).astype("float32")
     data = {"image": images, "label": rng.integers(0, num_classes, n).astype("int32"),
             "index": np.arange(n, dtype="int64")}
-    return tf.data.Dataset.from_tensor_slices(data).batch(batch_size, drop_remainder=True).repeat()
+    ds = tf.data.Dataset.from_tensor_slices(data).batch(batch_size, drop_remainder=True).repeat()
+    return without_autotune_thread(ds)  # as the real pipeline: fit ends without waiting for tf.data's tuner
 
 
 def weights_of(model):

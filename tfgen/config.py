@@ -133,6 +133,10 @@ class TrainConfig:
     worker_timeout: int = field(600, min=1, help="multi_worker: seconds to wait for every worker in TF_CONFIG "
                                                   "to join at the start, then stop with one line naming the "
                                                   "missing ones.")
+    precision: str = field("float32", choices=["float32", "mixed_bfloat16", "mixed_float16"],
+                           help="Keras dtype policy of training: mixed_* compute in 16 bits with float32 weights "
+                                "(heads, losses, the spatial transformer and batch-norm statistics stay float32; "
+                                "mixed_float16 scales the loss). DCGAN and LR-GAN only; see tfgen/models/precision.py.")
     sync_batch_norm: bool = field(True, help="Batch-norm statistics over the global batch across replicas "
                                              "(several replicas train like one device); false: per replica.")
     deterministic: bool = field(False, help="TensorFlow op determinism and every seed from train.seed: "

@@ -39,7 +39,8 @@ import tensorflow as tf  # noqa: E402
 
 import tfgen.models  # noqa: E402,F401
 from tfgen import config as config_lib  # noqa: E402
-from tfgen.models import build_model, names  # noqa: E402
+from tfgen.data.pipeline import without_autotune_thread  # noqa: E402
+from tfgen.models import build_model, get_model_class, names  # noqa: E402
 from tfgen.models.trainable import inline_inner_functions  # noqa: E402
 
 # (model name, label, model overrides, image shape, batch size)
@@ -83,9 +84,14 @@ CASES = {
 LANGEVIN_MODELS = ("wframe", "andor")
 
 
-def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
-    a = tf.random.normal([n, n])
-    b = tf.random.normal([n, n])
+# The dtype of each train.precision's matrix products (tfgen.models.precision).
+PRODUCT_DTYPES = {"float32": tf.float32, "mixed_bfloat16": tf.bfloat16, "mixed_float16": tf.float16}
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5, dtype=tf.float32) -> float:
+    """Best-of-`repeats` GFLOP/s of an n x n matmul in `dtype` (a graph function): the practical limit."""
+    a = tf.cast(tf.random.normal([n, n]), dtype)
+    b = tf.cast(tf.random.normal([n, n]), dtype)
     f = tf.function(lambda x, y: tf.matmul(x, y))
     f(a, b).numpy()
     best = float("inf")
@@ -114,14 +120,17 @@ def batches(image_shape, batch: int) -> tf.data.Dataset:
     n = batch * 4  # models with per-example state need latent_bank_size >= 4 batches
     data = {"image": rng.uniform(-1, 1, (n, *image_shape)).astype("float32"),
             "label": rng.integers(0, 10, n).astype("int32"), "index": np.arange(n, dtype="int64")}
-    return tf.data.Dataset.from_tensor_slices(data).batch(batch, drop_remainder=True).repeat().prefetch(2)
+    ds = tf.data.Dataset.from_tensor_slices(data).batch(batch, drop_remainder=True).repeat().prefetch(2)
+    # With tf.data's autotuning thread, each timed `fit` ended waiting up to 2.56 s for it (the
+    # exact 125.6 and 62.5 img/s "floors" of earlier reports: 2.55 s and 5.1 s per 5-step round).
+    return without_autotune_thread(ds)
 
 
 class _Variant:
-    """One model (XLA on or off) warmed up and ready for timed rounds."""
+    """One model (XLA on or off, in one precision) warmed up and ready for timed rounds."""
 
-    def __init__(self, config, image_shape, batch: int, xla: bool):
-        self.model = build_model(config, image_shape, num_classes=10, xla=xla)
+    def __init__(self, config, image_shape, batch: int, xla: bool, precision: str = "float32"):
+        self.model = build_model(config, image_shape, num_classes=10, xla=xla, precision=precision)
         self.model.compile()
         self.ds = batches(image_shape, batch)
         self.batch = batch
@@ -142,15 +151,24 @@ class _Variant:
         return reps * self.batch / (time.perf_counter() - t)
 
 
-def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int) -> dict:
-    """Graph mode vs XLA, in alternating rounds so both see the same machine load.
+def variant_key(precision: str, xla: bool) -> str:
+    """"graph" / "xla" for float32 (the report's original keys), else e.g. "mixed_bfloat16/graph"."""
+    mode = "xla" if xla else "graph"
+    return mode if precision == "float32" else f"{precision}/{mode}"
 
-    Returns per variant the median (and range) of images/s over the rounds,
-    and the median of the per-round XLA/graph ratios, which is what survives
-    the load swings of a shared machine.
+
+def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int,
+                      precisions=("float32",), xla_modes=(False, True)) -> dict:
+    """Graph mode vs XLA (and each precision), in alternating rounds so all see the same machine load.
+
+    Returns per variant (`variant_key`) the median (and range) of images/s
+    over the rounds, and medians of per-round ratios, which are what survive
+    the load swings of a shared machine: XLA/graph in float32
+    (`xla_speedup_train`, `xla_speedup_generate`, when both modes run) and,
+    per other precision p, p/float32 in graph mode (`<p>_speedup_train`).
     """
-    variants = {"graph": _Variant(config, image_shape, batch, False),
-                "xla": _Variant(config, image_shape, batch, True)}
+    variants = {variant_key(p, x): _Variant(config, image_shape, batch, x, p)
+                for p in precisions for x in xla_modes}
     train = {k: [] for k in variants}
     gen = {k: [] for k in variants}
     for _ in range(rounds):
@@ -163,8 +181,15 @@ def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int) 
         out[key] = {"train_images_per_sec": med, "train_images_per_sec_range": [min(train[key]), max(train[key])],
                     "train_ms_per_step": 1000 * batch / med,
                     "generate_images_per_sec": float(np.median(gen[key]))}
-    out["xla_speedup_train"] = float(np.median([x / g for x, g in zip(train["xla"], train["graph"])]))
-    out["xla_speedup_generate"] = float(np.median([x / g for x, g in zip(gen["xla"], gen["graph"])]))
+    if "xla" in train and "graph" in train:
+        out["xla_speedup_train"] = float(np.median([x / g for x, g in zip(train["xla"], train["graph"])]))
+        out["xla_speedup_generate"] = float(np.median([x / g for x, g in zip(gen["xla"], gen["graph"])]))
+    base = variant_key("float32", False)
+    for p in precisions:
+        key = variant_key(p, False)
+        if p != "float32" and key in train and base in train:
+            out[f"{p}_speedup_train"] = float(np.median([a / b for a, b in zip(train[key], train[base])]))
+            out[f"{p}_speedup_generate"] = float(np.median([a / b for a, b in zip(gen[key], gen[base])]))
     return out
 
 
@@ -531,6 +556,9 @@ def main(argv=None) -> int:
     p.add_argument("--models", nargs="*", default=None, help=f"subset of {names()}")
     p.add_argument("--steps", type=int, default=10, help="timed train steps per round")
     p.add_argument("--rounds", type=int, default=5, help="alternating graph/XLA rounds per case")
+    p.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"], choices=list(PRODUCT_DTYPES),
+                   help="train.precision values to time (each model only in those it supports)")
+    p.add_argument("--xla", choices=["off", "on", "both"], default="both", help="XLA variants to time")
     p.add_argument("--quick", action="store_true",
                    help="first case of each model only, 5 steps (smoke run); with --soak: 10 warm-up + 40 steps "
                         "in chunks of 5")
@@ -568,37 +596,49 @@ def main(argv=None) -> int:
     args.out = args.out or "runs/benchmark.json"
     steps = 5 if args.quick else args.steps
     rounds = 2 if args.quick else args.rounds
-    peak = matmul_peak_gflops()
-    print(f"fp32 matmul peak: {peak:.1f} GFLOP/s", flush=True)
+    peaks = {p: matmul_peak_gflops(dtype=PRODUCT_DTYPES[p]) for p in args.precisions}
+    peak = peaks.get("float32") or matmul_peak_gflops()
+    for p, value in peaks.items():
+        print(f"{PRODUCT_DTYPES[p].name} matmul peak: {value:.1f} GFLOP/s", flush=True)
+    xla_modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.xla]
     results = []
     for name in models:
         for model_name, label, overrides, shape, batch in CASES[name][: 1 if args.quick else None]:
             config = config_lib.config_from_dict({"model": {"name": model_name, **overrides},
                                                   "train": {"batch_size": batch}})
+            precisions = [p for p in args.precisions if p in get_model_class(model_name).precisions]
             gflop = train_step_gflops(config, shape, batch)
             row = {"model": name, "case": label, "batch_size": batch, "gflop_per_train_step": gflop}
-            timing = time_side_by_side(config, shape, batch, steps, rounds)
-            for key in ("graph", "xla"):
-                t = timing[key]
-                achieved = gflop * t["train_images_per_sec"] / batch
-                row[key] = {**t, "achieved_gflops": achieved, "fraction_of_matmul_peak": achieved / peak}
-                print(f"{name:8s} {label:10s} {key:5s} train {t['train_images_per_sec']:7.1f} img/s "
-                      f"(median of {rounds}, range {t['train_images_per_sec_range'][0]:.0f}-"
-                      f"{t['train_images_per_sec_range'][1]:.0f}; {achieved:.1f} GFLOP/s = "
-                      f"{100 * achieved / peak:.0f}% of peak)  generate {t['generate_images_per_sec']:8.1f} img/s",
-                      flush=True)
+            timing = time_side_by_side(config, shape, batch, steps, rounds, precisions, xla_modes)
+            for p in precisions:
+                for xla in xla_modes:
+                    key = variant_key(p, xla)
+                    t = timing[key]
+                    achieved = gflop * t["train_images_per_sec"] / batch
+                    row[key] = {**t, "achieved_gflops": achieved, "fraction_of_matmul_peak": achieved / peaks[p]}
+                    print(f"{name:8s} {label:10s} {key:20s} train {t['train_images_per_sec']:7.1f} img/s "
+                          f"(median of {rounds}, range {t['train_images_per_sec_range'][0]:.0f}-"
+                          f"{t['train_images_per_sec_range'][1]:.0f}; {achieved:.1f} GFLOP/s = "
+                          f"{100 * achieved / peaks[p]:.0f}% of its peak)  "
+                          f"generate {t['generate_images_per_sec']:8.1f} img/s", flush=True)
+                if p != "float32" and f"{p}_speedup_train" in timing:
+                    row[f"{p}_speedup_train"] = timing[f"{p}_speedup_train"]
+                    print(f"{name:8s} {label:10s} {p}/float32 (graph): train x{timing[f'{p}_speedup_train']:.2f}",
+                          flush=True)
             if name in LANGEVIN_MODELS:
                 row["langevin"] = lv = time_langevin(config, shape, rounds, batch)
                 print(f"{name:8s} {label:10s} Langevin loop ({lv['steps']} steps, {lv['chains']} chains): "
                       f"eager {lv['eager_ms']:.0f} ms, graph {lv['graph_ms']:.0f} ms, XLA {lv['xla_ms']:.0f} ms; "
                       f"graph/eager x{lv['graph_speedup_over_eager']:.2f}, "
                       f"XLA/graph x{lv['xla_speedup_over_graph']:.2f}", flush=True)
-            row["xla_speedup"] = timing["xla_speedup_train"]
-            row["xla_speedup_generate"] = timing["xla_speedup_generate"]
-            print(f"{name:8s} {label:10s} XLA/graph: train x{row['xla_speedup']:.2f}, "
-                  f"generate x{row['xla_speedup_generate']:.2f} (median of per-round ratios)", flush=True)
+            if "xla_speedup_train" in timing:
+                row["xla_speedup"] = timing["xla_speedup_train"]
+                row["xla_speedup_generate"] = timing["xla_speedup_generate"]
+                print(f"{name:8s} {label:10s} XLA/graph: train x{row['xla_speedup']:.2f}, "
+                      f"generate x{row['xla_speedup_generate']:.2f} (median of per-round ratios)", flush=True)
             results.append(row)
-    report = {"matmul_peak_gflops": peak, "steps": steps, "rounds": rounds, "tensorflow": tf.__version__,
+    report = {"matmul_peak_gflops": peak, "matmul_peak_gflops_by_precision": peaks,
+              "steps": steps, "rounds": rounds, "tensorflow": tf.__version__,
               "devices": [d.name for d in tf.config.list_logical_devices()], "machine": platform.machine(),
               "cpu_count": os.cpu_count(), "results": results}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

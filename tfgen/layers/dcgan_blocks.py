@@ -92,8 +92,13 @@ def discriminator_trunk(image_size: int, base_filters: int, sync_batch_norm: boo
 
 
 def to_image_layer(channels: int, name: str):
-    """The last 4x4 stride-2 transposed convolution (hidden map -> full-size output)."""
-    return layers.Conv2DTranspose(channels, 4, strides=2, padding="same", kernel_initializer=_conv_init(), name=name)
+    """The last 4x4 stride-2 transposed convolution (hidden map -> full-size output).
+
+    float32 under any policy: images and masks leave the network in float32
+    (tfgen.models.precision).
+    """
+    return layers.Conv2DTranspose(channels, 4, strides=2, padding="same", kernel_initializer=_conv_init(), name=name,
+                                  dtype="float32")
 
 
 @keras.saving.register_keras_serializable(package="tfgen")
@@ -125,7 +130,7 @@ class DCGANGenerator(keras.Model):
         self.trunk, self.trunk_channels = generator_trunk(image_size, base_filters, sync_batch_norm)
         self.head = keras.Sequential([
             to_image_layer(channels, "to_image"),
-            layers.Activation(output_activation),
+            layers.Activation(output_activation, dtype="float32"),
         ], name="head")
 
     def build(self, input_shape):
@@ -169,8 +174,9 @@ class DCGANDiscriminator(keras.Model):
         self.sync_batch_norm = sync_batch_norm
         self.trunk, self.feature_channels = discriminator_trunk(image_size, base_filters, sync_batch_norm)
         self.head = keras.Sequential([
-            layers.Conv2D(1, 4, padding="valid", kernel_initializer=_conv_init(), name="to_logit"),
-            layers.Flatten(),
+            # float32 under any policy: the losses' log-sigmoids read float32 logits (tfgen.models.precision).
+            layers.Conv2D(1, 4, padding="valid", kernel_initializer=_conv_init(), name="to_logit", dtype="float32"),
+            layers.Flatten(dtype="float32"),
         ], name="head")
 
     def build(self, input_shape):

@@ -61,6 +61,8 @@ class GenerativeModel(Trainable, Panels, Servable, DistributedFitWorkarounds):
         self.seed = int(seed)
         self.sync_batch_norm = bool(sync_batch_norm)
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
+        # The dtype policy the model is built under (tfgen.models.precision.precision_policy).
+        self.precision = keras.config.dtype_policy().name
         self._trackers: Dict[str, keras.metrics.Metric] = {}
 
     # -- configuration ------------------------------------------------------

@@ -93,7 +93,7 @@ def names():
     return sorted(set(_MODELS) | set(config_lib.BUILTIN_MODEL_CONFIGS))
 
 
-def build_model(config: config_lib.Config, image_shape=None, num_classes=None, xla=False):
+def build_model(config: config_lib.Config, image_shape=None, num_classes=None, xla=False, precision=None):
     """Instantiates the configured model (call inside the strategy scope).
 
     Args:
@@ -102,13 +102,28 @@ def build_model(config: config_lib.Config, image_shape=None, num_classes=None, x
         reads it (and `num_classes`) from the config's data section.
       num_classes: classes of a labelled dataset (None: unlabelled).
       xla: XLA-compile the inner loss/gradient step.
+      precision: the dtype policy to build under (see
+        `tfgen.models.precision`); None: `config.train.precision`.
+
+    Raises:
+      ConfigError: the model does not train in that precision.
     """
+    # Imports Keras: the registry itself is read without TensorFlow (config checks, start-up time).
+    from tfgen.models.precision import precision_policy
+
+    precision = precision or config.train.precision
+    cls = get_model_class(config.model.name)
+    if precision not in cls.precisions:
+        raise ConfigError(
+            f"train.precision {precision}: {config.model.name} trains in {' or '.join(cls.precisions)} "
+            f"(its numerics have not been checked in 16 bits)")
     if image_shape is None:
         # The data pipeline imports TensorFlow; config checks use the registry without it (start-up time).
         from tfgen.data import dataset_info
 
         info = dataset_info(config.data)
         image_shape, num_classes = info.image_shape, num_classes or info.num_classes
-    cls = get_model_class(config.model.name)
-    return cls(cls.resolve_model_config(config), image_shape=image_shape, num_classes=num_classes, xla=xla,
-               seed=config.train.seed, sync_batch_norm=config.train.sync_batch_norm, name=config.model.name)
+    model_config = cls.resolve_model_config(config)
+    with precision_policy(precision):
+        return cls(model_config, image_shape=image_shape, num_classes=num_classes, xla=xla,
+                   seed=config.train.seed, sync_batch_norm=config.train.sync_batch_norm, name=config.model.name)

@@ -57,6 +57,9 @@ class Trainable:
     # Batch entries besides "image" that `train_step` cannot do without
     # (AND-OR: "index", the example's row in the persistent latent bank).
     required_batch_keys: Tuple[str, ...] = ()
+    # The `train.precision` values a model's numerics have been checked in (tfgen.models.precision).
+    precisions: Tuple[str, ...] = ("float32",)
+
     def __init_subclass__(cls, **kwargs):
         # Every method's `train_step` reads a dict; `as_batch` makes one from
         # whatever `fit` was given, with a clear error when it cannot.
@@ -186,7 +189,11 @@ class Trainable:
     def adam(self) -> keras.optimizers.Optimizer:
         """A fresh Adam with the config's `learning_rate`, `beta1`, `beta2`."""
         cfg = self.model_config
-        return keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta1, beta_2=cfg.beta2)
+        adam = keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta1, beta_2=cfg.beta2)
+        if getattr(self, "precision", "float32") == "mixed_float16":
+            # float16 gradients underflow below ~6e-8: scale the loss (dynamically), skip non-finite steps.
+            return keras.optimizers.LossScaleOptimizer(adam)
+        return adam
 
     @staticmethod
     def build_optimizer(optimizer, variables) -> None:

@@ -113,10 +113,14 @@ def spatial_transform(images: tf.Tensor, theta: tf.Tensor,
       output_size: (height, width) of the output; default the input's.
 
     Returns:
-      float32 [batch, out_height, out_width, C]; samples from outside the
-      source are zero.
+      float32 [batch, out_height, out_width, C] (float64 for float64
+      images); samples from outside the source are zero. 16-bit images are
+      sampled in float32: a bf16 coordinate on a 64-pixel canvas would be
+      off by up to a quarter pixel.
     """
     images = tf.convert_to_tensor(images)
+    if images.dtype in (tf.bfloat16, tf.float16):
+        images = tf.cast(images, tf.float32)
     if output_size is None:
         height, width = images.shape[1], images.shape[2]
         if height is None or width is None:

@@ -53,3 +53,73 @@ def test_blocks_config_round_trip():
     assert DCGANGenerator.from_config(g.get_config()).get_config() == g.get_config()
     d = DCGANDiscriminator(16, 3, 4, name="d")
     assert DCGANDiscriminator.from_config(d.get_config()).get_config() == d.get_config()
+
+
+def _tiny_pair(name, **overrides):
+    """A compiled tiny DCGAN-family model (no XLA) and a batch of 8 random 16x16x1 images."""
+    import keras
+
+    from tfgen import config as config_lib
+    from tfgen.models import build_model
+    from model_testing import make_config, random_batches
+
+    keras.utils.set_random_seed(0)
+    model = build_model(make_config(name, {**config_lib.tiny_overrides(name), **overrides}), (16, 16, 1))
+    model.compile()
+    return model, next(iter(random_batches((16, 16, 1), 8)))
+
+
+def _count_generator_passes(model):
+    """Wraps the generator's forward pass with a counter; returns the counter."""
+    counter = {"passes": 0}
+    # LR-GAN's generator (and the conditional one's decomposition) run through layers_of.
+    attr = "layers_of" if hasattr(model.generator, "layers_of") else "call"
+    original = getattr(model.generator, attr)
+
+    def counted(*args, **kwargs):
+        counter["passes"] += 1
+        return original(*args, **kwargs)
+
+    setattr(model.generator, attr, counted)
+    return counter
+
+
+@pytest.mark.parametrize("name", ["dcgan", "lrgan", "conditional_lrgan"])
+def test_one_iteration_runs_the_generator_forward_once(name):
+    """The authors' practice: the generator step reuses the discriminator step's fake batch."""
+    model, batch = _tiny_pair(name)
+    assert model.model_config.generator_batch == "reuse"
+    counter = _count_generator_passes(model)
+    logs = model.train_step(batch)  # eagerly: each pass is counted as it runs
+    assert counter["passes"] == 1
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    if name != "conditional_lrgan":  # its "fake" is the reconstruction: no noise to draw afresh
+        fresh, batch = _tiny_pair(name, generator_batch="fresh")
+        counter = _count_generator_passes(fresh)
+        fresh.train_step(batch)
+        assert counter["passes"] == 2
+
+
+@pytest.mark.parametrize("name", ["dcgan", "conditional_lrgan"])
+def test_the_one_pass_iteration_equals_two_passes_on_the_same_noise(name):
+    """Reusing the fake batch is the two-pass iteration with the generator's noise repeated
+    (the path taken under XLA): the same weights after one iteration."""
+    import tensorflow as tf
+
+    one, batch = _tiny_pair(name)
+    two, _ = _tiny_pair(name)
+    for a, b in zip(one.weights, two.weights):
+        b.assign(a)
+    real = batch["image"]
+    z = tf.random.stateless_normal([8, one.latent_dim], seed=[1, 2]) if name == "dcgan" else tf.zeros([8, 0])
+    one._one_forward_step(real, z)
+    d_grads, _ = two._d_grads_impl(real, z)
+    two.d_optimizer.apply(d_grads, two.discriminator.trainable_variables)
+    g_grads, _ = two._g_grads_impl(real, z)
+    two.g_optimizer.apply(g_grads, two.generator_variables())
+    moved = 0
+    for (a, b), start in zip(zip(one.trainable_variables, two.trainable_variables),
+                             [w.numpy() for w in _tiny_pair(name)[0].trainable_variables]):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6, err_msg=a.path)
+        moved += not np.allclose(a.numpy(), start)
+    assert moved > len(one.trainable_variables) // 2  # the iteration did train both networks

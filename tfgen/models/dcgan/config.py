@@ -24,5 +24,10 @@ class DCGANConfig(config_lib.ModelConfig):
     learning_rate: float = field(2e-4, min=0.0, help="Adam learning rate of both networks.")
     beta1: float = field(0.5, min=0.0, max=1.0, help="Adam beta1.")
     beta2: float = field(0.999, min=0.0, max=1.0, help="Adam beta2.")
+    generator_batch: str = field("reuse", choices=["reuse", "fresh"],
+                                 help="The generator step's fake batch: reuse the discriminator step's (the "
+                                      "DCGAN and LR-GAN authors' code; one generator forward pass per "
+                                      "iteration), or fresh (new noise and a second forward pass, as in "
+                                      "Goodfellow et al.'s Algorithm 1).")
 
     TINY: ClassVar[Dict[str, Any]] = {"g_filters": 8, "d_filters": 8}

@@ -32,11 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen.losses import (
-    nonsaturating_generator_loss,
-    reconstruction_distance,
-    reduce_loss,
-)
+from tfgen.losses import reconstruction_distance
 from tfgen.models.lrgan.config import ConditionalLRGANConfig
 from tfgen.models.lrgan.metrics import mask_iou, pose_statistics
 from tfgen.models.lrgan.model import LRGAN
@@ -82,28 +78,18 @@ class ConditionalLRGAN(LRGAN):
     def reconstruct(self, images):
         return self.decompose_layers(images)["image"]
 
-    # Per-replica loss and gradients; XLA-compiled when enabled.
-    def _d_grads_impl(self, real):
-        return self.discriminator_grads(real, tf.stop_gradient(self.decompose_layers(real, training=True)["image"]))
+    # The generator's batch is the reconstruction of the real batch (no noise).
+    def fake_batch(self, real, z, training=True):
+        return self.decompose_layers(real, training=training)["image"]
 
-    def _g_grads_impl(self, real):
+    def generator_objective(self, real, fake):
         cfg = self.model_config
-        variables = self.generator_variables()
-        with tf.GradientTape() as tape:
-            recon = self.decompose_layers(real, training=True)["image"]
-            adversarial = nonsaturating_generator_loss(self.discriminator(recon, training=True))
-            distance = reconstruction_distance(real, recon, cfg.reconstruction_loss)
-            loss = reduce_loss(adversarial + cfg.reconstruction_weight * distance, self.global_batch_size(real))
-        grads = tape.gradient(loss, variables)
-        return grads, {"g_loss": tf.reduce_mean(adversarial), "reconstruction": tf.reduce_mean(distance)}
+        adversarial, stats = super().generator_objective(real, fake)
+        distance = reconstruction_distance(real, fake, cfg.reconstruction_loss)
+        return adversarial + cfg.reconstruction_weight * distance, {**stats, "reconstruction": tf.reduce_mean(distance)}
 
-    def train_step(self, data):
-        real = data["image"]
-        d_grads, d_stats = self._d_grads(real)
-        self.d_optimizer.apply(d_grads, self.discriminator.trainable_variables)
-        g_grads, g_stats = self._g_grads(real)
-        self.g_optimizer.apply(g_grads, self.generator_variables())
-        return self.update_trackers({**d_stats, **g_stats})
+    def generator_noise(self, batch):
+        return tf.zeros([batch, 0])  # a placeholder: the reconstruction draws no noise
 
     def image_panels(self, fixed_latent, real_batch):
         """Reconstructions beside the real images, and the decomposition of

@@ -50,6 +50,8 @@ class PoseHead(keras.layers.Layer):
     """
 
     def __init__(self, min_scale: float, max_shear: float, max_translation: float, bound: str, **kwargs):
+        # float32 under any policy: a bf16 scale near 2 moves in steps of 0.008 (tfgen.models.precision).
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.min_scale, self.max_shear, self.max_translation, self.bound = (
             min_scale, max_shear, max_translation, bound)
@@ -57,7 +59,7 @@ class PoseHead(keras.layers.Layer):
         start = -4.0 if bound == "smooth" else min_scale  # smooth: s + s*sigmoid(-4) = 1.018 s
         self.dense = layers.Dense(6, kernel_initializer="zeros",
                                   bias_initializer=keras.initializers.Constant([start, 0, 0, 0, start, 0]),
-                                  name="affine")
+                                  name="affine", dtype="float32")
 
     def build(self, input_shape):
         self.dense.build(input_shape)
@@ -133,10 +135,12 @@ class LayeredRecursiveGenerator(keras.Model):
         self.foreground_trunk, trunk_channels = generator_trunk(image_size, cfg.g_filters, sync,
                                                                 name="foreground_trunk")
         self.trunk_channels = trunk_channels
-        self.appearance = keras.Sequential([to_image_layer(channels, "to_appearance"), layers.Activation("tanh")],
+        self.appearance = keras.Sequential([to_image_layer(channels, "to_appearance"),
+                                            layers.Activation("tanh", dtype="float32")],
                                            name="appearance")
         if cfg.use_mask:  # the no-mask ablation has no mask head at all (nothing to train)
-            self.mask = keras.Sequential([to_image_layer(1, "to_mask"), layers.Activation("sigmoid")],
+            self.mask = keras.Sequential([to_image_layer(1, "to_mask"),
+                                                      layers.Activation("sigmoid", dtype="float32")],
                                          name="mask")
         if cfg.use_transform:
             self.pose = PoseHead(cfg.min_object_scale, cfg.max_shear, cfg.max_translation, cfg.pose_bound,
