@@ -43,6 +43,9 @@ from tfgen.data.pipeline import without_autotune_thread  # noqa: E402
 from tfgen.models import build_model, get_model_class, names  # noqa: E402
 from tfgen.models.trainable import inline_inner_functions  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tools/ (run as a script or imported by tests)
+from reference_lrgan import ReferenceLRGAN, ReferenceUnavailable, load_reference_classes  # noqa: E402
+
 # (model name, label, model overrides, image shape, batch size)
 CASES = {
     "dcgan": [
@@ -158,7 +161,7 @@ def variant_key(precision: str, xla: bool) -> str:
 
 
 def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int,
-                      precisions=("float32",), xla_modes=(False, True)) -> dict:
+                      precisions=("float32",), xla_modes=(False, True), reference=None) -> dict:
     """Graph mode vs XLA (and each precision), in alternating rounds so all see the same machine load.
 
     Returns per variant (`variant_key`) the median (and range) of images/s
@@ -169,6 +172,9 @@ def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int,
     """
     variants = {variant_key(p, x): _Variant(config, image_shape, batch, x, p)
                 for p in precisions for x in xla_modes}
+    if reference is not None:  # the authors' code (tools/reference_lrgan.py), in the same rounds
+        reference.warm_up()
+        variants["reference"] = reference
     train = {k: [] for k in variants}
     gen = {k: [] for k in variants}
     for _ in range(rounds):
@@ -185,6 +191,10 @@ def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int,
         out["xla_speedup_train"] = float(np.median([x / g for x, g in zip(train["xla"], train["graph"])]))
         out["xla_speedup_generate"] = float(np.median([x / g for x, g in zip(gen["xla"], gen["graph"])]))
     base = variant_key("float32", False)
+    if reference is not None:
+        # ours / theirs per round, for every variant of ours: what a shared machine cannot bias.
+        out["vs_reference_train"] = {key: float(np.median([a / b for a, b in zip(train[key], train["reference"])]))
+                                     for key in train if key != "reference"}
     for p in precisions:
         key = variant_key(p, False)
         if p != "float32" and key in train and base in train:
@@ -559,6 +569,9 @@ def main(argv=None) -> int:
     p.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"], choices=list(PRODUCT_DTYPES),
                    help="train.precision values to time (each model only in those it supports)")
     p.add_argument("--xla", choices=["off", "on", "both"], default="both", help="XLA variants to time")
+    p.add_argument("--vs-reference", metavar="CHECKOUT", default=None,
+                   help="also time the LR-GAN authors' PyTorch code (a local checkout of jwyang/lr-gan.pytorch, "
+                        "branch pytorch-1.0; needs torch) in the same rounds as the lrgan cases")
     p.add_argument("--quick", action="store_true",
                    help="first case of each model only, 5 steps (smoke run); with --soak: 10 warm-up + 40 steps "
                         "in chunks of 5")
@@ -580,6 +593,11 @@ def main(argv=None) -> int:
                       help=f"soak small stand-ins: {TINY_SIZE}x{TINY_SIZE} images, batch {TINY_BATCH}, "
                            f"and each model config's TINY settings")
     args = p.parse_args(argv)
+    if args.vs_reference:
+        try:  # one line, before any timing, when torch or the checkout is missing
+            load_reference_classes(args.vs_reference, image_size=32, channels=3, timesteps=2)
+        except ReferenceUnavailable as e:
+            p.error(f"--vs-reference: {e}")
 
     models = args.models or [m for m in names() if m in CASES]
     unknown = [m for m in models if m not in CASES]
@@ -609,7 +627,18 @@ def main(argv=None) -> int:
             precisions = [p for p in args.precisions if p in get_model_class(model_name).precisions]
             gflop = train_step_gflops(config, shape, batch)
             row = {"model": name, "case": label, "batch_size": batch, "gflop_per_train_step": gflop}
-            timing = time_side_by_side(config, shape, batch, steps, rounds, precisions, xla_modes)
+            reference = None
+            if args.vs_reference and model_name == "lrgan":
+                reference = ReferenceLRGAN(args.vs_reference, shape, overrides.get("timesteps", 2), batch,
+                                           maxobjscale=overrides.get("min_object_scale", 1.2))
+                row["reference_parameters"] = reference.parameter_count()
+            timing = time_side_by_side(config, shape, batch, steps, rounds, precisions, xla_modes, reference)
+            if reference is not None:
+                row["reference"] = timing["reference"]
+                row["vs_reference_train"] = timing["vs_reference_train"]
+                print(f"{name:8s} {label:10s} authors' PyTorch train {timing['reference']['train_images_per_sec']:7.1f}"
+                      f" img/s; ours/theirs (median of per-round ratios): "
+                      + ", ".join(f"{k} x{v:.2f}" for k, v in timing["vs_reference_train"].items()), flush=True)
             for p in precisions:
                 for xla in xla_modes:
                     key = variant_key(p, xla)

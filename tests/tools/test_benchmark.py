@@ -223,3 +223,53 @@ def test_soak_flags_a_deliberate_leak(bench):
     assert row["rss_growth_mib"] > 0.8 * LEAK_KIB_PER_STEP * QUICK_STEPS / 1024
     assert row["memory_flat"] is False
     assert row["tracing"]["traced_once"] is True
+
+
+# -- timing mode: precisions and the authors' code side by side -------------------
+
+class _FakeReference:
+    """Stands in for tools/reference_lrgan.ReferenceLRGAN: fixed speeds, counted calls."""
+
+    def __init__(self):
+        self.warmed, self.calls = False, 0
+
+    def warm_up(self):
+        self.warmed = True
+
+    def train_images_per_sec(self, steps):
+        self.calls += 1
+        return 10.0
+
+    def generate_images_per_sec(self, reps):
+        return 100.0
+
+
+def test_side_by_side_times_every_precision_and_the_reference_in_the_same_rounds(bench):
+    reference = _FakeReference()
+    out = bench.time_side_by_side(tiny_config(bench), (16, 16, 1), 16, steps=1, rounds=2,
+                                  precisions=("float32", "mixed_bfloat16"), xla_modes=(False,), reference=reference)
+    assert {"graph", "mixed_bfloat16/graph", "reference"} <= set(out) and "xla" not in out
+    assert reference.warmed and reference.calls == 2  # one timing per round, alternating with ours
+    for key in ("graph", "mixed_bfloat16/graph"):
+        assert out[key]["train_images_per_sec"] > 0
+        # ours / theirs: the reference's fixed 10 img/s divides ours round by round.
+        ours = out[key]["train_images_per_sec"]
+        lo, hi = out[key]["train_images_per_sec_range"]
+        assert lo / 10.0 <= out["vs_reference_train"][key] <= hi / 10.0
+        assert lo <= ours <= hi
+    assert out["mixed_bfloat16_speedup_train"] > 0 and "xla_speedup_train" not in out
+
+
+def test_vs_reference_without_a_checkout_is_one_line_before_any_timing(bench, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--vs-reference", str(tmp_path / "nowhere"), "--models", "lrgan", "--out",
+                    str(tmp_path / "b.json")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--vs-reference" in err and "nowhere" in err
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_matmul_peak_is_measured_in_each_precision(bench):
+    assert bench.matmul_peak_gflops(n=128, repeats=1, dtype=bench.tf.bfloat16) > 0
+    assert set(bench.PRODUCT_DTYPES) == {"float32", "mixed_bfloat16", "mixed_float16"}

@@ -143,6 +143,98 @@ def test_weight_norm_filters_have_norm_g():
     assert conv(tf.zeros([2, 8, 8, 4])).shape == (2, 4, 4, 6)
 
 
+def _hali(**overrides):
+    keras.utils.set_random_seed(0)
+    model = build_model(make_config("hali", {**TINY, **overrides}, batch_size=32), SHAPE)
+    model.compile()
+    images = tf.random.stateless_uniform([32, *SHAPE], seed=[4, 5], minval=-1.0, maxval=1.0)
+    return model, images
+
+
+@pytest.mark.parametrize("levels", [2, 1])
+def test_weight_norm_data_init_gives_every_preactivation_zero_mean_unit_variance(levels):
+    """Salimans & Kingma's init, checked in closed form on its own batch (no noise, no dropout:
+    the pass is then deterministic); a trained or initialised model is never initialised again."""
+    from tfgen.layers.weight_norm import is_fresh
+
+    model, images = _hali(levels=levels, dropout_layers="none", input_noise=0.0)
+    d = model.discriminator
+    assert is_fresh(d.weight_norm_layers())
+    model.initialize_from_data({"image": images})
+    assert not is_fresh(d.weight_norm_layers())
+    # D's inputs as the init pass built them: (x, E(x)) then (G(z), z), z from the init's fixed seed.
+    z2 = tf.random.stateless_normal([32, model.latent_dim], seed=[model.seed, 7919])
+    keras.utils.set_random_seed(0)
+    fresh, _ = _hali(levels=levels, dropout_layers="none", input_noise=0.0)  # the same E and G draws again
+    encoder_latents = [z for z, _, _ in fresh.encoder(images, training=True)]
+    fake, decoder_latents = fresh.decoder(z2, training=True)
+    pairs = [tf.concat([a, b], 0) for a, b in zip([images, *encoder_latents], [fake, *decoder_latents])]
+    h = pairs[0]
+    checked = 0
+    for part in (d.x_branch, d.join):
+        if part is d.join and levels == 2:
+            h = tf.concat([h, pairs[1]], axis=-1)
+        for layer in part.layers:
+            h = layer(h, training=True)
+            if isinstance(layer, WeightNormConv2D):
+                np.testing.assert_allclose(tf.reduce_mean(h, [0, 1, 2]), 0.0, atol=1e-3, err_msg=layer.name)
+                np.testing.assert_allclose(tf.math.reduce_std(h, [0, 1, 2]), 1.0, rtol=1e-2, err_msg=layer.name)
+                checked += 1
+    assert checked == len(d.weight_norm_layers()) >= 5
+
+
+def test_after_data_init_the_discriminator_sees_x_as_much_as_z():
+    """Without the init, unit-norm filters shrank the activations through the x branch and D's
+    logit moved ~40x more when z changed than when x did; with it, about as much."""
+    ratios = {}
+    for init in ("none", "data"):
+        model, images = _hali(levels=1, weight_norm_init=init)
+        if init == "data":
+            model.initialize_from_data({"image": images})
+        d = model.discriminator
+        z = [m for _, m, _ in model.encoder(images, training=False, sample=False)]
+        base = d([images, *z])
+        other_x = tf.random.stateless_uniform(images.shape, seed=[8, 9], minval=-1.0, maxval=1.0)
+        other_z = [tf.random.stateless_normal(t.shape, seed=[10, 11]) for t in z]
+        x_change = float(tf.reduce_mean(tf.abs(d([other_x, *z]) - base)))
+        z_change = float(tf.reduce_mean(tf.abs(d([images, *other_z]) - base)))
+        ratios[init] = x_change / z_change
+    assert ratios["data"] > 0.3 and ratios["none"] < 0.1, ratios
+
+
+def test_fit_initialises_a_fresh_discriminator_once():
+    from tfgen.layers.weight_norm import is_fresh
+
+    model, images = _hali(levels=1, learning_rate=0.0)
+    data = tf.data.Dataset.from_tensors({"image": images}).repeat(2)
+    model.fit(data, epochs=1, verbose=0)
+    d = model.discriminator
+    assert not is_fresh(d.weight_norm_layers())
+    after = [w.numpy() for w in d.weights]
+    model.fit(data, epochs=1, verbose=0)  # learning rate 0: only a second init could change D
+    for a, w in zip(after, d.weights):
+        np.testing.assert_array_equal(a, w.numpy(), err_msg=w.path)
+    untouched, _ = _hali(levels=1, weight_norm_init="none")
+    untouched.fit(data, epochs=1, verbose=0)
+    assert all(float(tf.reduce_max(tf.abs(layer.g - 1.0))) < 0.01
+               for layer in untouched.discriminator.weight_norm_layers())
+
+
+@pytest.mark.parametrize("placement,expected", [
+    ("every_third", lambda i, fed: 0.2 if fed else (0.5 if i % 3 == 0 else 0.0)),
+    ("every", lambda i, fed: 0.2 if fed else 0.5),
+    ("none", lambda i, fed: 0.0)])
+def test_discriminator_dropout_placement(placement, expected):
+    """HALI §4 "dropout every 3 layers": input_dropout where x or the z1 join enters, dropout before
+    every third layer from x to the logit; every layer keeps a dropout layer (rate 0 where none)."""
+    model, _ = _hali(levels=2, dropout_layers=placement)
+    d = model.discriminator
+    drops = [layer for part in (d.x_branch, d.join, d.hidden, d.to_logit) for layer in part.layers
+             if isinstance(layer, ExampleDropout)]
+    fed = {"x_conv0_dropout", "join_conv0_dropout"}
+    assert [layer.rate for layer in drops] == [expected(i, layer.name in fed) for i, layer in enumerate(drops)]
+
+
 def test_ali_losses_golden_numbers():
     enc, dec = tf.constant([0.0, 2.0]), tf.constant([0.0, -1.0])
     sp = lambda v: np.log1p(np.exp(v))  # noqa: E731

@@ -29,6 +29,14 @@ class HALIConfig(config_lib.ModelConfig):
     input_dropout: float = field(0.2, min=0.0, max=0.95,
                                  help="Discriminator dropout rate on layers fed an input (x; the z1 join).")
     input_noise: float = field(0.2, min=0.0, help="Std of the Gaussian noise on encoder and discriminator inputs.")
+    dropout_layers: str = field("every_third", choices=["every_third", "every", "none"],
+                                help="Where the discriminator drops out: every_third (HALI §4, improved-GAN: "
+                                     "input_dropout on the layers fed x or the z1 join, dropout before every "
+                                     "third layer), every (before every layer), none.")
+    weight_norm_init: str = field("data", choices=["data", "none"],
+                                  help="The discriminator's weight norm: data (Salimans & Kingma's data-dependent "
+                                       "init on the first training batch, as the improved-GAN discriminator of "
+                                       "HALI's appendix) or none (g = 1, bias 0: activations shrink layer by layer).")
     learning_rate: float = field(1e-4, min=0.0, help="Adam learning rate of all three networks.")
     beta1: float = field(0.5, min=0.0, max=1.0, help="Adam beta1.")
     beta2: float = field(0.999, min=0.0, max=1.0,

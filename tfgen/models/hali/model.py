@@ -94,6 +94,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgen.errors import ConfigError
+from tfgen.layers.weight_norm import is_fresh
 from tfgen.losses import reduce_loss
 from tfgen.models.base import GenerativeModel
 from tfgen.models.trainable import AdversarialPair
@@ -109,6 +110,7 @@ from tfgen.models.hali.serving import HALIServing
 from tfgen.models.hali.uses import (INNOVATION_DRAWS, VARIATION_SCALES, HierarchyUses,  # noqa: F401
                                     centre_hole_mask, examples_per_grid)
 from tfgen.models.registry import register
+from tfgen.ops.replicas import per_example_draw
 
 
 
@@ -155,7 +157,8 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
                                    seed=seed + 200, name="decoder")
         self.discriminator = HALIDiscriminator(**common, filters=cfg.d_filters, dropout=cfg.dropout,
                                                input_dropout=cfg.input_dropout, input_noise=cfg.input_noise,
-                                               seed=seed + 300, name="discriminator")
+                                               dropout_layers=cfg.dropout_layers, seed=seed + 300,
+                                               name="discriminator")
         self.classifier = None
         if cfg.labelled_examples > 0:
             if not self.num_classes or self.num_classes < 2:
@@ -221,6 +224,44 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
         return state
 
     # -- training -----------------------------------------------------------
+    def fit(self, x=None, *args, **kwargs):
+        """Keras' fit, after the discriminator's data-dependent initialisation on the first batch of `x`
+        (`weight_norm_init: data`; only while its weight norms are untouched: g = 1, bias 0, so a
+        restored or trained model is never re-initialised)."""
+        if self.model_config.weight_norm_init == "data" and is_fresh(self.discriminator.weight_norm_layers()):
+            self.initialize_from_data(_first_batch(x, kwargs.get("batch_size")))
+        return super().fit(x, *args, **kwargs)
+
+    def initialize_from_data(self, batch) -> None:
+        """Data-dependent init of the discriminator's weight norms on one training batch.
+
+        D sees the batch's (x, E(x)) pairs and as many (G(z), z) pairs, as in
+        a training step (encoder, decoder, noise and dropout in training
+        mode; z from a fixed seed, not the training noise stream). Under a
+        strategy the batch is a distributed one: each replica initialises on
+        its share, the moments averaged over replicas, so every copy of the
+        weights gets the same values.
+
+        Args:
+          batch: what `fit` reads (a dict, tuple or images tensor), or a
+            distributed batch of a `tf.distribute` dataset.
+        """
+        strategy = self.distribute_strategy
+
+        def init(data):
+            real = self.as_batch(data)["image"]
+            z2 = per_example_draw(lambda shape: tf.random.stateless_normal(shape, seed=[self.seed, 7919]),
+                                  (tf.shape(real)[0], self.latent_dim))
+            encoder_latents = [z for z, _, _ in self.encoder(real, training=True)]
+            fake, decoder_latents = self.decoder(z2, training=True)
+            pairs = [tf.concat([a, b], axis=0) for a, b in zip([real, *encoder_latents], [fake, *decoder_latents])]
+            return self.discriminator.data_init(pairs, training=True)
+
+        values = strategy.experimental_local_results(strategy.run(init, args=(batch,)))[0]
+        variables = [v for layer in self.discriminator.weight_norm_layers() for v in (layer.g, layer.bias)]
+        for variable, value in zip(variables, values):
+            variable.assign(value)
+
     def supervised_terms(self, z2, labels, labelled):
         """The semi-supervised cost of §7.2 (Eq. 10) on one replica's batch.
 
@@ -473,3 +514,12 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
             panels["innovation"] = self.innovation_figure(real[:rows])
             panels["innovation_tensor"] = self.innovation_tensor_figure(real[:rows])
         return panels
+
+
+def _first_batch(x, batch_size=None):
+    """The first batch `fit` would read from `x`: a dataset's (or distributed dataset's) first
+    element, or the first `batch_size` (default 32, Keras') rows of arrays."""
+    if not isinstance(x, (np.ndarray, tf.Tensor, dict, tuple, list)):  # a dataset, distributed or not
+        return next(iter(x))
+    n = batch_size or 32
+    return tf.nest.map_structure(lambda a: a[:n], x)

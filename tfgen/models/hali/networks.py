@@ -30,6 +30,7 @@ drawing pictures never changes the noise training sees.
 from __future__ import annotations
 
 import math
+from typing import List
 
 import keras
 import tensorflow as tf
@@ -44,7 +45,7 @@ from tfgen.layers.stochastic import (  # noqa: F401
     reparameterize,
     stochastic_layers,
 )
-from tfgen.layers.weight_norm import WeightNormConv2D
+from tfgen.layers.weight_norm import WeightNormConv2D, initialize_sequential
 
 LEAK = 0.1  # slope of every LeakyReLU: the paper gives none; ALI's reference code uses 0.1
 
@@ -306,6 +307,10 @@ class HALIDecoder(keras.Model):
                 "seed": self.seed}
 
 
+# Where the discriminator drops out (HALIConfig.dropout_layers).
+DROPOUT_LAYERS = ("every_third", "every", "none")
+
+
 @keras.saving.register_keras_serializable(package="tfgen")
 class HALIDiscriminator(keras.Model):
     """D(x, z1, z2) (levels=2) or D(x, z) (levels=1): one logit per triple.
@@ -317,10 +322,13 @@ class HALIDiscriminator(keras.Model):
     joint head concatenates that vector with z2 and applies two hidden
     layers and a linear output (the table's 1x1 convolutions on 1x1 maps,
     i.e. dense layers, without weight norm). Every layer's input goes
-    through dropout (`input_dropout` on the layers fed an input, x or the
-    z1 concatenation; `dropout` elsewhere) and every input (x, z1, z2)
     through Gaussian noise, in training only. No batch norm. With levels=1
-    the join takes the x features alone.
+    the join takes the x features alone. Dropout (`dropout_layers`):
+    `every_third` (default; HALI §4 "dropout every 3 layers", as the
+    improved-GAN discriminator its appendix copies: `input_dropout` on the
+    layers fed an input, x or the z1 concatenation, `dropout` before every
+    third layer counted from x to the logit); `every` (before every layer,
+    as tfgen shipped before: D learned much more slowly); `none`.
 
     Args:
       image_size, channels, levels, latent_dim, z1_channels, z1_stride: as
@@ -337,28 +345,43 @@ class HALIDiscriminator(keras.Model):
     """
 
     def __init__(self, image_size=32, channels=3, levels=2, latent_dim=256, z1_channels=64, z1_stride=2,
-                 filters=64, dropout=0.5, input_dropout=0.2, input_noise=0.2, seed=0, **kwargs):
+                 filters=64, dropout=0.5, input_dropout=0.2, input_noise=0.2, seed=0, dropout_layers="every_third",
+                 **kwargs):
         super().__init__(**kwargs)
         self.image_size, self.channels, self.levels = int(image_size), int(channels), int(levels)
         self.latent_dim, self.z1_channels, self.z1_stride = int(latent_dim), int(z1_channels), int(z1_stride)
         self.filters, self.dropout, self.input_dropout = int(filters), float(dropout), float(input_dropout)
         self.input_noise, self.seed = float(input_noise), int(seed)
+        if dropout_layers not in DROPOUT_LAYERS:
+            raise ValueError(f"dropout_layers must be one of {DROPOUT_LAYERS}, got {dropout_layers!r}")
+        self.dropout_layers = dropout_layers
         geo = Geometry(self.image_size, self.z1_stride, self.filters)
         seeds = iter(range(self.seed, self.seed + 1000))
+        position = iter(range(1000))  # the layers' order from x to the logit
 
-        def layer(filters, kernel, strides, rate, name, padding="same"):
-            return [ExampleDropout(rate, seed=next(seeds), name=f"{name}_dropout"),
+        def rate_at(rate, fed_an_input):
+            # Every layer keeps its dropout layer (rate 0 where none): the noise
+            # streams keep their order whatever the placement.
+            i = next(position)
+            if self.dropout_layers == "none":
+                return 0.0
+            if fed_an_input:
+                return self.input_dropout
+            return rate if self.dropout_layers == "every" or i % 3 == 0 else 0.0
+
+        def layer(filters, kernel, strides, rate, name, padding="same", fed_an_input=False):
+            return [ExampleDropout(rate_at(rate, fed_an_input), seed=next(seeds), name=f"{name}_dropout"),
                     WeightNormConv2D(filters, kernel, strides, padding, name=name), layers.LeakyReLU(LEAK)]
 
         def dense(units, rate, name, activation=True):
             # Glorot (Keras' default), not N(0, 0.01): three such layers start the
             # logits near 1e-3 and, in a smoke run, D had not moved in 300 steps.
-            out = [ExampleDropout(rate, seed=next(seeds), name=f"{name}_dropout"),
+            out = [ExampleDropout(rate_at(rate, False), seed=next(seeds), name=f"{name}_dropout"),
                    layers.Dense(units, name=name)]
             return out + [layers.LeakyReLU(LEAK)] if activation else out
 
         self.x_noise = InputNoise(self.input_noise, seed=next(seeds), name="x_noise")
-        x_branch = layer(geo.width(0), 3, 1, self.input_dropout, "x_conv0")
+        x_branch = layer(geo.width(0), 3, 1, self.input_dropout, "x_conv0", fed_an_input=True)
         for i in range(geo.image_halvings):
             x_branch += layer(geo.width(i + 1), 4, 2, self.dropout, f"x_down{i}")
         w1 = geo.width(geo.image_halvings)
@@ -367,7 +390,8 @@ class HALIDiscriminator(keras.Model):
 
         if self.levels == 2:
             self.z1_noise = InputNoise(self.input_noise, seed=next(seeds), name="z1_noise")
-        join = layer(geo.width(geo.image_halvings + 1), 3, 1, self.input_dropout, "join_conv0")
+        join = layer(geo.width(geo.image_halvings + 1), 3, 1, self.input_dropout, "join_conv0",
+                     fed_an_input=self.levels == 2)  # fed the z1 concatenation (with levels 1, x's features)
         for i in range(geo.z1_halvings):
             join += layer(geo.width(geo.image_halvings + i + 2), 4, 2, self.dropout, f"join_down{i}")
         join += layer(geo.top_filters, 3, 1, self.dropout, "join_conv1")
@@ -396,13 +420,40 @@ class HALIDiscriminator(keras.Model):
     def call(self, inputs, training=False):
         return self.to_logit(self.features(inputs, training=training), training=training)[:, 0]
 
+    def weight_norm_layers(self) -> List[WeightNormConv2D]:
+        """The weight-normalised convolutions, in the order `data_init` initialises them."""
+        return [layer for part in (self.x_branch, self.join) for layer in part.layers
+                if isinstance(layer, WeightNormConv2D)]
+
+    def data_init(self, inputs, training=True) -> List[tf.Tensor]:
+        """Salimans & Kingma's data-dependent initialisation pass on one batch, not assigned.
+
+        Every weight-normalised convolution is initialised on the output of
+        the (already initialised) layers before it, noise and dropout in
+        `training` mode (the references initialise in training mode).
+
+        Args:
+          inputs: as `call`'s.
+
+        Returns:
+          [g, bias, g, bias, ...] in `weight_norm_layers()` order.
+        """
+        images, *latents = inputs
+        updates = []
+        h = initialize_sequential(self.x_branch, self.x_noise(images, training=training), updates, training)
+        if self.levels == 2:
+            h = tf.concat([h, self.z1_noise(latents[0], training=training)], axis=-1)
+        initialize_sequential(self.join, h, updates, training)
+        return [value for _, value in updates]
+
     def get_config(self):
         return {**super().get_config(), "image_size": self.image_size, "channels": self.channels,
                 "levels": self.levels, "latent_dim": self.latent_dim, "z1_channels": self.z1_channels,
                 "z1_stride": self.z1_stride, "filters": self.filters, "dropout": self.dropout,
-                "input_dropout": self.input_dropout, "input_noise": self.input_noise, "seed": self.seed}
+                "input_dropout": self.input_dropout, "input_noise": self.input_noise, "seed": self.seed,
+                "dropout_layers": self.dropout_layers}
 
 
-__all__ = ["EVAL_SEED_OFFSET", "ExampleDropout", "GaussianConditional", "Geometry", "HALIDecoder",
+__all__ = ["DROPOUT_LAYERS", "EVAL_SEED_OFFSET", "ExampleDropout", "GaussianConditional", "Geometry", "HALIDecoder",
            "HALIDiscriminator", "HALIEncoder", "InputNoise", "LEAK", "ResidualBlock", "StochasticLayer",
            "WeightNormConv2D", "reparameterize", "stochastic_layers"]
