@@ -11,8 +11,9 @@ It reports, in one process, with the variants timed in alternating rounds
 
 * the whole loop, ms: eager, graph, XLA, and both modes again with every
   convolution's input gradient computed as a forward convolution with the
-  flipped, transposed kernel (`forward_conv_gradients`, the restructuring
-  that sidesteps XLA:CPU's slow path);
+  flipped, transposed kernel (`conv2d_grad_as_forward_conv`, the
+  restructuring that sidesteps XLA:CPU's slow path) and, for wFRAME, XLA
+  with the max-pool gradient also written as a mask (`max_pool2d_mask_grad`);
 * per-op micro-benchmarks at the loop's exact shapes (read from XLA's
   optimized HLO): each conv forward and conv backprop-input, timed inside a
   `tf.while_loop` as graph and XLA, plus XLA with the op unrolled in the entry
@@ -143,19 +144,64 @@ def conv2d_grad_as_forward_conv(input, filters, strides, padding, data_format="N
     return conv(tf.convert_to_tensor(input), k)
 
 
+_TF_MAX_POOL2D = tf.nn.max_pool2d
+
+
+def max_pool2d_mask_grad(input, ksize, strides, padding, data_format="NHWC", name=None):  # noqa: A002
+    """`tf.nn.max_pool2d` (2x2, stride 2, even H and W) whose gradient is a first-max mask, not MaxPoolGrad.
+
+    TensorFlow's MaxPoolGrad becomes an HLO select-and-scatter, which XLA:CPU
+    expands into a reduce-window that tracks each window's argmax plus a
+    scatter: ~4x slower than graph mode's kernel at wFRAME's shapes. Here
+    the gradient goes to the first (row-major) position of each window
+    that equals the window's max, the positions MaxPoolGrad picks, written
+    as compares, an argmax over 4 and a one-hot: elementwise work XLA fuses.
+    Slower than MaxPoolGrad in graph mode, so only worth it under XLA.
+
+    Other sizes, strides, layouts or odd H, W fall back to `tf.nn.max_pool2d`.
+    """
+    x = tf.convert_to_tensor(input)
+    two = (2, [2], [2, 2], (2, 2), [1, 2, 2, 1])
+    if x.shape.rank != 4 or None in x.shape[1:]:
+        return _TF_MAX_POOL2D(input, ksize, strides, padding, data_format=data_format, name=name)
+    _, h, w, c = x.shape
+    if not (ksize in two and strides in two and h % 2 == 0 and w % 2 == 0 and data_format == "NHWC"):
+        return _TF_MAX_POOL2D(input, ksize, strides, padding, data_format=data_format, name=name)
+
+    @tf.custom_gradient
+    def pool(v):
+        y = _TF_MAX_POOL2D(v, 2, 2, "VALID")  # = "SAME" for even sizes
+
+        def grad(dy):
+            win = tf.reshape(v, [-1, h // 2, 2, w // 2, 2, c])
+            win = tf.reshape(tf.transpose(win, [0, 1, 3, 5, 2, 4]), [-1, h // 2, w // 2, c, 4])
+            first = tf.argmax(tf.cast(tf.equal(win, y[..., None]), tf.int32), axis=-1, output_type=tf.int32)
+            d = tf.one_hot(first, 4, dtype=dy.dtype) * dy[..., None]
+            d = tf.transpose(tf.reshape(d, [-1, h // 2, w // 2, c, 2, 2]), [0, 1, 4, 2, 5, 3])
+            return tf.reshape(d, tf.shape(v))
+
+        return y, grad
+
+    return pool(x)
+
+
 @contextlib.contextmanager
-def forward_conv_gradients():
-    """While tracing inside this context, tfgen's `tf.nn.conv2d` calls use `conv2d_grad_as_forward_conv`.
+def restructured_gradients(convs: bool = True, pools: bool = False):
+    """While tracing inside this context, tfgen's `tf.nn.conv2d` / `tf.nn.max_pool2d` calls use the versions above.
 
     A what-if for this profile only: tfgen's filter bank and AND-OR generator
-    call `tf.nn.conv2d` at trace time, so swapping the module attribute
+    call these functions at trace time, so swapping the module attributes
     changes the traced loop without touching tfgen.
     """
-    tf.nn.conv2d = conv2d_grad_as_forward_conv
+    if convs:
+        tf.nn.conv2d = conv2d_grad_as_forward_conv
+    if pools:
+        tf.nn.max_pool2d = max_pool2d_mask_grad
     try:
         yield
     finally:
         tf.nn.conv2d = _TF_CONV2D
+        tf.nn.max_pool2d = _TF_MAX_POOL2D
 
 
 # -- machine ----------------------------------------------------------------------
@@ -457,12 +503,12 @@ def other_micro_specs(model, chains: int, batch: int) -> list:
                 h, w = -(-h // 2), -(-w // 2)
     else:
         gen = model.generator
-        for layer in gen.layer_numbers():
+        for layer in gen.layer_numbers:
             k = gen.layer_k(layer)
             if not k:
                 continue
             hh, ww, c = gen.layer_shape(layer)
-            mode = "channel" if layer == gen.layer_numbers()[0] else "spatial"
+            mode = "channel" if layer == gen.layer_numbers[0] else "spatial"
             specs.append({"op": f"top_k_mask({mode}, k={k})", "input": [batch, hh, ww, c], "k": k, "mode": mode,
                           "count_per_step": 1})
     return specs
@@ -486,9 +532,20 @@ def run_other_micro(spec: dict, iters: int, rounds: int, seed: int = 0) -> dict:
         def op(a):
             return top_k_mask(a, spec["k"], spec["mode"])
     fns = {"graph": tf.function(_looped(op, x, iters)), "xla": tf.function(_looped(op, x, iters), jit_compile=True)}
+    if spec["op"].startswith("MaxPool"):
+        def op_mask(a):
+            with tf.GradientTape() as tape:
+                tape.watch(a)
+                y = tf.reduce_sum(max_pool2d_mask_grad(a, 2, 2, "SAME") * wts)
+            return tape.gradient(y, a)
+        fns["graph_mask"] = tf.function(_looped(op_mask, x, iters))
+        fns["xla_mask"] = tf.function(_looped(op_mask, x, iters), jit_compile=True)
     ms = time_rounds(fns, rounds)
     out = {k: float(np.median(v)) / iters for k, v in ms.items() if k != "first_call_s"}
     out["xla_over_graph"] = median_ratio(ms["xla"], ms["graph"])
+    if "xla_mask" in ms:
+        out["xla_mask_over_graph"] = median_ratio(ms["xla_mask"], ms["graph"])
+        out["mask_max_abs_diff"] = float(tf.reduce_max(tf.abs(op(x) - op_mask(x))))
     return out
 
 
@@ -517,7 +574,7 @@ def main(args) -> dict:
         result["hlo"] = {"convolutions": convs, "while_bodies": parsed["while_bodies"],
                          "convolutions_in_while_body_not_eigen_form": [
                              r["op_name"] for r in convs if r["in_while_body"] and not r["eigen_form"]]}
-        with forward_conv_gradients():
+        with restructured_gradients():
             fixed = parse_hlo(hlo_text(tf.function(loop, jit_compile=True)), steps)
         result["hlo"]["forward_conv_gradients_not_eigen_form"] = [
             r["op_name"] for r in fixed["instructions"] if r["opcode"] == "convolution" and not r["eigen_form"]]
@@ -538,14 +595,16 @@ def main(args) -> dict:
             fns["eager"] = loop
         fns["graph"] = tf.function(loop)
         fns["xla"] = xla_fn
-        fixed_fns = {"graph_fwdconv": tf.function(loop), "xla_fwdconv": tf.function(loop, jit_compile=True)}
+        fixed_fns = {"graph_fwdconv": (tf.function(loop), False), "xla_fwdconv": (tf.function(loop, jit_compile=True), False)}
+        if args.model == "wframe":  # the only loop with a max-pool
+            fixed_fns["xla_fwdconv_poolmask"] = (tf.function(loop, jit_compile=True), True)
         first = {}
-        with forward_conv_gradients():
-            for key, f in fixed_fns.items():  # trace inside the context; later calls reuse the trace
+        for key, (f, pools) in fixed_fns.items():
+            with restructured_gradients(convs=True, pools=pools):  # trace inside; later calls reuse the trace
                 t = time.perf_counter()
                 _block(f())
                 first[key] = time.perf_counter() - t
-        fns.update(fixed_fns)
+            fns[key] = f
         for key in ("graph", "xla") + (() if args.no_eager else ("eager",)):
             t = time.perf_counter()
             _block(fns[key]())
@@ -558,6 +617,8 @@ def main(args) -> dict:
         loop_out["xla_fwdconv_over_graph"] = median_ratio(ms["xla_fwdconv"], ms["graph"])
         loop_out["graph_fwdconv_over_graph"] = median_ratio(ms["graph_fwdconv"], ms["graph"])
         loop_out["xla_fwdconv_over_xla"] = median_ratio(ms["xla_fwdconv"], ms["xla"])
+        if "xla_fwdconv_poolmask" in ms:
+            loop_out["xla_fwdconv_poolmask_over_graph"] = median_ratio(ms["xla_fwdconv_poolmask"], ms["graph"])
         if "eager" in ms:
             loop_out["eager_over_graph"] = median_ratio(ms["eager"], ms["graph"])
         result["loop"] = loop_out
@@ -567,9 +628,13 @@ def main(args) -> dict:
         print(f"  XLA/graph {loop_out['xla_over_graph']:.2f}x; XLA with forward-conv gradients/graph "
               f"{loop_out['xla_fwdconv_over_graph']:.2f}x; graph with them/graph "
               f"{loop_out['graph_fwdconv_over_graph']:.2f}x", flush=True)
+        if "xla_fwdconv_poolmask" in ms:
+            print(f"  XLA with forward-conv and max-pool mask gradients/graph "
+                  f"{loop_out['xla_fwdconv_poolmask_over_graph']:.2f}x", flush=True)
         if "flops" in result:
             g = result["flops"]["gflop_per_loop"]
-            ach = {k: g / (np.array(ms[k]) / 1000) for k in ("graph", "xla", "xla_fwdconv")}
+            ach = {k: g / (np.array(ms[k]) / 1000) for k in ("graph", "xla", "xla_fwdconv", "xla_fwdconv_poolmask")
+                   if k in ms}
             result["achieved"] = {
                 f"{k}_gflops": float(np.median(v)) for k, v in ach.items()}
             result["achieved"].update({
@@ -596,18 +661,21 @@ def main(args) -> dict:
         for spec in other_micro_specs(model, chains, batch):
             r = {**spec, **run_other_micro(spec, args.micro_iters, args.micro_rounds)}
             rows.append(r)
+            extra = (f"   (mask gradient: graph {r['graph_mask']:.2f}, XLA {r['xla_mask']:.2f})"
+                     if "xla_mask" in r else "")
             print(f"    {r['op']:22s} {str(r['input']):>18s} {'':>14s} {r['count_per_step']:6d} "
-                  f"{r['graph']:8.2f} {r['xla']:8.2f} {r['xla_over_graph']:7.2f}", flush=True)
+                  f"{r['graph']:8.2f} {r['xla']:8.2f} {r['xla_over_graph']:7.2f}{extra}", flush=True)
         result["micro"] = rows
         # How much of each whole-loop time the measured ops explain (the rest:
         # elementwise ops, RNG, loop overhead; and the micro loops' own adds).
         if "loop" in result:
             explained = {}
-            for mode, col in (("graph", "graph"), ("xla", "xla"), ("xla_fwdconv", "xla_fwdconv")):
-                tot = 0.0
-                for r in rows:
-                    c = col if col in r else ("xla" if col == "xla_fwdconv" else col)
-                    tot += r[c] * r["count_per_step"] * steps
+            columns = {"graph": ["graph"], "xla": ["xla"], "xla_fwdconv": ["xla_fwdconv", "xla"],
+                       "xla_fwdconv_poolmask": ["xla_fwdconv", "xla_mask", "xla"]}
+            for mode, prefs in columns.items():
+                if f"{mode}_ms" not in result["loop"]:
+                    continue
+                tot = sum(next(r[c] for c in prefs if c in r) * r["count_per_step"] * steps for r in rows)
                 explained[mode] = {"ops_ms": tot, "loop_ms": result["loop"][f"{mode}_ms"],
                                    "rest_ms": result["loop"][f"{mode}_ms"] - tot}
             result["explained"] = explained

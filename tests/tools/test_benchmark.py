@@ -1,6 +1,5 @@
 """tools/benchmark.py soak mode: the memory-trend helper, the trace counter and a tiny soak end to end."""
 
-import importlib.util
 import json
 import math
 import os
@@ -9,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from repo_paths import REPO
+from repo_paths import REPO, load_tool
 
 ROOT = REPO
 BENCHMARK = os.path.join(ROOT, "tools", "benchmark.py")
@@ -20,11 +19,7 @@ QUICK_WARMUP, QUICK_STEPS, QUICK_CHUNK = 10, 40, 5
 
 @pytest.fixture(scope="module")
 def bench():
-    # tools/ is not a package: load the script as a module.
-    spec = importlib.util.spec_from_file_location("tfgen_tools_benchmark", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("benchmark")
 
 
 def tiny_config(bench):

@@ -5,13 +5,12 @@ before it imports torch, and that it refuses clearly when torch is missing.
 """
 
 import builtins
-import importlib.util
 import os
 import sys
 import textwrap
 
 import pytest
-from repo_paths import REPO
+from repo_paths import REPO, load_tool
 
 REFERENCE = os.path.join(REPO, "tools", "reference_lrgan.py")
 
@@ -55,11 +54,7 @@ FAKE_TRAIN_PY = textwrap.dedent('''\
 
 @pytest.fixture(scope="module")
 def ref():
-    # tools/ is not a package: load the script as a module (as test_benchmark.py does).
-    spec = importlib.util.spec_from_file_location("tfgen_tools_reference_lrgan", REFERENCE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("reference_lrgan")
 
 
 def write_checkout(folder, source=FAKE_TRAIN_PY):
@@ -74,9 +69,7 @@ SHAPE = {"image_size": 32, "channels": 3, "timesteps": 2}
 def test_module_loads_without_torch(ref, monkeypatch):
     """Importing the module must not import torch (benchmark.py loads it whether or not the mode is used)."""
     monkeypatch.setitem(sys.modules, "torch", None)
-    spec = importlib.util.spec_from_file_location("tfgen_tools_reference_lrgan_no_torch", REFERENCE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_tool("reference_lrgan", "tfgen_tools_reference_lrgan_no_torch")
     assert module.ReferenceUnavailable is not None
 
 

@@ -1,6 +1,5 @@
 """tools/sweep.py: one config trained and evaluated at several values of one setting."""
 
-import importlib.util
 import json
 import os
 
@@ -8,16 +7,13 @@ import pytest
 import yaml
 
 from model_testing import tiny_run_yaml
-from repo_paths import REPO
+from repo_paths import REPO, load_tool
 
 ROOT = REPO
 
 
 def load_sweep():
-    spec = importlib.util.spec_from_file_location("tfgen_tools_sweep", os.path.join(ROOT, "tools", "sweep.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("sweep")
 
 
 def test_markdown_table_formats_missing_scores():

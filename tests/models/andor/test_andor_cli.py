@@ -4,7 +4,6 @@ basis pictures and Markdown land in the work directory, `tfgen evaluate`
 reports reconstruction MSE and the NCC score, and the benchmark times the
 Langevin loop."""
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import tensorflow as tf
 import yaml
 
 from model_testing import tiny_run_yaml
-from repo_paths import REPO
+from repo_paths import REPO, load_tool
 
 ROOT = REPO
 
@@ -87,9 +86,7 @@ def test_workdir_has_tree_pictures_markdown_and_evaluate_reports_reconstruction_
 
 
 def test_benchmark_times_the_latent_langevin_loop():
-    spec = importlib.util.spec_from_file_location("tfgen_tools_benchmark", os.path.join(ROOT, "tools", "benchmark.py"))
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_tool("benchmark")
     from tfgen import config as config_lib
 
     config = config_lib.config_from_dict({"model": {"name": "andor", **config_lib.tiny_overrides("andor"),

@@ -2,7 +2,6 @@
 step once), and tools/frame_compare.py (FRAME vs wFRAME curves)."""
 
 import csv
-import importlib.util
 import json
 import os
 
@@ -11,17 +10,13 @@ import pytest
 import yaml
 
 from model_testing import tiny_run_yaml
-from repo_paths import REPO
+from repo_paths import REPO, load_tool
 
 ROOT = REPO
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location("tfgen_tools_frame_compare",
-                                                  os.path.join(ROOT, "tools", "frame_compare.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def load_frame_compare():
+    return load_tool("frame_compare")
 
 
 def tiny_wframe_yaml(tmp_path, steps=3, **model):
@@ -107,7 +102,7 @@ def test_one_spike_does_not_decide_the_instability_but_a_collapse_is_found():
 
 
 def test_frame_compare_trains_both_and_draws_the_curves(tmp_path):
-    tool = load_tool()
+    tool = load_frame_compare()
     root = tmp_path / "cmp"
     report = tool.compare(tiny_wframe_yaml(tmp_path), str(root), train=in_process_train)
     frame_cfg = yaml.safe_load(open(root / "frame" / "config.yaml"))
@@ -129,7 +124,7 @@ def test_frame_compare_trains_both_and_draws_the_curves(tmp_path):
 
 
 def test_sweep_trains_each_lambda_and_seed_and_tabulates_every_run(tmp_path):
-    tool = load_tool()
+    tool = load_frame_compare()
     root = tmp_path / "sweep"
     calls = []
 
@@ -152,9 +147,7 @@ def test_sweep_trains_each_lambda_and_seed_and_tabulates_every_run(tmp_path):
 
 
 def test_benchmark_times_the_langevin_loop_eager_graph_and_xla():
-    spec = importlib.util.spec_from_file_location("tfgen_tools_benchmark", os.path.join(ROOT, "tools", "benchmark.py"))
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_tool("benchmark")
     from tfgen import config as config_lib
 
     config = config_lib.config_from_dict({"model": {"name": "wframe", **config_lib.tiny_overrides("wframe")},
