@@ -154,6 +154,11 @@ def test_most_used_basis_counts_activations():
     counts = (rec["activations"][3].numpy() != 0).sum((1, 2)).mean(0)
     np.testing.assert_allclose(used["usage"], np.sort(counts)[::-1][:len(used["usage"])])
     assert used["basis"].shape == (len(used["channels"]), 32, 32, 1)
+    # Several layers from one batched pass give each layer's own result.
+    every = andor_basis.most_used_basis(g, zs, g.layer_numbers, 4)
+    assert sorted(every) == sorted(g.layer_numbers)
+    for key in ("channels", "usage", "coefficients", "basis"):
+        np.testing.assert_allclose(every[3][key], used[key], rtol=1e-5, atol=1e-6)
 
 
 # -- learning and inference ----------------------------------------------------------

@@ -228,7 +228,7 @@ def tree_markdown(tree: Dict[str, Any], generator: AndOrGenerator) -> str:
 
 # -- learned primitives and parts -------------------------------------------------
 
-def most_used_basis(generator: AndOrGenerator, zs, layer: int, num: int) -> Dict[str, np.ndarray]:
+def most_used_basis(generator: AndOrGenerator, zs, layer, num: int):
     """The `num` channels of `layer` active most often over many z, with their basis functions.
 
     Each channel is shown through its strongest occurrence (the z and
@@ -236,27 +236,38 @@ def most_used_basis(generator: AndOrGenerator, zs, layer: int, num: int) -> Dict
 
     Args:
       zs: [N, latent_dim].
+      layer: a layer number, or a sequence of them: every layer's result then
+        comes from one batched forward pass over `zs` (the pass records all
+        layers' activations), and each z's masks are recorded once.
 
     Returns:
-      "basis" [num, H, W, C] (s·B), "channels" [num], "usage" [num] (mean
-      number of kept activations per z), "coefficients" [num].
+      For one layer: "basis" [num, H, W, C] (s·B), "channels" [num], "usage"
+      [num] (mean number of kept activations per z), "coefficients" [num].
+      For a sequence: {layer: that dict}.
     """
-    # 64 z per pass: every layer's activations of the batch are recorded.
-    acts = map_batches(lambda z: generator.run(tf.constant(z), record=True)[1]["activations"][layer],
-                       np.asarray(zs, np.float32), batch_size=64)  # [N, h, w, c]
-    usage = (acts != 0).sum(axis=(1, 2)).mean(axis=0)  # per channel
-    channels = np.argsort(-usage, kind="stable")[:num]
-    channels = channels[usage[channels] > 0]
-    bases, coefficients = [], []
-    for c in channels:
-        n, h, w = np.unravel_index(np.argmax(acts[..., c]), acts.shape[:3])
-        rec = record(generator, zs[n])
-        s = float(acts[n, h, w, c])
-        bases.append(s * basis_at(generator, rec, layer, [(h, w, c)])[0])
-        coefficients.append(s)
-    shape = (0, generator.image_size, generator.image_size, generator.out_channels)
-    return {"basis": np.stack(bases) if bases else np.zeros(shape, np.float32), "channels": channels,
-            "usage": usage[channels], "coefficients": np.asarray(coefficients, np.float32)}
+    layers = [layer] if np.isscalar(layer) else list(layer)
+    zs = np.asarray(zs, np.float32)
+    # 64 z per pass; one pass gives every requested layer's activations.
+    acts = map_batches(lambda z: tuple(generator.run(tf.constant(z), record=True)[1]["activations"][n]
+                                       for n in layers), zs, batch_size=64)
+    records = {}  # z index -> record(generator, z): the masks its basis functions are computed under
+    out = {}
+    for number, layer_acts in zip(layers, acts):  # [N, h, w, c] each
+        usage = (layer_acts != 0).sum(axis=(1, 2)).mean(axis=0)  # per channel
+        channels = np.argsort(-usage, kind="stable")[:num]
+        channels = channels[usage[channels] > 0]
+        bases, coefficients = [], []
+        for c in channels:
+            n, h, w = np.unravel_index(np.argmax(layer_acts[..., c]), layer_acts.shape[:3])
+            if n not in records:
+                records[n] = record(generator, zs[n])
+            s = float(layer_acts[n, h, w, c])
+            bases.append(s * basis_at(generator, records[n], number, [(h, w, c)])[0])
+            coefficients.append(s)
+        shape = (0, generator.image_size, generator.image_size, generator.out_channels)
+        out[number] = {"basis": np.stack(bases) if bases else np.zeros(shape, np.float32), "channels": channels,
+                       "usage": usage[channels], "coefficients": np.asarray(coefficients, np.float32)}
+    return out[layers[0]] if np.isscalar(layer) else out
 
 
 def layer_bases(generator: AndOrGenerator, zs, layer: int, per_z: int) -> List[np.ndarray]:

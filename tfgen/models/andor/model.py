@@ -291,10 +291,11 @@ class AndOr(GenerativeModel):
         panels = super().image_panels(fixed_latent, real_batch)
         panels["and_or_tree"] = self.figure_panel(render_tree(self.and_or_tree(fixed_latent[0])))
         rows = []
+        # One batched pass for every layer (it records them all), not one per layer.
+        used = andor_basis.most_used_basis(self.generator, fixed_latent, self.generator.layer_numbers, cfg.num_basis)
         for layer in self.generator.layer_numbers:
-            used = andor_basis.most_used_basis(self.generator, fixed_latent, layer, cfg.num_basis)
             size = self.generator.layer_shape(layer)[0]
-            rows.append((f"layer {layer} ({size}x{size})", used["basis"]))
+            rows.append((f"layer {layer} ({size}x{size})", used[layer]["basis"]))
         panels["most_used_basis"] = self.figure_panel(labelled_basis_grid(rows, scale=2))
         return panels
 
