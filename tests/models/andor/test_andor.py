@@ -325,6 +325,8 @@ def test_panels_tree_text_and_interpretability_score():
 
     extras = evaluation_extras("andor")(model, {"image": images[:4], "train_image": images}, None)
     assert 0 < extras["ncc_score"] <= 1 and extras["ncc_bases"] > 0 and extras["ncc_layer"] == 3
+    assert extras["ncc_margin"] == pytest.approx(
+        extras["ncc_score"] - max(extras["ncc_null_noise"], extras["ncc_null_blobs"]), abs=1e-6)
 
 
 def test_export_reloads_without_tfgen(tmp_path):

@@ -9,6 +9,8 @@ from tfgen.models.andor.ncc import (
     best_match_scores,
     crop_to_support,
     matching_score,
+    null_templates,
+    score_against_null,
     normalized_cross_correlation,
 )
 
@@ -176,3 +178,36 @@ def test_matching_score_mean_equals_mean_of_scores():
     assert result["mean"] == pytest.approx(float(np.mean(result["scores"])), abs=1e-7)
     assert result["scores"][0] == pytest.approx(1.0, abs=1e-4)
     assert all(-1.0 <= s <= 1.0 for s in result["scores"])
+
+
+def test_null_templates_have_the_shapes_and_no_learned_structure():
+    shapes = [(3, 3, 1), (8, 5, 1), (6, 6, 3)]
+    for kind in ("noise", "blobs"):
+        nulls = null_templates(shapes, kind, seed=1)
+        assert [t.shape for t in nulls] == shapes and all(t.dtype == np.float32 for t in nulls)
+        again = null_templates(shapes, kind, seed=1)
+        assert all(np.array_equal(a, b) for a, b in zip(nulls, again))
+    blob = null_templates([(9, 9, 1)], "blobs")[0][..., 0]
+    assert blob.max() <= 0.0 and blob.min() < -0.9  # one dark bump on a flat background
+    with pytest.raises(ValueError, match="kind"):
+        null_templates(shapes, "stripes")
+
+
+def test_patches_of_the_images_beat_the_null_and_nulls_have_no_margin():
+    """Templates cut from the images score 1 (a perfect match); null templates of the same sizes
+    score what chance gives, so the margin is what the patches add."""
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(6, 20, 20, 1)).astype(np.float32)
+    patches = []
+    for k in range(5):
+        y, x = rng.integers(0, 12, size=2)
+        patch = np.zeros((20, 20, 1), np.float32)
+        patch[:8, :8] = images[k, y:y + 8, x:x + 8]  # image-shaped, cropped back to 8x8 by the score
+        patches.append(patch)
+    result = score_against_null(images, patches, rel_threshold=1e-6, min_size=8)
+    assert result["mean"] == pytest.approx(1.0, abs=1e-4)
+    assert set(result["null"]) == {"noise", "blobs"} and all(0 < v < 0.9 for v in result["null"].values())
+    assert result["margin"] == pytest.approx(1.0 - max(result["null"].values()), abs=1e-4)
+    nulls = null_templates([(8, 8, 1)] * 5, "noise", seed=0)  # scored like bases: margin about 0
+    null_result = score_against_null(images, nulls, rel_threshold=1e-6, min_size=8)
+    assert abs(null_result["margin"]) < 0.15

@@ -32,7 +32,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfgen.models.andor.ncc import matching_score
+from tfgen.models.andor.ncc import score_against_null
 from tfgen.models.andor.networks import AndOrGenerator
 from tfgen.ops.batching import map_batches
 
@@ -292,6 +292,7 @@ def interpretability_score(generator: AndOrGenerator, zs, images, layer: int = 3
       images: [M, H, W, C] training images in [-1, 1].
     """
     bases = layer_bases(generator, zs, layer, per_z)
-    result = matching_score(np.asarray(images, np.float32), bases, rel_threshold=rel_threshold)
+    result = score_against_null(np.asarray(images, np.float32), bases, rel_threshold=rel_threshold)
     return {"mean": float(result["mean"]), "count": int(result["count"]),
-            "std": float(np.std(result["scores"])) if result["scores"] else float("nan")}
+            "std": float(np.std(result["scores"])) if result["scores"] else float("nan"),
+            "null": result["null"], "margin": float(result["margin"])}

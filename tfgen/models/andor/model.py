@@ -351,9 +351,12 @@ class AndOr(GenerativeModel):
 @register_evaluation_extras("andor")
 def evaluation_extras(model, arrays, extractor=None):
     """Table 4's interpretability score: layer-`ncc_layer` basis functions
-    (top 8 of each of 16 latents from the prior) against training images."""
+    (top 8 of each of 16 latents from the prior) against training images,
+    beside the null (random-noise and smooth-blob templates of the same crop
+    sizes) and the margin over the larger null."""
     images = arrays.get("train_image", arrays["image"])[:500]
     zs = model.latent_batch(16, seed=5).numpy()
     score = andor_basis.interpretability_score(model.generator, zs, images, layer=model.model_config.ncc_layer)
     return {"ncc_score": score["mean"], "ncc_score_std": score["std"], "ncc_bases": score["count"],
-            "ncc_layer": model.model_config.ncc_layer}
+            "ncc_layer": model.model_config.ncc_layer, "ncc_null_noise": score["null"]["noise"],
+            "ncc_null_blobs": score["null"]["blobs"], "ncc_margin": score["margin"]}
