@@ -56,6 +56,7 @@ PARTS = ("loop", "micro", "flops")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    """The command line (see the module docstring); `argv` None reads sys.argv."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", choices=("wframe", "andor"), default="wframe")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds of the whole-loop timings")
@@ -123,7 +124,8 @@ def conv2d_grad_as_forward_conv(input, filters, strides, padding, data_format="N
     k = tf.convert_to_tensor(filters)
     stride_one = strides in (1, [1], [1, 1], [1, 1, 1, 1], (1, 1), (1, 1, 1, 1))
     odd = k.shape.rank == 4 and k.shape[0] is not None and k.shape[0] % 2 == 1 and k.shape[0] == k.shape[1]
-    if not (stride_one and odd and padding == "SAME" and data_format == "NHWC" and dilations in (None, 1, [1, 1, 1, 1])):
+    plain = data_format == "NHWC" and dilations in (None, 1, [1, 1, 1, 1])
+    if not (stride_one and odd and padding == "SAME" and plain):
         return _TF_CONV2D(input, filters, strides, padding, data_format=data_format, dilations=dilations, name=name)
 
     @tf.custom_gradient
@@ -207,6 +209,7 @@ def restructured_gradients(convs: bool = True, pools: bool = False):
 # -- machine ----------------------------------------------------------------------
 
 def machine_info() -> dict:
+    """CPU, ISA extensions, TensorFlow version, thread settings and XLA flags of this run."""
     model = ""
     flags = ""
     try:
@@ -231,15 +234,25 @@ def machine_info() -> dict:
 # -- timing -------------------------------------------------------------------------
 
 def _block(result) -> None:
+    """Waits for every tensor in `result` (XLA and TF run asynchronously until .numpy())."""
     tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t, result)
 
 
-def time_rounds(fns: dict, rounds: int, warm: bool = True, between=None) -> dict:
+def time_rounds(fns: dict, rounds: int, warm: bool = True, between=None):
     """ms per call of each function, in `rounds` alternating rounds (first calls excluded).
 
-    Returns name -> list of ms per round, and "first_call_s" -> name -> the
-    first call's seconds (tracing plus, under XLA, compilation). `between`,
-    if given, is called at the start of every round (e.g. the matmul peak).
+    Alternating rounds give every variant the same share of a shared
+    machine's load swings, so per-round ratios are meaningful.
+
+    Args:
+      fns: name -> function of no arguments returning tensors.
+      rounds: timed calls of each function.
+      warm: call each function once first (tracing, XLA compilation).
+      between: optional function of no arguments called at the start of
+        every round (e.g. a matmul peak measurement).
+
+    Returns:
+      (name -> list of ms per round, name -> the warm-up call's seconds).
     """
     first = {}
     if warm:
@@ -255,11 +268,11 @@ def time_rounds(fns: dict, rounds: int, warm: bool = True, between=None) -> dict
             t = time.perf_counter()
             _block(f())
             ms[key].append(1000 * (time.perf_counter() - t))
-    ms["first_call_s"] = first
-    return ms
+    return ms, first
 
 
 def median_ratio(a, b) -> float:
+    """Median over rounds of a[i] / b[i]: robust to load that hits both variants of a round alike."""
     return float(np.median([x / y for x, y in zip(a, b)]))
 
 
@@ -358,10 +371,12 @@ def parse_hlo(text: str, default_trip_count: int) -> dict:
 
 
 def hlo_text(fn, stage: str = "optimized_hlo") -> str:
+    """The HLO text XLA:CPU produces for a jit-compiled function of no arguments (compiles it)."""
     return fn.experimental_get_compiler_ir()(stage=stage)
 
 
 def loop_flops(parsed: dict) -> dict:
+    """GFLOP of one call of the module `parse_hlo` read, total and per TensorFlow op type."""
     convs = [r for r in parsed["instructions"] if "gflop" in r]
     total = sum(r["gflop"] * r["runs_per_call"] for r in convs)
     by_type = {}
@@ -430,7 +445,8 @@ def conv_micro_specs(parsed: dict) -> list:
     """One micro-benchmark per distinct (op type, shapes) of the loop body's Conv2D / Conv2DBackpropInput."""
     specs = {}
     for r in parsed["instructions"]:
-        if r["opcode"] != "convolution" or not r["in_while_body"] or r["op_type"] not in ("Conv2D", "Conv2DBackpropInput"):
+        wanted = r["op_type"] in ("Conv2D", "Conv2DBackpropInput")
+        if r["opcode"] != "convolution" or not r["in_while_body"] or not wanted:
             continue
         if not (r["lhs"] and r["rhs"] and r["out"]) or not _same_padding(r["window"], r["rhs"][:2]):
             continue
@@ -449,6 +465,12 @@ def conv_micro_specs(parsed: dict) -> list:
 
 
 def run_conv_micro(spec: dict, iters: int, rounds: int, seed: int = 0) -> dict:
+    """Times one conv of `conv_micro_specs` on random inputs: ms per call per variant, ratios, GFLOP/s.
+
+    Variants: "graph" and "xla" in a while loop; for a backprop-input conv
+    also "xla_entry" (unrolled: the entry computation) and "xla_fwdconv"
+    (the backprop as a forward conv with the flipped kernel, in the loop).
+    """
     rng = np.random.default_rng(seed)
     x = tf.constant(rng.standard_normal(spec["input"]).astype("float32"))
     k = tf.constant((rng.standard_normal(spec["kernel"]) * 0.05).astype("float32"))
@@ -474,8 +496,8 @@ def run_conv_micro(spec: dict, iters: int, rounds: int, seed: int = 0) -> dict:
                # where XLA:CPU's ConvCanonicalization does transpose them.
                "xla_entry": tf.function(_looped(op, x, iters, unrolled=True), jit_compile=True),
                "xla_fwdconv": tf.function(_looped(op_fwd, x, iters), jit_compile=True)}
-    ms = time_rounds(fns, rounds)
-    out = {k: float(np.median(v)) / iters for k, v in ms.items() if k != "first_call_s"}
+    ms, _ = time_rounds(fns, rounds)
+    out = {k: float(np.median(v)) / iters for k, v in ms.items()}
     out["xla_over_graph"] = median_ratio(ms["xla"], ms["graph"])
     if "xla_fwdconv" in ms:
         out["xla_fwdconv_over_graph"] = median_ratio(ms["xla_fwdconv"], ms["graph"])
@@ -515,6 +537,7 @@ def other_micro_specs(model, chains: int, batch: int) -> list:
 
 
 def run_other_micro(spec: dict, iters: int, rounds: int, seed: int = 0) -> dict:
+    """Times one op of `other_micro_specs` in a while loop, graph vs XLA (and the max-pool mask gradient)."""
     rng = np.random.default_rng(seed)
     x = tf.constant(np.abs(rng.standard_normal(spec["input"])).astype("float32"))
     if spec["op"].startswith("MaxPool"):
@@ -540,8 +563,8 @@ def run_other_micro(spec: dict, iters: int, rounds: int, seed: int = 0) -> dict:
             return tape.gradient(y, a)
         fns["graph_mask"] = tf.function(_looped(op_mask, x, iters))
         fns["xla_mask"] = tf.function(_looped(op_mask, x, iters), jit_compile=True)
-    ms = time_rounds(fns, rounds)
-    out = {k: float(np.median(v)) / iters for k, v in ms.items() if k != "first_call_s"}
+    ms, _ = time_rounds(fns, rounds)
+    out = {k: float(np.median(v)) / iters for k, v in ms.items()}
     out["xla_over_graph"] = median_ratio(ms["xla"], ms["graph"])
     if "xla_mask" in ms:
         out["xla_mask_over_graph"] = median_ratio(ms["xla_mask"], ms["graph"])
@@ -552,12 +575,18 @@ def run_other_micro(spec: dict, iters: int, rounds: int, seed: int = 0) -> dict:
 # -- main -------------------------------------------------------------------------------------
 
 def _matmul_peak(store: list):
+    """A function that appends this moment's fp32 matmul peak (GFLOP/s) to `store`."""
     def measure():
         store.append(benchmark.matmul_peak_gflops())
     return measure
 
 
 def main(args) -> dict:
+    """Runs the parts in `args.parts` for `args.model`, prints a summary and writes `args.out`.
+
+    Returns:
+      The results (the JSON's content).
+    """
     t_start = time.perf_counter()
     model, loop, steps, chains, label = build_case(args.model)
     batch = benchmark.CASES[args.model][0][4]
@@ -595,24 +624,35 @@ def main(args) -> dict:
             fns["eager"] = loop
         fns["graph"] = tf.function(loop)
         fns["xla"] = xla_fn
-        fixed_fns = {"graph_fwdconv": (tf.function(loop), False), "xla_fwdconv": (tf.function(loop, jit_compile=True), False)}
+        # (function, also the max-pool mask gradient): traced inside restructured_gradients.
+        fixed_fns = {"graph_fwdconv": (tf.function(loop), False),
+                     "xla_fwdconv": (tf.function(loop, jit_compile=True), False)}
         if args.model == "wframe":  # the only loop with a max-pool
             fixed_fns["xla_fwdconv_poolmask"] = (tf.function(loop, jit_compile=True), True)
-        first = {}
+        first, outputs = {}, {}
         for key, (f, pools) in fixed_fns.items():
             with restructured_gradients(convs=True, pools=pools):  # trace inside; later calls reuse the trace
                 t = time.perf_counter()
-                _block(f())
+                outputs[key] = f().numpy()
                 first[key] = time.perf_counter() - t
             fns[key] = f
         for key in ("graph", "xla") + (() if args.no_eager else ("eager",)):
             t = time.perf_counter()
-            _block(fns[key]())
+            outputs[key] = fns[key]().numpy()
             first[key] = time.perf_counter() - t
-        ms = time_rounds(fns, args.rounds, warm=False, between=_matmul_peak(peaks))
-        loop_out = {f"{k}_ms": float(np.median(v)) for k, v in ms.items() if k != "first_call_s"}
-        loop_out.update({f"{k}_ms_range": [min(v), max(v)] for k, v in ms.items() if k != "first_call_s"})
+        ms, _ = time_rounds(fns, args.rounds, warm=False, between=_matmul_peak(peaks))
+        loop_out = {f"{k}_ms": float(np.median(v)) for k, v in ms.items()}
+        loop_out.update({f"{k}_ms_range": [min(v), max(v)] for k, v in ms.items()})
         loop_out["first_call_s"] = first
+        # Same seed, same mode: the restructured loops should match their
+        # reference up to float summation order (XLA draws other noise than
+        # graph mode, so each is compared within its mode). AND-OR's top-k
+        # masks can flip on such tiny differences and then diverge further.
+        loop_out["max_abs_diff"] = {
+            f"{k}_vs_{ref}": float(np.max(np.abs(outputs[k] - outputs[ref])))
+            for k, ref in (("graph_fwdconv", "graph"), ("xla_fwdconv", "xla"), ("xla_fwdconv_poolmask", "xla"))
+            if k in outputs}
+        loop_out["max_abs_value"] = float(np.max(np.abs(outputs["graph"])))
         loop_out["xla_over_graph"] = median_ratio(ms["xla"], ms["graph"])
         loop_out["xla_fwdconv_over_graph"] = median_ratio(ms["xla_fwdconv"], ms["graph"])
         loop_out["graph_fwdconv_over_graph"] = median_ratio(ms["graph_fwdconv"], ms["graph"])

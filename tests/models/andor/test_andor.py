@@ -34,8 +34,8 @@ def tiny_model(**overrides):
     return model
 
 
-def tiny_generator(use_bias=True, sparsity=True):
-    g = AndOrGenerator(8, 16, 4, [8, 8, 4], [8, 16, 0], 1, sparsity=sparsity, use_bias=use_bias)
+def tiny_generator(use_bias=True, sparsity=True, padding="zero"):
+    g = AndOrGenerator(8, 16, 4, [8, 8, 4], [8, 16, 0], 1, sparsity=sparsity, use_bias=use_bias, padding=padding)
     if use_bias:  # non-zero biases, so that the bias image of Eq. 25 is tested too
         for v in g.weights:
             if "bias" in v.path:
@@ -88,9 +88,10 @@ def test_energy_network_follows_table_1():
 
 # -- basis functions (Appendix A) ----------------------------------------------------
 
-@pytest.mark.parametrize("use_bias,sparsity", [(True, True), (False, True), (True, False)])
-def test_eq_25_basis_functions_reproduce_the_pre_tanh_output(use_bias, sparsity):
-    g = tiny_generator(use_bias=use_bias, sparsity=sparsity)
+@pytest.mark.parametrize("use_bias,sparsity,padding", [(True, True, "zero"), (False, True, "zero"),
+                                                       (True, False, "zero"), (True, True, "reflect")])
+def test_eq_25_basis_functions_reproduce_the_pre_tanh_output(use_bias, sparsity, padding):
+    g = tiny_generator(use_bias=use_bias, sparsity=sparsity, padding=padding)
     z = tf.random.stateless_normal([8], seed=[4, 5])
     for layer in g.layer_numbers:
         b = andor_basis.basis_functions(g, z, layer, chunk=37)  # several chunks
@@ -159,6 +160,28 @@ def test_most_used_basis_counts_activations():
     assert sorted(every) == sorted(g.layer_numbers)
     for key in ("channels", "usage", "coefficients", "basis"):
         np.testing.assert_allclose(every[3][key], used[key], rtol=1e-5, atol=1e-6)
+
+
+def test_border_share_counts_kept_entries_on_the_border():
+    acts = np.zeros((2, 4, 4, 3), np.float32)
+    acts[0, 0, 1, 0] = acts[0, 3, 3, 2] = 1.0  # two on the border
+    acts[1, 1, 2, 1] = 2.0  # one inside
+    share = andor_basis.border_share(acts)
+    assert share["share"] == pytest.approx(2 / 3) and share["positions"] == pytest.approx(12 / 16)
+
+
+def test_reflect_padding_mirrors_the_borders():
+    """With reflect padding a constant map stays constant through a convolution (zero padding
+    darkens its border), and the layer shapes and weights are the same as with zero padding."""
+    zero, mirror = tiny_generator(padding="zero"), tiny_generator(padding="reflect")
+    assert [w.shape for w in zero.weights] == [w.shape for w in mirror.weights]
+    ones = tf.ones([1, 8, 8, 8])
+    conv = zero.convs[2]
+    y_zero = zero._conv(conv, ones, bias=False).numpy()
+    y_mirror = mirror._conv(conv, ones, bias=False).numpy()
+    np.testing.assert_allclose(y_mirror, np.broadcast_to(y_mirror[:, 3:4, 3:4], y_mirror.shape), rtol=1e-5)
+    np.testing.assert_allclose(y_zero[:, 1:-1, 1:-1], y_mirror[:, 1:-1, 1:-1], rtol=1e-5)
+    assert not np.allclose(y_zero[:, 0], y_mirror[:, 0])
 
 
 # -- learning and inference ----------------------------------------------------------
@@ -325,6 +348,7 @@ def test_panels_tree_text_and_interpretability_score():
 
     extras = evaluation_extras("andor")(model, {"image": images[:4], "train_image": images}, None)
     assert 0 < extras["ncc_score"] <= 1 and extras["ncc_bases"] > 0 and extras["ncc_layer"] == 3
+    assert 0 <= extras["border_share_layer3"] <= 1 and 0 < extras["border_positions_layer3"] < 1
     assert extras["ncc_margin"] == pytest.approx(
         extras["ncc_score"] - max(extras["ncc_null_noise"], extras["ncc_null_blobs"]), abs=1e-6)
 

@@ -270,6 +270,28 @@ def most_used_basis(generator: AndOrGenerator, zs, layer, num: int):
     return out[layers[0]] if np.isscalar(layer) else out
 
 
+def border_share(activations) -> Dict[str, float]:
+    """Where a layer's kept entries sit: the share on the map's one-pixel border.
+
+    Args:
+      activations: a layer's sparse activations [N, h, w, c].
+
+    Returns:
+      "share": fraction of the non-zero entries whose row or column is on
+      the border; "positions": the border's fraction of the positions (what
+      the share would be if position did not matter).
+    """
+    a = np.asarray(activations)
+    _, h, w, _ = a.shape
+    border = np.zeros((h, w), bool)
+    border[[0, -1], :] = True
+    border[:, [0, -1]] = True
+    kept = a != 0
+    total = int(kept.sum())
+    on_border = int(kept[:, border, :].sum())
+    return {"share": on_border / total if total else float("nan"), "positions": float(border.mean())}
+
+
 def layer_bases(generator: AndOrGenerator, zs, layer: int, per_z: int) -> List[np.ndarray]:
     """s·B of the `per_z` largest activations of `layer` for each z (for template matching)."""
     out = []

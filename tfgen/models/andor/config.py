@@ -25,6 +25,11 @@ class AndOrConfig(config_lib.ModelConfig):
                                 help="Channels of each upsampling block; the image is 4 * 2**len(channels) a side.")
     top_k: List[int] = field([16, 64, 256, 0], min=0,
                              help="k of each block's top-k over positions, per channel (0: none).")
+    padding: str = field("zero", choices=["zero", "reflect"],
+                         help="The generator's 3x3 convolutions: zero (\"SAME\", the paper's networks) or "
+                              "reflect (mirrored borders: zero padding makes border positions smaller, and "
+                              "spatial top-k then keeps them disproportionately, 58-64% of layer-3 entries on "
+                              "44% of the positions).")
     sparsity: bool = field(True, help="False: the dense baseline (Eq. 1), no top-k anywhere.")
     use_bias: bool = field(True, help="Biases in the generator (Eq. 4); basis functions are then exact up to "
                                       "a bias image.")

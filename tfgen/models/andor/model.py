@@ -97,7 +97,7 @@ class AndOr(GenerativeModel):
         self._check(cfg)
         self.generator = AndOrGenerator(cfg.latent_dim, cfg.fc_channels, cfg.fc_top_k, cfg.channels, cfg.top_k,
                                         self.image_shape[-1], sparsity=cfg.sparsity, use_bias=cfg.use_bias,
-                                        name="generator")
+                                        padding=cfg.padding, name="generator")
         self.energy = energy_network(self.image_shape, cfg.energy_first_channels, cfg.energy_channels)
         # One latent per training example. Every replica writes the same
         # gathered value (see train_step), so only the first replica's write is kept.
@@ -356,7 +356,11 @@ def evaluation_extras(model, arrays, extractor=None):
     sizes) and the margin over the larger null."""
     images = arrays.get("train_image", arrays["image"])[:500]
     zs = model.latent_batch(16, seed=5).numpy()
-    score = andor_basis.interpretability_score(model.generator, zs, images, layer=model.model_config.ncc_layer)
-    return {"ncc_score": score["mean"], "ncc_score_std": score["std"], "ncc_bases": score["count"],
+    layer = model.model_config.ncc_layer
+    score = andor_basis.interpretability_score(model.generator, zs, images, layer=layer)
+    # How much spatial top-k favours the maps' borders (with zero padding: 58-64% of layer-3 entries on 44%).
+    border = andor_basis.border_share(model.generator.run(tf.constant(zs), record=True)[1]["activations"][layer])
+    return {f"border_share_layer{layer}": border["share"], f"border_positions_layer{layer}": border["positions"],
+            "ncc_score": score["mean"], "ncc_score_std": score["std"], "ncc_bases": score["count"],
             "ncc_layer": model.model_config.ncc_layer, "ncc_null_noise": score["null"]["noise"],
             "ncc_null_blobs": score["null"]["blobs"], "ncc_margin": score["margin"]}

@@ -47,12 +47,18 @@ class AndOrGenerator(keras.Model):
       sparsity: False gives the dense baseline (Eq. 1): no top-k anywhere.
       use_bias: biases in the FC and conv layers (Eq. 4 has them).
       base_size: spatial size of the FC output (4).
+      padding: "zero" ("SAME" convolutions) or "reflect" (the borders
+        mirrored, then "VALID"); both are linear, so basis functions stay
+        exact.
     """
 
     def __init__(self, latent_dim: int, fc_channels: int, fc_top_k: int, channels: Sequence[int],
                  top_k: Sequence[int], out_channels: int, sparsity: bool = True, use_bias: bool = True,
-                 base_size: int = 4, **kwargs):
+                 base_size: int = 4, padding: str = "zero", **kwargs):
         super().__init__(**kwargs)
+        if padding not in ("zero", "reflect"):
+            raise ValueError(f"padding must be zero or reflect, got {padding!r}")
+        self.padding = padding
         if len(top_k) != len(channels):
             raise ValueError(f"top_k has {len(top_k)} entries, channels {len(channels)}: one k per block")
         self.latent_dim, self.fc_channels, self.fc_top_k = int(latent_dim), int(fc_channels), int(fc_top_k)
@@ -123,9 +129,11 @@ class AndOrGenerator(keras.Model):
         self.to_image.build((None, s, s, in_ch))
         self.built = True
 
-    @staticmethod
-    def _conv(layer, x, bias: bool):
-        y = tf.nn.conv2d(x, layer.kernel, 1, "SAME")
+    def _conv(self, layer, x, bias: bool):
+        if self.padding == "reflect":
+            y = tf.nn.conv2d(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT"), layer.kernel, 1, "VALID")
+        else:
+            y = tf.nn.conv2d(x, layer.kernel, 1, "SAME")
         return y + layer.bias if bias and layer.use_bias else y
 
     def _sparse(self, x, stage: int):
@@ -206,7 +214,7 @@ class AndOrGenerator(keras.Model):
         return {**super().get_config(), "latent_dim": self.latent_dim, "fc_channels": self.fc_channels,
                 "fc_top_k": self.fc_top_k, "channels": self.channels, "top_k": self.top_k,
                 "out_channels": self.out_channels, "sparsity": self.sparsity, "use_bias": self.use_bias,
-                "base_size": self.base_size}
+                "base_size": self.base_size, "padding": self.padding}
 
 
 def energy_network(image_shape: Sequence[int], first_channels: int, channels: Sequence[int],
