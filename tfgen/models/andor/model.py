@@ -53,7 +53,9 @@ pipeline adds it).
 Metrics: energy_loss (mean f(g(Ẑ)) − mean f(Y)), energy_real, energy_fake,
 generator_loss, reconstruction_mse (per pixel, after this step's Langevin),
 latent_norm (mean |Z|²/d of the inferred latents), latent_move (RMS change
-of Z over the l_G steps).
+of Z over the l_G steps), energy_gradient_ratio (|∇_Θ of the sample term
+−w f(g(Ẑ))| / |∇_Θ L(Θ)|, this replica's gradients: how much the energy
+network moves the generator; with the α cap it was 1-2.5%).
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ class AndOr(GenerativeModel):
             name="latent_bank", shape=(cfg.latent_bank_size, cfg.latent_dim), trainable=False,
             initializer=keras.initializers.RandomNormal(stddev=1.0, seed=self.seed), aggregation="only_first_replica")
         self.add_trackers("energy_loss", "energy_real", "energy_fake", "generator_loss", "reconstruction_mse",
-                          "latent_norm", "latent_move")
+                          "latent_norm", "latent_move", "energy_gradient_ratio")
         self._infer_compiled = self.maybe_xla(self._infer_impl)
         # Inference outside a train step (panels, evaluation, export) runs as a
         # graph at least: eager Langevin is 2.3x slower (tools/benchmark.py).
@@ -219,28 +221,37 @@ class AndOr(GenerativeModel):
         global_batch = self.global_batch_size(images)
         z_prior = self.per_example_normal(n, (cfg.latent_dim,))
 
-        # Step 1: the energy network, observed vs generated (Eq. 20).
-        fake = self.generator(z_prior)
-        with tf.GradientTape() as tape:
-            f_real, f_fake = self.energy(images), self.energy(fake)
-            energy_loss = reduce_loss(energy_network_loss(f_real, f_fake, cfg.energy_penalty), global_batch)
-        self.energy_optimizer.apply(tape.gradient(energy_loss, self.energy.trainable_variables),
-                                    self.energy.trainable_variables)
-
-        # Step 2: l_G Langevin steps on each example's persistent latent (Eq. 13-14).
-        z0 = tf.gather(self.latent_bank, index)
-        noise = self.per_example_normal(n, (cfg.langevin_steps, cfg.latent_dim))
-        z = tf.stop_gradient(self._infer_compiled(images, z0, tf.constant(cfg.langevin_steps), noise=noise))
-
-        # Step 3: the generator, L(Θ) on the inferred latents + H(Θ) on prior samples (Eq. 15, 21-22).
-        with tf.GradientTape() as tape:
-            recon, fake = self.generator(z), self.generator(z_prior)
+        # The generator's tape is open from its first pass: the prior samples g(Ẑ) of step 1 are
+        # those of step 3 (Θ does not change in between), so the generator runs on Ẑ once.
+        with tf.GradientTape(persistent=True) as g_tape:
+            fake = self.generator(z_prior)
+            with g_tape.stop_recording():
+                # Step 1: the energy network, observed vs generated (Eq. 20).
+                with tf.GradientTape() as tape:
+                    f_real, f_fake = self.energy(images), self.energy(tf.stop_gradient(fake))
+                    energy_loss = reduce_loss(energy_network_loss(f_real, f_fake, cfg.energy_penalty), global_batch)
+                self.energy_optimizer.apply(tape.gradient(energy_loss, self.energy.trainable_variables),
+                                            self.energy.trainable_variables)
+                # Step 2: l_G Langevin steps on each example's persistent latent (Eq. 13-14).
+                z0 = tf.gather(self.latent_bank, index)
+                noise = self.per_example_normal(n, (cfg.langevin_steps, cfg.latent_dim))
+                z = tf.stop_gradient(self._infer_compiled(images, z0, tf.constant(cfg.langevin_steps), noise=noise))
+            # Step 3: the generator, L(Θ) on the inferred latents + H(Θ) on prior samples (Eq. 15, 21-22).
+            recon = self.generator(z)
             per_example = generator_objective(images, recon, fake, self.energy(fake), cfg.sigma,
                                               cfg.reference_sigma, cfg.energy_weight,
                                               reference_term=cfg.generator_reference_term)
-            generator_loss = reduce_loss(per_example, global_batch)
-        self.generator_optimizer.apply(tape.gradient(generator_loss, self.generator.trainable_variables),
-                                       self.generator.trainable_variables)
+            likelihood = reduce_loss(generator_objective(images, recon, fake, 0.0, cfg.sigma, cfg.reference_sigma,
+                                                         0.0), global_batch)
+            sample_term = reduce_loss(per_example, global_batch) - likelihood
+        # The two terms back-propagate through disjoint branches (recon, fake): taking their
+        # gradients apart costs what their sum's would, and shows how much the energy term moves Θ.
+        variables = self.generator.trainable_variables
+        g_likelihood = g_tape.gradient(likelihood, variables, unconnected_gradients="zero")
+        g_sample = g_tape.gradient(sample_term, variables, unconnected_gradients="zero")
+        del g_tape
+        self.generator_optimizer.apply([a + b for a, b in zip(g_likelihood, g_sample)], variables)
+        ratio = tf.linalg.global_norm(g_sample) / tf.maximum(tf.linalg.global_norm(g_likelihood), 1e-30)
 
         self._write_latents(index, z)
         return self.update_trackers({
@@ -248,7 +259,8 @@ class AndOr(GenerativeModel):
             "energy_fake": tf.reduce_mean(f_fake), "generator_loss": tf.reduce_mean(per_example),
             "reconstruction_mse": tf.reduce_mean(tf.square(images - recon)),
             "latent_norm": tf.reduce_mean(tf.square(z)),
-            "latent_move": tf.sqrt(tf.reduce_mean(tf.square(z - z0)))})
+            "latent_move": tf.sqrt(tf.reduce_mean(tf.square(z - z0))),
+            "energy_gradient_ratio": ratio})
 
     def _write_latents(self, index, z):
         """Stores the global batch's new latents in the bank.
