@@ -98,8 +98,11 @@ def test_noise_seed_state_is_checkpointed(tmp_path):
     reader = tf.train.load_checkpoint(str(tmp_path / "r" / "checkpoints"))
     seeds = [k for k in reader.get_variable_to_shape_map() if k.startswith("state/noise_seed")]
     assert seeds, "noise seed state missing from the checkpoint"
-    # DCGAN draws two noise batches per step.
-    assert reader.get_tensor(seeds[0])[1] == 2 * 5
+    # DCGAN draws one noise batch per step (the generator step reuses the discriminator step's fakes).
+    assert reader.get_tensor(seeds[0])[1] == 5
+    run_here(cfg, tmp_path / "fresh", "--set", "train.steps=5", "--set", "model.generator_batch=fresh")
+    reader = tf.train.load_checkpoint(str(tmp_path / "fresh" / "checkpoints"))
+    assert reader.get_tensor(seeds[0])[1] == 2 * 5  # fresh noise for the generator step: two draws
 
 
 def test_debris_of_an_interrupted_write_does_not_block_resume(tmp_path):
