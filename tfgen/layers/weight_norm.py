@@ -56,33 +56,36 @@ class WeightNormConv2D(keras.layers.Layer):
     def call(self, x):
         return self._conv(x, self.kernel()) + self.bias
 
-    def data_init(self, x, scale: float = 1.0) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """The data-dependent initialisation on batch `x`, without assigning it.
+    def data_init(self, xs, scale: float = 1.0) -> Tuple[List[tf.Tensor], tf.Tensor, tf.Tensor]:
+        """The data-dependent initialisation on batches `xs`, without assigning it.
 
-        Called in a replica context of a strategy with several replicas, the
-        moments are averaged over the replicas (every replica and worker then
-        gets the same g and bias).
+        The moments are those of all the batches together (equal sizes). A
+        caller keeps kinds of input (e.g. real and generated pairs) in
+        separate batches so that per-example noise layers draw for each as a
+        training step does. Called in a replica context of a strategy with
+        several replicas, the moments are averaged over the replicas (every
+        replica and worker then gets the same g and bias).
 
         Args:
-          x: this layer's input batch [batch, h, w, c_in].
+          xs: this layer's input batches, each [batch, h, w, c_in].
           scale: the pre-activations' standard deviation after init.
 
         Returns:
-          (output [batch, h', w', filters] with the new g and bias, g
-          [filters], bias [filters]).
+          (outputs, each [batch, h', w', filters], with the new g and bias;
+          g [filters]; bias [filters]).
         """
         if not self.built:
-            self.build(x.shape)
-        t = self._conv(x, self._direction())
-        mean = tf.reduce_mean(t, axis=[0, 1, 2])
-        square = tf.reduce_mean(tf.square(t), axis=[0, 1, 2])
+            self.build(xs[0].shape)
+        ts = [self._conv(x, self._direction()) for x in xs]
+        mean = tf.add_n([tf.reduce_mean(t, axis=[0, 1, 2]) for t in ts]) / len(ts)
+        square = tf.add_n([tf.reduce_mean(tf.square(t), axis=[0, 1, 2]) for t in ts]) / len(ts)
         ctx = tf.distribute.get_replica_context()
         if ctx is not None and ctx.num_replicas_in_sync > 1:
             mean, square = ctx.all_reduce("mean", [mean, square])
         std = tf.sqrt(tf.maximum(square - tf.square(mean), 0.0) + 1e-8)
         g = scale / std
         bias = -mean * g
-        return t * g + bias, g, bias
+        return [t * g + bias for t in ts], g, bias
 
     def compute_output_shape(self, input_shape):
         def out(n):
@@ -99,28 +102,31 @@ class WeightNormConv2D(keras.layers.Layer):
                 "strides": self.strides, "padding": self.padding}
 
 
-def initialize_sequential(model: keras.Sequential, x, updates: List, training: bool = True):
-    """Runs `model` on `x` layer by layer, data-initialising its weight-normalised layers.
+def initialize_sequential(model: keras.Sequential, xs, updates: List, training: bool = True) -> List[tf.Tensor]:
+    """Runs `model` on batches `xs` layer by layer, data-initialising its weight-normalised layers.
 
     Each WN layer is initialised on the output of the layers before it (as
-    already initialised), as Salimans & Kingma's pass does.
+    already initialised), as Salimans & Kingma's pass does, with the moments
+    of all batches together; every other layer is called on each batch
+    apart (per-example noise draws as in a step that makes one call each).
 
     Args:
       model: a `keras.Sequential`.
-      x: its input batch.
+      xs: its input batches (a list).
       updates: a list that receives (variable, new value) pairs to assign.
       training: the mode of the other layers (noise, dropout) in the pass.
 
     Returns:
-      The output with every WN layer initialised.
+      The outputs, one per batch, with every WN layer initialised.
     """
+    xs = list(xs)
     for layer in model.layers:
         if isinstance(layer, WeightNormConv2D):
-            x, g, bias = layer.data_init(x)
+            xs, g, bias = layer.data_init(xs)
             updates += [(layer.g, g), (layer.bias, bias)]
         else:
-            x = layer(x, training=training)
-    return x
+            xs = [layer(x, training=training) for x in xs]
+    return xs
 
 
 def is_fresh(layers) -> bool:

@@ -237,7 +237,8 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
 
         D sees the batch's (x, E(x)) pairs and as many (G(z), z) pairs, as in
         a training step (encoder, decoder, noise and dropout in training
-        mode; z from a fixed seed, not the training noise stream). Under a
+        mode, each kind of pair its own call; z from a fixed seed, not the
+        training noise stream). Under a
         strategy the batch is a distributed one: each replica initialises on
         its share, the moments averaged over replicas, so every copy of the
         weights gets the same values.
@@ -254,8 +255,8 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
                                   (tf.shape(real)[0], self.latent_dim))
             encoder_latents = [z for z, _, _ in self.encoder(real, training=True)]
             fake, decoder_latents = self.decoder(z2, training=True)
-            pairs = [tf.concat([a, b], axis=0) for a, b in zip([real, *encoder_latents], [fake, *decoder_latents])]
-            return self.discriminator.data_init(pairs, training=True)
+            # Two batches, not their concatenation: noise is drawn per example of each call, as in a step.
+            return self.discriminator.data_init([[real, *encoder_latents], [fake, *decoder_latents]], training=True)
 
         values = strategy.experimental_local_results(strategy.run(init, args=(batch,)))[0]
         variables = [v for layer in self.discriminator.weight_norm_layers() for v in (layer.g, layer.bias)]

@@ -425,25 +425,29 @@ class HALIDiscriminator(keras.Model):
         return [layer for part in (self.x_branch, self.join) for layer in part.layers
                 if isinstance(layer, WeightNormConv2D)]
 
-    def data_init(self, inputs, training=True) -> List[tf.Tensor]:
-        """Salimans & Kingma's data-dependent initialisation pass on one batch, not assigned.
+    def data_init(self, batches, training=True) -> List[tf.Tensor]:
+        """Salimans & Kingma's data-dependent initialisation pass, not assigned.
 
         Every weight-normalised convolution is initialised on the output of
-        the (already initialised) layers before it, noise and dropout in
-        `training` mode (the references initialise in training mode).
+        the (already initialised) layers before it, with the moments of all
+        `batches` together; noise and dropout in `training` mode (the
+        references initialise in training mode), drawn for each batch apart
+        as a training step's separate calls draw them (so N replicas get
+        what one device gets).
 
         Args:
-          inputs: as `call`'s.
+          batches: a list of `call` inputs (e.g. the (x, E(x)) and the
+            (G(z), z) pairs).
 
         Returns:
           [g, bias, g, bias, ...] in `weight_norm_layers()` order.
         """
-        images, *latents = inputs
         updates = []
-        h = initialize_sequential(self.x_branch, self.x_noise(images, training=training), updates, training)
+        hs = initialize_sequential(self.x_branch, [self.x_noise(b[0], training=training) for b in batches],
+                                   updates, training)
         if self.levels == 2:
-            h = tf.concat([h, self.z1_noise(latents[0], training=training)], axis=-1)
-        initialize_sequential(self.join, h, updates, training)
+            hs = [tf.concat([h, self.z1_noise(b[1], training=training)], axis=-1) for h, b in zip(hs, batches)]
+        initialize_sequential(self.join, hs, updates, training)
         return [value for _, value in updates]
 
     def get_config(self):

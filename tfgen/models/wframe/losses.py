@@ -122,7 +122,8 @@ def gradient_norm_penalty(grad_norm_previous: tf.Tensor, grad_norm_current: tf.T
             + gamma * reduce_loss(grad_norm_current, global_synthesized))
 
 
-def power_iteration(matvec: Callable[[tf.Tensor], tf.Tensor], start: tf.Tensor, iterations: int) -> tf.Tensor:
+def power_iteration(matvec: Callable[[tf.Tensor], tf.Tensor], start: tf.Tensor, iterations: int,
+                    loop: bool = True) -> tf.Tensor:
     """Estimates the top eigenvalue of a symmetric positive semi-definite operator.
 
     Power iteration from `start` with a Rayleigh quotient: a lower bound on
@@ -133,6 +134,9 @@ def power_iteration(matvec: Callable[[tf.Tensor], tf.Tensor], start: tf.Tensor, 
       matvec: v -> A v, any tensor shape.
       start: the first direction (a zero start is replaced by all ones).
       iterations: ≥ 1 products with A.
+      loop: run the iterations as a `tf.while_loop` (one traced body); False
+        unrolls them, which a `matvec` with a cross-replica all-reduce needs
+        (a synchronisation point may not sit inside control flow).
 
     Returns:
       Scalar float32 ≥ 0.
@@ -146,10 +150,13 @@ def power_iteration(matvec: Callable[[tf.Tensor], tf.Tensor], start: tf.Tensor, 
         norm = tf.norm(w)
         return i + 1, tf.where(norm > 0, w / tf.maximum(norm, 1e-30), v), tf.reduce_sum(v * w)
 
-    # A loop, not unrolled: a graph of 100 iterations traces as fast as one of 2.
-    _, _, mu = tf.while_loop(lambda i, v, mu: i < iterations, body,
-                             (tf.constant(0), v, tf.zeros([], start.dtype)))
-    return tf.maximum(mu, 0.0)
+    state = (tf.constant(0), v, tf.zeros([], start.dtype))
+    if loop:  # a graph of 100 iterations traces as fast as one of 2
+        state = tf.while_loop(lambda i, v, mu: i < iterations, body, state)
+    else:
+        for _ in range(int(iterations)):
+            state = body(*state)
+    return tf.maximum(state[2], 0.0)
 
 
 def mean_responses(responses: tf.Tensor) -> tf.Tensor:

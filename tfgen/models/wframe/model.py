@@ -306,7 +306,8 @@ class WFRAME(GenerativeModel):
             g = 0.5 * self._penalty_gradient(v, previous, current, gamma, global_synthesized)
             return ctx.all_reduce("sum", g) if replicas > 1 else g
 
-        return power_iteration(gram, tf.convert_to_tensor(self.theta), iterations)
+        # Unrolled with several replicas: their all-reduce may not sit inside a while loop.
+        return power_iteration(gram, tf.convert_to_tensor(self.theta), iterations, loop=replicas == 1)
 
     def beta_for(self, images, contraction: float = 0.05, iterations: int = 30):
         """The β of the contraction rule for these observed images: (β, μ_max).
