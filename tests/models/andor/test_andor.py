@@ -231,6 +231,9 @@ def test_losses_match_the_equations():
     np.testing.assert_allclose(energy_network_loss(tf.constant([1.0]), tf.constant([3.0])).numpy(), [2.0])
     # with the squared-energy penalty: 2 + 0.1 * (1 + 9)
     np.testing.assert_allclose(energy_network_loss(tf.constant([1.0]), tf.constant([3.0]), 0.1).numpy(), [3.0])
+    # the level penalty: 2 + 0.5 * ((1 + 3) / 2)^2; blind to the difference
+    np.testing.assert_allclose(energy_network_loss(tf.constant([1.0]), tf.constant([3.0]), 0.0, 0.5).numpy(), [4.0])
+    np.testing.assert_allclose(energy_network_loss(tf.constant([-2.0]), tf.constant([2.0]), 0.0, 0.5).numpy(), [4.0])
 
 
 def test_the_generator_gradient_is_eq15_plus_eq22_by_default():
@@ -265,6 +268,78 @@ def test_the_generator_gradient_is_eq15_plus_eq22_by_default():
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-5)
     differs = [float(tf.reduce_max(tf.abs(a - b))) for a, b in zip(gradient(shipped(True)), gradient(printed))]
     assert max(differs) > 1e-3
+
+
+def test_sparsity_schedules_set_k_from_the_iteration_and_count_exactly():
+    """dense_start: every top-k keeps its whole group for T iterations, then k; anneal: k + round(d (N - k))
+    with d = 1 - t/T. Counted on the generator's recorded activations."""
+    images = tf.random.stateless_uniform((4, 32, 32, 1), seed=[2, 1], minval=-1, maxval=1)
+    batch = tf.data.Dataset.from_tensors({"image": images, "index": tf.constant([3, 17, 5, 30], tf.int64)})
+    z = tf.random.stateless_normal((2, TINY["latent_dim"]), seed=[4, 4])
+
+    def kept(model, layer):  # kept entries per (example, channel) of a spatial layer; all equal
+        _, rec = model.generator.run(z, record=True)
+        counts = np.count_nonzero(rec["masks"][f"topk_{layer}"].numpy(), axis=(1, 2))
+        assert counts.min() == counts.max()
+        return int(counts.flat[0])
+
+    start = tiny_model(sparsity_schedule="dense_start", sparsity_schedule_steps=2)
+    assert start.generator.density.numpy() == 1.0 and kept(start, 4) == 16 * 16  # built dense
+    start.fit(batch.repeat(2), epochs=1, verbose=0)  # iterations 0 and 1: dense
+    assert kept(start, 4) == 16 * 16 and kept(start, 3) == 8 * 8
+    hist = start.fit(batch.repeat(1), epochs=1, verbose=0).history  # iteration 2: k
+    assert hist["sparsity_density"][-1] == 0.0 and kept(start, 4) == TINY["top_k"][1] and kept(start, 3) == 8
+
+    anneal = tiny_model(sparsity_schedule="anneal", sparsity_schedule_steps=4)
+    anneal.fit(batch.repeat(3), epochs=1, verbose=0)  # the last update ran at t = 2: d = 0.5
+    assert anneal.generator.density.numpy() == pytest.approx(0.5)
+    assert kept(anneal, 4) == 16 + round(0.5 * (256 - 16)) and anneal.generator.current_k(4) == 136
+    fc = anneal.generator.run(z, record=True)[1]["masks"]["topk_2"].numpy()
+    assert (fc.sum(-1) == 4 + round(0.5 * (16 - 4))).all()  # the FC layer's channel top-k too
+    anneal.fit(batch.repeat(3), epochs=1, verbose=0)
+    assert anneal.generator.density.numpy() == 0.0 and kept(anneal, 4) == 16
+    with pytest.raises(ConfigError, match="sparsity_schedule_steps"):
+        tiny_model(sparsity_schedule="anneal")
+    with pytest.raises(ConfigError, match="dense baseline"):
+        tiny_model(sparsity_schedule="anneal", sparsity_schedule_steps=3, sparsity=False)
+
+
+def test_revision_with_a_flat_energy_is_langevin_on_the_gaussian_reference():
+    """With f ≡ 0, the revision is the AR(1) chain Y ← a Y + δ ε, a = 1 − δ²/(2σ_q²): after T steps from
+    Y0 the law is N(a^T Y0, δ² (1 − a^2T) / (1 − a²))."""
+    model = tiny_model(energy_revision_steps=15, energy_revision_step_size=0.1, reference_sigma=0.5)
+    for v in model.energy.weights:
+        v.assign(tf.zeros_like(v))
+    start = np.full((64, 32, 32, 1), 0.8, np.float32)
+    out = model.revise(start).numpy()
+    a, delta, steps = 1 - 0.1 ** 2 / (2 * 0.5 ** 2), 0.1, 15
+    np.testing.assert_allclose(out.mean(), 0.8 * a ** steps, atol=0.004)
+    np.testing.assert_allclose(out.var(), delta ** 2 * (1 - a ** (2 * steps)) / (1 - a ** 2), rtol=0.03)
+    np.testing.assert_array_equal(out, model.revise(start).numpy())  # seeded
+
+
+def test_revision_feeds_the_energy_update_and_moves_the_samples():
+    images = tf.random.stateless_uniform((4, 32, 32, 1), seed=[1, 1], minval=-1, maxval=1)
+    batch = tf.data.Dataset.from_tensors({"image": images, "index": tf.constant([3, 17, 5, 30], tf.int64)})
+    energies = {}
+    for steps in (0, 5):
+        keras.utils.set_random_seed(0)
+        model = tiny_model(energy_revision_steps=steps, energy_revision_step_size=0.05)
+        hist = model.fit(batch, epochs=1, verbose=0).history
+        energies[steps] = hist["energy_fake"][-1]
+        assert ("revision_move" in hist) == bool(steps)
+    assert hist["revision_move"][-1] == pytest.approx(0.05 * np.sqrt(5), rel=0.2)  # mostly the noise, δ √T
+    assert energies[5] != energies[0]  # f was evaluated on the revised samples
+
+
+def test_energy_init_normal_is_the_descriptor_init():
+    he = energy_network((32, 32, 1), 8, [8, 8])
+    normal = energy_network((32, 32, 1), 8, [8, 8], init="normal")
+    stds = [float(np.std(v.numpy())) for v in normal.weights if v.path.endswith("kernel")]
+    assert max(stds) == pytest.approx(0.01, rel=0.2) and min(stds) == pytest.approx(0.01, rel=0.2)
+    assert np.std(he.get_layer("conv1a").kernel.numpy()) > 0.05
+    with pytest.raises(ValueError, match="init"):
+        energy_network((32, 32, 1), 8, [8], init="glorot")
 
 
 def test_inference_from_zero_reconstructs_generated_images():

@@ -91,3 +91,21 @@ def test_config_round_trip_and_xla():
     assert (clone.k, clone.mode) == (3, "channel")
     x = _distinct((2, 4, 4, 6), seed=4)
     np.testing.assert_array_equal(tf.function(clone, jit_compile=True)(x).numpy(), layer(x).numpy())
+
+
+@pytest.mark.parametrize("mode,shape", [("spatial", (2, 8, 8, 3)), ("channel", (2, 4, 4, 12))])
+def test_a_run_time_k_keeps_the_same_entries_as_top_k_ties_included(mode, shape):
+    """The scheduled k (an int32 tensor) ranks by sorting; it must keep exactly what tf.math.top_k keeps,
+    ties broken to the lower index, eagerly and under XLA."""
+    from tfgen.models.andor.sparsity import group_size, top_k_mask
+
+    ties = tf.constant(np.random.default_rng(1).integers(0, 4, shape).astype("float32"))  # many ties
+    n = group_size(shape, mode)
+    for k in (1, 3, n // 2, n):
+        static = top_k_mask(ties, k, mode).numpy()
+        dynamic = top_k_mask(ties, tf.constant(k), mode).numpy()
+        np.testing.assert_array_equal(dynamic, static)
+        compiled = tf.function(lambda x, kk: top_k_mask(x, kk, mode), jit_compile=True)(ties, tf.constant(k))
+        np.testing.assert_array_equal(compiled.numpy(), static)
+    # out-of-range run-time k's are clipped to [1, n] (a schedule's rounding cannot ask for more)
+    np.testing.assert_array_equal(top_k_mask(ties, tf.constant(n + 5), mode).numpy(), np.ones(shape))

@@ -31,6 +31,13 @@ class AndOrConfig(config_lib.ModelConfig):
                               "spatial top-k then keeps them disproportionately, 58-64% of layer-3 entries on "
                               "44% of the positions).")
     sparsity: bool = field(True, help="False: the dense baseline (Eq. 1), no top-k anywhere.")
+    sparsity_schedule: str = field("fixed", choices=["fixed", "dense_start", "anneal"],
+                                   help="How the top-k's k's start: fixed (the configured k from the first "
+                                        "iteration, Table 1), dense_start (dense for sparsity_schedule_steps "
+                                        "iterations, then k), anneal (k falls linearly from the whole group to "
+                                        "k over sparsity_schedule_steps). Not in the paper's algorithm: two "
+                                        "readings of its abstract's \"emerge from initially densely connected\".")
+    sparsity_schedule_steps: int = field(0, min=0, help="Iterations of the dense start or of the anneal.")
     use_bias: bool = field(True, help="Biases in the generator (Eq. 4); basis functions are then exact up to "
                                       "a bias image.")
     energy_first_channels: int = field(64, min=1, help="Channels of the energy network's first conv.")
@@ -48,6 +55,17 @@ class AndOrConfig(config_lib.ModelConfig):
                                                        "it pulled samples to mid-grey).")
     energy_penalty: float = field(0.1, min=0.0, help="α of the squared-energy penalty α(f(Y)² + f(g(Ẑ))²) on the "
                                                     "energy network (not in the paper; 0: Eq. 20 alone).")
+    energy_level_penalty: float = field(0.0, min=0.0, help="α_c of a penalty α_c((f(Y) + f(g(Ẑ)))/2)² on f's "
+                                                          "level alone (not in the paper; Eq. 20 and 22 ignore "
+                                                          "the level, which drifts; 0: none).")
+    energy_revision_steps: int = field(0, min=0, help="Langevin steps revising the generator's samples under "
+                                                      "P(Y; Φ) before the energy update (cooperative learning's "
+                                                      "MCMC teaching, not in the paper; 0: Eq. 20 on g(Ẑ) directly).")
+    energy_revision_step_size: float = field(0.002, min=0.0, help="Step δ_f of that revision (cooperative learning's "
+                                                                  "descriptor step 0.002); its reference is σ_q.")
+    energy_init: str = field("he", choices=["he", "normal"],
+                             help="The energy network's conv and FC kernels: he (He normal) or normal "
+                                  "(N(0, 0.01²), cooperative learning's descriptor).")
     generator_learning_rate: float = field(1e-4, min=0.0, help="Adam rate of Θ.")
     energy_learning_rate: float = field(1e-4, min=0.0, help="Adam rate of Φ.")
     beta1: float = field(0.5, min=0.0, max=1.0, help="Adam β1 of both networks.")

@@ -42,8 +42,15 @@ def reference_log_density(images: tf.Tensor, energy: tf.Tensor, reference_sigma:
     return energy - _sum_pixels(images) / (2.0 * reference_sigma ** 2)
 
 
-def energy_network_loss(energy_real: tf.Tensor, energy_generated: tf.Tensor, penalty: float = 0.0) -> tf.Tensor:
+def energy_network_loss(energy_real: tf.Tensor, energy_generated: tf.Tensor, penalty: float = 0.0,
+                        level_penalty: float = 0.0) -> tf.Tensor:
     """Minus Eq. 20's objective per pair, f(g(Ẑ_i)) − f(Y_i), plus α(f(Y_i)² + f(g(Ẑ_i))²), [batch].
+
+    With `level_penalty` α_c it adds α_c ((f(Y_i) + f(g(Ẑ_i)))/2)²: a
+    penalty on f's level only. Eq. 20 and Eq. 22 do not change when a
+    constant is added to f, so this fixes the direction Eq. 20 leaves free
+    (on the digits f(Y) and f(g(Ẑ)) drifted together to ~3,000) and leaves
+    the difference, Eq. 20's content, unpenalised.
 
     The first term's Φ-gradient averaged over the batch is −∂L(Φ)/∂Φ with
     the generator's samples standing in for samples of P(Y; Φ). Nothing in
@@ -55,6 +62,8 @@ def energy_network_loss(energy_real: tf.Tensor, energy_generated: tf.Tensor, pen
     contrast = energy_generated - energy_real
     if penalty:
         contrast = contrast + penalty * (tf.square(energy_real) + tf.square(energy_generated))
+    if level_penalty:
+        contrast = contrast + level_penalty * tf.square(0.5 * (energy_real + energy_generated))
     return contrast
 
 

@@ -55,7 +55,22 @@ generator_loss, reconstruction_mse (per pixel, after this step's Langevin),
 latent_norm (mean |Z|²/d of the inferred latents), latent_move (RMS change
 of Z over the l_G steps), energy_gradient_ratio (|∇_Θ of the sample term
 −w f(g(Ẑ))| / |∇_Θ L(Θ)|, this replica's gradients: how much the energy
-network moves the generator; with the α cap it was 1-2.5%).
+network moves the generator; with the α cap it was 1-2.5%),
+energy_gradient_cosine (cos(∇_Θ L + ∇_Θ H, ∇_Θ L): below 1 when the energy
+term turns the generator's update), revision_move (RMS change of the samples
+in the revision, with `energy_revision_steps`), sparsity_density (the
+schedule's d, with `sparsity_schedule`).
+
+Options beside the paper's algorithm (each off by default; measured in
+docs/andor/RESULTS.md):
+* `energy_revision_steps`: cooperative learning's MCMC teaching: the
+  samples g(Ẑ) take Langevin steps on log P(Y; Φ) (step
+  `energy_revision_step_size`, reference σ_q) before they enter Eq. 20, so
+  f is trained against samples of its own model, which bounds it where
+  Eq. 20 on raw samples does not; the generator's term stays Eq. 22 on g(Ẑ).
+* `energy_init: normal`: the cooperative-learning descriptor's N(0, 0.01²).
+* `sparsity_schedule`: dense_start or anneal, the top-k's k reached after
+  `sparsity_schedule_steps` iterations instead of from the first.
 """
 
 from __future__ import annotations
@@ -99,16 +114,23 @@ class AndOr(GenerativeModel):
         self._check(cfg)
         self.generator = AndOrGenerator(cfg.latent_dim, cfg.fc_channels, cfg.fc_top_k, cfg.channels, cfg.top_k,
                                         self.image_shape[-1], sparsity=cfg.sparsity, use_bias=cfg.use_bias,
-                                        padding=cfg.padding, name="generator")
-        self.energy = energy_network(self.image_shape, cfg.energy_first_channels, cfg.energy_channels)
+                                        padding=cfg.padding, scheduled=cfg.sparsity_schedule != "fixed",
+                                        name="generator")
+        self.energy = energy_network(self.image_shape, cfg.energy_first_channels, cfg.energy_channels,
+                                     init=cfg.energy_init)
         # One latent per training example. Every replica writes the same
         # gathered value (see train_step), so only the first replica's write is kept.
         self.latent_bank = self.add_weight(
             name="latent_bank", shape=(cfg.latent_bank_size, cfg.latent_dim), trainable=False,
             initializer=keras.initializers.RandomNormal(stddev=1.0, seed=self.seed), aggregation="only_first_replica")
         self.add_trackers("energy_loss", "energy_real", "energy_fake", "generator_loss", "reconstruction_mse",
-                          "latent_norm", "latent_move", "energy_gradient_ratio")
+                          "latent_norm", "latent_move", "energy_gradient_ratio", "energy_gradient_cosine")
+        if cfg.energy_revision_steps:
+            self.add_trackers("revision_move")
+        if cfg.sparsity_schedule != "fixed":
+            self.add_trackers("sparsity_density")
         self._infer_compiled = self.maybe_xla(self._infer_impl)
+        self._revise_compiled = self.maybe_xla(self._revise_impl)
         # Inference outside a train step (panels, evaluation, export) runs as a
         # graph at least: eager Langevin is 2.3x slower (tools/benchmark.py).
         self._infer_standalone = (self._infer_compiled if self.xla
@@ -129,6 +151,13 @@ class AndOr(GenerativeModel):
                 raise ConfigError(f"model.top_k[{b}]={k} exceeds the {positions} positions of block {b + 1}")
         if cfg.fc_top_k > cfg.fc_channels:
             raise ConfigError(f"model.fc_top_k={cfg.fc_top_k} exceeds model.fc_channels={cfg.fc_channels}")
+        if cfg.sparsity_schedule != "fixed":
+            if not cfg.sparsity:
+                raise ConfigError(f"model.sparsity_schedule={cfg.sparsity_schedule}: the dense baseline "
+                                  "(sparsity: false) has no k to schedule")
+            if cfg.sparsity_schedule_steps < 1:
+                raise ConfigError(f"model.sparsity_schedule={cfg.sparsity_schedule} needs "
+                                  "model.sparsity_schedule_steps >= 1")
         if cfg.latent_bank_size < 1:
             raise ConfigError("model.latent_bank_size is 0: build the model with tfgen.models.build_model (it is "
                               "the training split's size) or set it")
@@ -167,6 +196,29 @@ class AndOr(GenerativeModel):
         noise_fn = None if noise is None else (lambda i: noise[:, i])
         return langevin(lambda z: self.log_posterior(images, z), z0, self.model_config.step_size, steps,
                         seed=seed, noise_fn=noise_fn)
+
+    def _revise_impl(self, images, noise):
+        cfg = self.model_config
+        return langevin(self.log_density, images, cfg.energy_revision_step_size, cfg.energy_revision_steps,
+                        noise_fn=lambda i: noise[:, i])
+
+    def revise(self, images, seed=None) -> tf.Tensor:
+        """`energy_revision_steps` Langevin steps on log P(Y; Φ) from `images` (cooperative learning's revision).
+
+        Y ← Y + δ_f²/2 (∇_Y f(Y) − Y/σ_q²) + δ_f ε, δ_f = `energy_revision_step_size`.
+
+        Args:
+          images: [batch, H, W, C], e.g. the generator's samples.
+          seed: noise seed (default the model's).
+
+        Returns:
+          float32 [batch, H, W, C] (not clipped to [-1, 1]).
+        """
+        images = tf.convert_to_tensor(images, tf.float32)
+        noise = tf.random.stateless_normal(
+            tf.concat([tf.shape(images)[:1], [self.model_config.energy_revision_steps], tf.shape(images)[1:]], 0),
+            seed=[self.seed if seed is None else seed, 7])
+        return self._revise_impl(images, noise)
 
     def infer(self, images, steps=None, z0=None, seed=None) -> tf.Tensor:
         """Posterior sample of Z for images by Langevin dynamics (Eq. 13-14).
@@ -214,9 +266,22 @@ class AndOr(GenerativeModel):
         # checkpoint's state beside the noise seed.
         return {**super().persistent_state(), "latent_bank": self.latent_bank}
 
+    def density_at(self, iteration) -> tf.Tensor:
+        """The sparsity schedule's density d (1: dense, 0: the configured k) after `iteration` updates."""
+        cfg = self.model_config
+        t = tf.cast(iteration, tf.float32)
+        steps = float(max(cfg.sparsity_schedule_steps, 1))
+        if cfg.sparsity_schedule == "dense_start":
+            return tf.where(t < steps, 1.0, 0.0)
+        if cfg.sparsity_schedule == "anneal":
+            return tf.clip_by_value(1.0 - t / steps, 0.0, 1.0)
+        return tf.constant(0.0)
+
     def train_step(self, data):
         cfg = self.model_config
         images, index = data["image"], tf.cast(data["index"], tf.int32)
+        if self.generator.scheduled:
+            self.generator.density.assign(self.density_at(self.generator_optimizer.iterations))
         n = tf.shape(images)[0]
         global_batch = self.global_batch_size(images)
         z_prior = self.per_example_normal(n, (cfg.latent_dim,))
@@ -226,10 +291,16 @@ class AndOr(GenerativeModel):
         with tf.GradientTape(persistent=True) as g_tape:
             fake = self.generator(z_prior)
             with g_tape.stop_recording():
-                # Step 1: the energy network, observed vs generated (Eq. 20).
+                # Step 1: the energy network, observed vs generated (Eq. 20), the samples first
+                # revised by Langevin on P(Y; Φ) with `energy_revision_steps` (not in the paper).
+                negatives = tf.stop_gradient(fake)
+                if cfg.energy_revision_steps:
+                    revision_noise = self.per_example_normal(n, (cfg.energy_revision_steps, *self.image_shape))
+                    negatives = tf.stop_gradient(self._revise_compiled(negatives, revision_noise))
                 with tf.GradientTape() as tape:
-                    f_real, f_fake = self.energy(images), self.energy(tf.stop_gradient(fake))
-                    energy_loss = reduce_loss(energy_network_loss(f_real, f_fake, cfg.energy_penalty), global_batch)
+                    f_real, f_fake = self.energy(images), self.energy(negatives)
+                    energy_loss = reduce_loss(energy_network_loss(
+                        f_real, f_fake, cfg.energy_penalty, cfg.energy_level_penalty), global_batch)
                 self.energy_optimizer.apply(tape.gradient(energy_loss, self.energy.trainable_variables),
                                             self.energy.trainable_variables)
                 # Step 2: l_G Langevin steps on each example's persistent latent (Eq. 13-14).
@@ -252,15 +323,24 @@ class AndOr(GenerativeModel):
         del g_tape
         self.generator_optimizer.apply([a + b for a, b in zip(g_likelihood, g_sample)], variables)
         ratio = tf.linalg.global_norm(g_sample) / tf.maximum(tf.linalg.global_norm(g_likelihood), 1e-30)
+        # cos(∇L + ∇H, ∇L): 1 when the energy term does not change the update's direction.
+        dot = tf.add_n([tf.reduce_sum(a * (a + b)) for a, b in zip(g_likelihood, g_sample)])
+        cosine = dot / tf.maximum(tf.linalg.global_norm(g_likelihood)
+                                  * tf.linalg.global_norm([a + b for a, b in zip(g_likelihood, g_sample)]), 1e-30)
 
         self._write_latents(index, z)
-        return self.update_trackers({
+        extra = {}
+        if cfg.energy_revision_steps:
+            extra["revision_move"] = tf.sqrt(tf.reduce_mean(tf.square(negatives - fake)))
+        if self.generator.scheduled:
+            extra["sparsity_density"] = tf.identity(self.generator.density)
+        return self.update_trackers({**extra,
             "energy_loss": tf.reduce_mean(f_fake - f_real), "energy_real": tf.reduce_mean(f_real),
             "energy_fake": tf.reduce_mean(f_fake), "generator_loss": tf.reduce_mean(per_example),
             "reconstruction_mse": tf.reduce_mean(tf.square(images - recon)),
             "latent_norm": tf.reduce_mean(tf.square(z)),
             "latent_move": tf.sqrt(tf.reduce_mean(tf.square(z - z0))),
-            "energy_gradient_ratio": ratio})
+            "energy_gradient_ratio": ratio, "energy_gradient_cosine": cosine})
 
     def _write_latents(self, index, z):
         """Stores the global batch's new latents in the bank.

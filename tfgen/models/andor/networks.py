@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Sequence
 import keras
 import tensorflow as tf
 
-from tfgen.models.andor.sparsity import top_k_mask
+from tfgen.models.andor.sparsity import group_size, top_k_mask
 
 FIRST_LAYER = 2  # Table 1 numbering of the FC output
 
@@ -50,12 +50,20 @@ class AndOrGenerator(keras.Model):
       padding: "zero" ("SAME" convolutions) or "reflect" (the borders
         mirrored, then "VALID"); both are linear, so basis functions stay
         exact.
+      scheduled: the k's follow a schedule: a non-trainable `density` d in
+        [0, 1] (set by the train step) makes every top-k keep
+        k + round(d · (N − k)) of its N entries per group: d = 1 is dense,
+        d = 0 the configured k.
     """
 
     def __init__(self, latent_dim: int, fc_channels: int, fc_top_k: int, channels: Sequence[int],
                  top_k: Sequence[int], out_channels: int, sparsity: bool = True, use_bias: bool = True,
-                 base_size: int = 4, padding: str = "zero", **kwargs):
+                 base_size: int = 4, padding: str = "zero", scheduled: bool = False, **kwargs):
         super().__init__(**kwargs)
+        self.scheduled = bool(scheduled)
+        # Starts dense: a scheduled network begins "densely connected" (the paper's abstract).
+        self.density = (self.add_weight(name="density", shape=(), trainable=False, initializer="ones",
+                                        aggregation="only_first_replica") if self.scheduled else None)
         if padding not in ("zero", "reflect"):
             raise ValueError(f"padding must be zero or reflect, got {padding!r}")
         self.padding = padding
@@ -140,7 +148,20 @@ class AndOrGenerator(keras.Model):
         k = self.layer_k(FIRST_LAYER + stage)
         if not k:
             return tf.ones_like(x)
-        return top_k_mask(x, k, "channel" if stage == 0 else "spatial")
+        mode = "channel" if stage == 0 else "spatial"
+        if self.scheduled:
+            n = group_size(x.shape, mode)
+            k = k + tf.cast(tf.round(tf.cast(self.density, tf.float32) * (n - k)), tf.int32)
+        return top_k_mask(x, k, mode)
+
+    def current_k(self, layer: int) -> int:
+        """The k a layer's top-k keeps now (`layer_k`, or its scheduled value; 0: no top-k)."""
+        k = self.layer_k(layer)
+        if not k or not self.scheduled:
+            return k
+        h, w, c = self.layer_shape(layer)
+        n = c if self._stage(layer) == 0 else h * w
+        return k + int(round(float(self.density.numpy()) * (n - k)))
 
     def run(self, inputs, start_layer: Optional[int] = None, masks: Optional[Dict[str, tf.Tensor]] = None,
             bias: bool = True, record: bool = False, stop_layer: Optional[int] = None):
@@ -214,21 +235,29 @@ class AndOrGenerator(keras.Model):
         return {**super().get_config(), "latent_dim": self.latent_dim, "fc_channels": self.fc_channels,
                 "fc_top_k": self.fc_top_k, "channels": self.channels, "top_k": self.top_k,
                 "out_channels": self.out_channels, "sparsity": self.sparsity, "use_bias": self.use_bias,
-                "base_size": self.base_size, "padding": self.padding}
+                "base_size": self.base_size, "padding": self.padding, "scheduled": self.scheduled}
 
 
 def energy_network(image_shape: Sequence[int], first_channels: int, channels: Sequence[int],
-                   name: str = "energy") -> keras.Model:
+                   name: str = "energy", init: str = "he") -> keras.Model:
     """f(Y; Φ): [batch, H, W, C] in [-1, 1] -> [batch] (Table 1, right column).
 
     Each of `channels` adds a stage [2x2 average pool, two Conv3x3+LReLU(0.2)],
     so the input size must be divisible by 2**len(channels).
+
+    Args:
+      init: "he" (He normal kernels) or "normal" (N(0, 0.01²), the
+        cooperative-learning descriptor's init: f starts near 0 with a small
+        input gradient). The paper gives none.
     """
+    if init not in ("he", "normal"):
+        raise ValueError(f"energy network: init must be 'he' or 'normal', got {init!r}")
     h = int(image_shape[0])
     if h % 2 ** len(channels):
         raise ValueError(f"energy network: {len(channels)} pooling stages need an image size divisible by "
                          f"{2 ** len(channels)}, got {h}")
-    init = keras.initializers.HeNormal()
+    init_name = init
+    init = keras.initializers.HeNormal() if init == "he" else keras.initializers.RandomNormal(stddev=0.01)
     inputs = keras.Input(tuple(image_shape), name="images")
 
     def conv(x, ch, name):
@@ -241,5 +270,5 @@ def energy_network(image_shape: Sequence[int], first_channels: int, channels: Se
         x = conv(x, ch, f"conv{i + 1}a")
         x = conv(x, ch, f"conv{i + 1}b")
     x = keras.layers.Flatten()(x)
-    out = keras.layers.Dense(1, name="fc")(x)
+    out = keras.layers.Dense(1, kernel_initializer="glorot_uniform" if init_name == "he" else init, name="fc")(x)
     return keras.Model(inputs, keras.layers.Reshape(())(out), name=name)

@@ -43,31 +43,53 @@ def _rows_top_k_mask(rows: tf.Tensor, k: int) -> tf.Tensor:
                       tf.shape(rows))
 
 
-def top_k_mask(x: tf.Tensor, k: int, mode: str) -> tf.Tensor:
+def _rows_rank_mask(rows: tf.Tensor, k: tf.Tensor) -> tf.Tensor:
+    """`_rows_top_k_mask` for a k known only at run time (a tensor; compiles under XLA).
+
+    An entry is kept when its rank in its row (descending, ties to the lower
+    index, as `tf.math.top_k` orders them) is below k: the same entries.
+    """
+    order = tf.argsort(rows, axis=1, direction="DESCENDING", stable=True)
+    ranks = tf.argsort(order, axis=1, stable=True)
+    return tf.cast(ranks < tf.cast(k, ranks.dtype), rows.dtype)
+
+
+def group_size(shape, mode: str) -> int:
+    """Entries in one top-k group of an activation of `shape` (channels, or H·W positions)."""
+    return int(shape[-1]) if mode == "channel" else int(shape[1]) * int(shape[2])
+
+
+def top_k_mask(x: tf.Tensor, k, mode: str) -> tf.Tensor:
     """The 0/1 mask (dtype of x, shape of x) of the entries S(x; k) keeps.
 
     Args:
       x: [batch, C] (channel mode only) or [batch, H, W, C].
-      k: entries kept per group, 1 <= k <= group size.
+      k: entries kept per group, 1 <= k <= group size: a python int, or an
+        int32 scalar tensor (a k that changes during training, e.g. a
+        sparsity schedule; ranked by sorting instead of `tf.math.top_k`).
       mode: "channel" (groups: the channels at one position) or "spatial"
         (groups: the H·W positions of one channel).
     """
     if mode not in MODES:
         raise ValueError(f"TopKSparsity: mode must be one of {MODES}, got {mode!r}")
     x = tf.stop_gradient(tf.convert_to_tensor(x))
+    rows_mask = _rows_top_k_mask
+    if isinstance(k, (tf.Tensor, tf.Variable)):
+        rows_mask = _rows_rank_mask
+        k = tf.clip_by_value(tf.cast(k, tf.int32), 1, group_size(x.shape, mode))
     if mode == "channel":
         channels = x.shape[-1]
-        if k > channels:
+        if rows_mask is _rows_top_k_mask and k > channels:
             raise ValueError(f"TopKSparsity: k={k} exceeds the {channels} channels")
         rows = tf.reshape(x, [-1, channels])
-        return tf.reshape(_rows_top_k_mask(rows, k), tf.shape(x))
+        return tf.reshape(rows_mask(rows, k), tf.shape(x))
     if x.shape.rank != 4:
         raise ValueError(f"TopKSparsity(mode='spatial') needs [batch, H, W, C] input, got shape {x.shape}")
     _, h, w, c = x.shape
-    if k > h * w:
+    if rows_mask is _rows_top_k_mask and k > h * w:
         raise ValueError(f"TopKSparsity: k={k} exceeds the {h}x{w}={h * w} positions")
     rows = tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [-1, h * w])  # one row per (example, channel)
-    mask = tf.reshape(_rows_top_k_mask(rows, k), [-1, c, h, w])
+    mask = tf.reshape(rows_mask(rows, k), [-1, c, h, w])
     return tf.transpose(mask, [0, 2, 3, 1])
 
 
