@@ -86,7 +86,9 @@ def check_generative_model(model_name: str, overrides=None, image_shape=(32, 32,
         assert panel.ndim == 4 and panel.shape[-1] in (1, 3), (name, panel.shape)
         assert np.all(np.isfinite(panel)) and panel.min() >= -1.0 - 1e-5 and panel.max() <= 1.0 + 1e-5, name
 
-    # 3. A short fit: finite losses, every sub-network changed.
+    # 3. A short fit: finite losses, every sub-network changed. Steps get the batches the trainer feeds.
+    if model.batches_per_step() > 1:
+        ds = random_batches(image_shape, batch_size * model.batches_per_step(), num_classes)
     before = weights_of(model)
     history = model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False).history
     assert history, "fit reported no metrics"

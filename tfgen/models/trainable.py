@@ -60,6 +60,15 @@ class Trainable:
     # The `train.precision` values a model's numerics have been checked in (tfgen.models.precision).
     precisions: Tuple[str, ...] = ("float32",)
 
+    def batches_per_step(self) -> int:
+        """Batches of `train.batch_size` one train step consumes (default 1).
+
+        The trainer feeds steps batches this many times larger; a step that
+        draws several independent batches (AAAE with fresh approximator
+        codes: 1 + k) splits what it gets into that many equal parts.
+        """
+        return 1
+
     def __init_subclass__(cls, **kwargs):
         # Every method's `train_step` reads a dict; `as_batch` makes one from
         # whatever `fit` was given, with a clear error when it cannot.

@@ -141,16 +141,19 @@ def _check_workdir(workdir: str, config: config_lib.Config, log: Callable[[str],
     return True
 
 
-def distributed_train_data(strategy, config: config_lib.Config, skip_batches: int = 0):
+def distributed_train_data(strategy, config: config_lib.Config, skip_batches: int = 0, batches_per_step: int = 1):
     """The training stream, one input pipeline per worker, at a given position.
 
     Each pipeline reads its shard of the data at the per-replica batch size
     (`distribute_datasets_from_function`); `skip_batches` drops the batches a
     previous run already consumed, which reproduces its data position since
-    the stream is a deterministic function of `train.seed`.
+    the stream is a deterministic function of `train.seed`. A step that
+    consumes `batches_per_step` batches (the model's `batches_per_step()`)
+    gets them as one batch that many times larger.
     """
     def dataset_fn(ctx: tf.distribute.InputContext):
-        ds = make_dataset(config.data, config.data.train_split, config.train.batch_size, training=True,
+        ds = make_dataset(config.data, config.data.train_split, config.train.batch_size * batches_per_step,
+                          training=True,
                           seed=config.train.seed, input_context=ctx)
         return ds.skip(skip_batches) if skip_batches else ds
 
@@ -290,16 +293,18 @@ def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], 
             images = cb.ImageLogger(os.path.join(logdir, "images"), os.path.join(workdir, "samples"), counter,
                                     guard, tc.image_every, fixed_latent, real_batch,
                                     metrics_csv=csv_path, curves_png=os.path.join(workdir, CURVES_FILE))
+            per_step = tc.batch_size * model.batches_per_step()  # images a step reads (img/s)
             callbacks += [cb.ScalarLogger(os.path.join(logdir, "train"), counter, guard, tc.log_every,
-                                          tc.batch_size, csv_path=csv_path), images]
+                                          per_step, csv_path=csv_path), images]
             if tc.verbose:
-                callbacks.append(Progress(counter, tc.steps, tc.batch_size, every=tc.progress_every or tc.log_every,
+                callbacks.append(Progress(counter, tc.steps, per_step, every=tc.progress_every or tc.log_every,
                                           plain=True if tc.verbose == 2 else None))
         callbacks.append(checkpointer)
         interrupts.arm()
         try:
             # Keras' own bar would count this fit's batches, not the run's steps: `Progress` replaces it.
-            history = model.fit(distributed_train_data(strategy, config, skip_batches=begin), epochs=1,
+            history = model.fit(distributed_train_data(strategy, config, skip_batches=begin,
+                                                       batches_per_step=model.batches_per_step()), epochs=1,
                                 steps_per_epoch=tc.steps - begin, callbacks=callbacks, shuffle=False, verbose=0)
         except _PEER_LOST as e:
             if not is_multi_worker(strategy):

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from model_testing import check_generative_model, make_config, random_batches, weights_of
 from tfgen import config as config_lib
+from tfgen.errors import ConfigError
 from tfgen.losses import gradient_penalty, wasserstein_critic_loss, wasserstein_generator_loss
 from tfgen.models import build_model
 from tfgen.models.aaae.model import attribute_direction
@@ -72,7 +73,9 @@ def test_table_iii_architecture_at_32x32():
     assert len(_layers(e, "BatchNormalization")) == 3 and len(_layers(e, "ELU")) == 5
     assert e.output_shape == (None, 128)
     assert [c.filters for c in _layers(g, "Conv2DTranspose")] == [512, 256, 128, 64]
-    assert _layers(g, "Dense")[0].units == 2 * 2 * 1024 and len(_layers(g, "BatchNormalization")) == 1
+    # Table III: FC 1024 (+ BN, eLU), here reshaped to 2x2x256 for the four stride-2 deconvolutions
+    assert _layers(g, "Dense")[0].units == 1024 and len(_layers(g, "BatchNormalization")) == 1
+    assert _layers(g, "Reshape")[0].output.shape == (None, 2, 2, 256)
     assert g.output_shape == (None, 32, 32, 3)
     assert [c.filters for c in _layers(d, "Conv2D")] == [64, 128, 256, 512, 1]
     assert not _layers(d, "BatchNormalization") and d.output_shape == (None, 2, 2, 1)  # patch logits
@@ -83,6 +86,21 @@ def test_table_iii_architecture_at_32x32():
     assert _layers(model.critic, "LeakyReLU")[0].negative_slope == pytest.approx(0.1)
     kernel = _layers(e, "Conv2D")[-1].kernel.numpy()
     assert abs(kernel.std() - 0.01) < 0.001 and np.all(_layers(e, "Conv2D")[-1].bias.numpy() == 0)
+
+
+def test_a_run_recorded_before_decoder_dense_units_rebuilds_its_wide_decoder():
+    """A complete record without the field (config.yaml / model.json of an older run) is read as it ran,
+    2x2 x the top filters; a user's short config without it gets Table III's 1024."""
+    from tfgen.models.aaae.config import AAAEConfig, _RECORDED_BEFORE
+
+    old = {f: getattr(AAAEConfig(), f) for f in _RECORDED_BEFORE}
+    assert AAAEConfig.upgrade(old)["decoder_dense_units"] == 0
+    assert "decoder_dense_units" not in AAAEConfig.upgrade({"name": "aaae", "latent_dim": 8})
+    assert AAAEConfig.upgrade({**old, "decoder_dense_units": 512})["decoder_dense_units"] == 512
+    model = build_model(make_config("aaae", {"decoder_dense_units": 0}, 100), (32, 32, 3))
+    assert _layers(model.decoder, "Dense")[0].units == 2 * 2 * 1024
+    with pytest.raises(ConfigError, match="multiple of 4"):
+        build_model(make_config("aaae", {"decoder_dense_units": 1022}, 100), (32, 32, 3))
 
 
 def test_64x64_adds_one_stage():
@@ -108,7 +126,7 @@ def test_generic_under_xla():
 
 def test_pretraining_holds_the_approximator_and_critic():
     model = tiny_model(pretrain_steps=2)
-    ds = random_batches((16, 16, 1), 8)
+    ds = random_batches((16, 16, 1), 8 * model.batches_per_step())
     before = weights_of(model)
     model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)
     during = weights_of(model)
@@ -125,6 +143,59 @@ def test_pretraining_holds_the_approximator_and_critic():
         assert any(not np.array_equal(a, b) for a, b in zip(during[net], after[net])), net
     # k = 2 real steps since the pretraining ended: the counter started from 0.
     assert int(model.approximator_optimizer.iterations) == 2 and int(model.critic_optimizer.iterations) == 2
+
+
+def _spy_run(model, parts_values, spied):
+    """One eager step on a batch whose equal parts are constant images of `parts_values`; returns the calls
+    recorded by the spies (method name -> list of what each call saw)."""
+    calls = {name: [] for name in spied}
+    for name, record in spied.items():
+        original = getattr(model, name)
+
+        def spy(*args, _original=original, _record=record, _name=name):
+            calls[_name].append(_record(model, *args))
+            return _original(*args)
+        setattr(model, name, spy)
+    images = tf.concat([tf.fill([4, 16, 16, 1], v) for v in parts_values], 0)
+    model.fit(tf.data.Dataset.from_tensors({"image": images}), epochs=1, verbose=0)
+    return calls
+
+
+def test_fresh_codes_encode_a_new_batch_for_each_approximator_step():
+    """Algorithm 1 line 9: the k critic steps see codes of their own x (the step's batch parts 1..k, encoded
+    by the encoder after step 1's update); reuse hands them step 1's codes."""
+    mean = lambda model, images, *rest: float(tf.reduce_mean(images))  # noqa: E731
+    model = tiny_model(pretrain_steps=0)
+    model.compile(run_eagerly=True)
+    assert model.model_config.approximator_codes == "fresh" and model.batches_per_step() == 1 + 2
+    calls = _spy_run(model, [-0.5, 0.25, 0.75], {"_ae_grads": mean, "_encode_for_critic": mean})
+    assert calls["_ae_grads"] == [-0.5] and calls["_encode_for_critic"] == [0.25, 0.75]
+    reuse = tiny_model(pretrain_steps=0, approximator_codes="reuse")
+    reuse.compile(run_eagerly=True)
+    assert reuse.batches_per_step() == 1
+    calls = _spy_run(reuse, [-0.5], {"_ae_grads": mean, "_encode_for_critic": mean})
+    assert calls["_ae_grads"] == [-0.5] and calls["_encode_for_critic"] == []
+    with pytest.raises(ValueError, match="3 equal parts"):
+        model.fit(random_batches((16, 16, 1), 8), steps_per_epoch=1, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("update", ["simultaneous", "alternating"])
+def test_simultaneous_update_takes_both_gradients_before_either_step(update):
+    """Algorithm 1 lines 11-13: G_φ's gradient is taken at the critic the critic's own gradient saw (and on
+    the same z); alternating takes it after the critic's step."""
+    def critic_now(model, *args):
+        return model.critic.trainable_variables[0].numpy().copy()
+
+    model = tiny_model(pretrain_steps=0, approximator_codes="reuse", approximator_update=update)
+    model.compile(run_eagerly=True)
+    calls = _spy_run(model, [0.1], {"_critic_grads": lambda m, codes, z, alpha: (critic_now(m), z.numpy()),
+                                    "_approximator_grads": lambda m, z: (critic_now(m), z.numpy())})
+    pairs = list(zip(calls["_critic_grads"], calls["_approximator_grads"]))
+    assert len(pairs) == 2
+    simultaneous = update == "simultaneous"
+    for (critic_c, z_c), (critic_a, z_a) in pairs:
+        assert np.array_equal(critic_c, critic_a) == simultaneous
+        assert np.array_equal(z_c, z_a) == simultaneous
 
 
 def test_critic_step_widens_the_gap_and_approximator_step_closes_it():

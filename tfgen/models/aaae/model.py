@@ -22,18 +22,24 @@ Training, per iteration (Algorithm 1):
    1, line 5: "x_g ~ q_psi(x|c)"), with the logistic loss. d is the
    per-pixel squared error (the paper's MSE metric; `l1` optional).
 
-2. k = 2 approximator steps (Eq. 9), each a critic step then an
-   approximator step:
+2. k = 2 approximator steps (Eq. 9), each with a critic and an approximator
+   gradient:
 
        L_gamma = D_gamma(c_g) - D_gamma(c) + lambda_2 (||grad D_gamma(c_hat)||_2 - 1)^2
        L_phi   = -D_gamma(c_g)
 
    with c = E_theta(x) (gradients stopped: the approximator follows the
    autoencoder, never pulls it), c_g = G_phi(z), c_hat an interpolation
-   of c and c_g with weight ~ U[0, 1] per example, lambda_2 = 10. The
-   encoded codes are those of step 1's forward pass (the same batch),
-   which saves an encoder pass; the encoder has moved by one Adam step
-   since.
+   of c and c_g with weight ~ U[0, 1] per example, lambda_2 = 10. As
+   Algorithm 1 (lines 9-13), by default each of the k steps draws its own
+   batch of x (`approximator_codes: fresh`; the trainer feeds 1 + k
+   batches per step, `batches_per_step`) and both gradients are taken at
+   the same weights on the same c_g before both updates
+   (`approximator_update: simultaneous`). `approximator_codes: reuse` gives
+   the k steps step 1's codes of its own batch (one batch per iteration, two
+   encoder passes fewer), `alternating` the critic's step and then the
+   approximator's on fresh z (runs recorded before these fields load as
+   reuse / alternating, as they ran).
 
 "In practice, we always train the autoencoder first": `pretrain_steps` runs
 step 1 alone for that many iterations. The approximator's and critic's
@@ -56,6 +62,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfgen.errors import ConfigError
 from tfgen.losses import (
     gradient_penalty,
     nonsaturating_discriminator_loss,
@@ -118,7 +125,11 @@ class AAAE(GenerativeModel):
             raise ValueError(f"AAAE needs square images, got {self.image_shape}")
         sync, init = self.sync_batch_norm, cfg.init_stddev
         self.encoder = networks.encoder(h, c, cfg.code_dim, cfg.base_filters, cfg.max_filters, init, sync)
-        self.decoder = networks.decoder(h, c, cfg.code_dim, cfg.base_filters, cfg.max_filters, init, sync)
+        if cfg.decoder_dense_units % 4:
+            raise ConfigError(f"model.decoder_dense_units={cfg.decoder_dense_units}: the FC output is reshaped "
+                              "to 2x2xN, so it must be a multiple of 4")
+        self.decoder = networks.decoder(h, c, cfg.code_dim, cfg.base_filters, cfg.max_filters, init, sync,
+                                        dense_units=cfg.decoder_dense_units)
         self.discriminator = networks.patch_discriminator(h, c, cfg.base_filters, cfg.max_filters,
                                                              cfg.leaky_slope, init)
         self.approximator = networks.mlp(cfg.latent_dim, cfg.mlp_units, cfg.mlp_layers, cfg.code_dim, "elu",
@@ -130,6 +141,7 @@ class AAAE(GenerativeModel):
         self._ae_grads = self.maybe_xla(self._ae_grads_impl)
         self._critic_grads = self.maybe_xla(self._critic_grads_impl)
         self._approximator_grads = self.maybe_xla(self._approximator_grads_impl)
+        self._encode_for_critic = self.maybe_xla(self._encode_for_critic_impl)
         self.built = True
 
     # -- the networks as functions ------------------------------------------
@@ -261,9 +273,29 @@ class AAAE(GenerativeModel):
         grads = tape.gradient(loss, self.approximator.trainable_variables)
         return grads, {"approximator_loss": tf.reduce_mean(per_example)}
 
+    def batches_per_step(self) -> int:
+        """1 + k with `approximator_codes: fresh` (a batch per approximator step, Algorithm 1 line 9), else 1."""
+        cfg = self.model_config
+        return 1 + cfg.approximator_steps if cfg.approximator_codes == "fresh" else 1
+
+    def _split_batch(self, real):
+        """The step's batch as `batches_per_step()` equal parts (one per draw of x in Algorithm 1)."""
+        parts = self.batches_per_step()
+        if parts == 1:
+            return [real]
+        message = (f"AAAE with approximator_codes fresh splits each batch into {parts} equal parts "
+                   f"(1 + approximator_steps; tfgen's trainer feeds {parts} x train.batch_size)")
+        if real.shape[0] is not None and real.shape[0] % parts:
+            raise ValueError(f"{message}: got a batch of {real.shape[0]}")
+        n = tf.shape(real)[0]
+        tf.debugging.assert_equal(n % parts, 0, message=message)
+        shaped = tf.reshape(real, tf.concat([[parts, n // parts], tf.shape(real)[1:]], 0))
+        return [shaped[i] for i in range(parts)]
+
     def train_step(self, data):
         cfg = self.model_config
-        real = data["image"]
+        parts = self._split_batch(data["image"])
+        real = parts[0]
         batch = tf.shape(real)[0]
         # Read before this step's update: iteration i < pretrain_steps is autoencoder-only.
         pretraining = self.ae_optimizer.iterations < cfg.pretrain_steps if cfg.pretrain_steps else None
@@ -272,16 +304,29 @@ class AAAE(GenerativeModel):
         self.ae_optimizer.apply(ae_grads, self.autoencoder_variables())
         self.d_optimizer.apply(d_grads, self.discriminator.trainable_variables)
 
-        for _ in range(cfg.approximator_steps):
+        for j in range(cfg.approximator_steps):
+            if cfg.approximator_codes == "fresh":
+                # Algorithm 1 line 9: a new x ~ p(x) and its code under the updated encoder.
+                codes = self._encode_for_critic(parts[1 + j])
             alpha = self.per_example_uniform(batch)
-            c_grads, c_stats = self._critic_grads(codes, self.per_example_normal(batch, [cfg.latent_dim]), alpha)
-            self._apply_unless(pretraining, self.critic_optimizer, c_grads, self.critic.trainable_variables)
-            a_grads, a_stats = self._approximator_grads(self.per_example_normal(batch, [cfg.latent_dim]))
+            z = self.per_example_normal(batch, [cfg.latent_dim])
+            c_grads, c_stats = self._critic_grads(codes, z, alpha)
+            if cfg.approximator_update == "simultaneous":
+                # Lines 11-13: both gradients at the same (φ, γ) and the same c_g = G_φ(z), then both steps.
+                a_grads, a_stats = self._approximator_grads(z)
+                self._apply_unless(pretraining, self.critic_optimizer, c_grads, self.critic.trainable_variables)
+            else:
+                self._apply_unless(pretraining, self.critic_optimizer, c_grads, self.critic.trainable_variables)
+                a_grads, a_stats = self._approximator_grads(self.per_example_normal(batch, [cfg.latent_dim]))
             self._apply_unless(pretraining, self.approximator_optimizer, a_grads,
                                self.approximator.trainable_variables)
             stats.update(c_stats)
             stats.update(a_stats)  # the last of the k steps is reported
         return self.update_trackers(stats)
+
+    def _encode_for_critic_impl(self, images):
+        # Training mode, as step 1 encodes: BN on batch statistics.
+        return tf.stop_gradient(self.encoder(images, training=True))
 
     @staticmethod
     def _apply_unless(pretraining, optimizer, grads, variables):

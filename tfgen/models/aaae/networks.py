@@ -67,11 +67,20 @@ def encoder(image_size: int, channels: int, code_dim: int, base_filters: int = 6
 
 
 def decoder(image_size: int, channels: int, code_dim: int, base_filters: int = 64, max_filters: int = 1024,
-            init_stddev: float = 0.01, sync_batch_norm: bool = False, name: str = "decoder") -> keras.Sequential:
-    """G_psi: codes [batch, code_dim] -> images [batch, S, S, C] in [-1, 1] (the encoder mirrored)."""
+            init_stddev: float = 0.01, sync_batch_norm: bool = False, name: str = "decoder",
+            dense_units: int = 0) -> keras.Sequential:
+    """G_psi: codes [batch, code_dim] -> images [batch, S, S, C] in [-1, 1] (the encoder mirrored).
+
+    Args:
+      dense_units: units of the first FC layer, reshaped to 2x2x(units/4)
+        (Table III: 1024, i.e. 2x2x256); 0: 2x2 x the encoder's last
+        filters (2x2x1024 = 4096 at 32x32).
+    """
     init = dict(kernel_initializer=_init(init_stddev), bias_initializer="zeros")
     filters = stage_filters(image_size, base_filters, max_filters)
-    top = filters[-1]
+    if dense_units and dense_units % 4:
+        raise ValueError(f"decoder: dense_units={dense_units} must reshape to 2x2xN (a multiple of 4)")
+    top = dense_units // 4 if dense_units else filters[-1]
     net = [keras.Input((code_dim,)),
            layers.Dense(2 * 2 * top, name="project", **init), layers.Reshape((2, 2, top)),
            _bn("project_bn", sync_batch_norm), layers.ELU()]

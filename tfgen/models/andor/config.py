@@ -53,8 +53,9 @@ class AndOrConfig(config_lib.ModelConfig):
     generator_reference_term: bool = field(False, help="Add the reference q's gradient |g(Ẑ)|²/(2σ_q²) to the "
                                                        "generator's objective (Eq. 21; not in Eq. 22 as printed: "
                                                        "it pulled samples to mid-grey).")
-    energy_penalty: float = field(0.1, min=0.0, help="α of the squared-energy penalty α(f(Y)² + f(g(Ẑ))²) on the "
-                                                    "energy network (not in the paper; 0: Eq. 20 alone).")
+    energy_penalty: float = field(0.0, min=0.0, help="α of the squared-energy penalty α(f(Y)² + f(g(Ẑ))²) on the "
+                                                    "energy network (not in the paper; 0: Eq. 20 alone, under "
+                                                    "which f drifts; the shipped configs use 0.001).")
     energy_level_penalty: float = field(0.0, min=0.0, help="α_c of a penalty α_c((f(Y) + f(g(Ẑ)))/2)² on f's "
                                                           "level alone (not in the paper; Eq. 20 and 22 ignore "
                                                           "the level, which drifts; 0: none).")

@@ -41,11 +41,17 @@ Defaults and why (the paper gives no values; see ../shared/papers/NOTES.md):
 * σ_q = 1 in image units [-1, 1]: a unit Gaussian reference per pixel, a
   weak pull towards the mean image.
 * Latent bank initialised to N(0, I) draws (the prior), as ABP.
-* `energy_penalty` α = 0.1 (not in the paper): Eq. 20 alone does not bound
-  f, and on the digits f(Y) grew about fivefold every 10 iterations (1.2,
-  7.8, 42 at iterations 10, 20, 30; measured), heading for overflow. The
-  squared-energy penalty α(f(Y)² + f(g(Ẑ))²) keeps f of order 1/α;
-  `energy_penalty: 0` is Eq. 20 exactly.
+* `energy_penalty` α = 0 by default: Eq. 20 exactly. Eq. 20 fixes only the
+  difference f(Y) − f(g(Ẑ)), and on real digits (tools/andor_energy.py,
+  docs/andor/energy_study.json, reduced net, 300 iterations) f drifted on
+  data and samples together to ~3,000 and back, and samples were poor
+  (domain FID 269). The shipped configs set α = 0.001 (not in the paper):
+  the squared-energy penalty α(f(Y)² + f(g(Ẑ))²) holds f at tens while the
+  energy term stays half the generator's update (gradient ratio ~0.7,
+  cosine ~0.8; FID 48). The former default 0.1 held f at ±5 where its
+  gradient was 3% of the likelihood's (cosine 0.9996: no effect; FID 119).
+  Cooperative learning's revision (σ_q 0.016, δ_f 0.002, rate 0.007) made f
+  grow to ~10⁶ and swamp Eq. 22 (FID 730 with the revision alone).
 
 Data: dicts with "image" float32 [batch, H, W, C] in [-1, 1] and "index"
 int64 [batch] (the example's position in the training split; the data
