@@ -243,6 +243,37 @@ def test_discriminator_dropout_placement(placement, expected):
     assert [layer.rate for layer in drops] == [expected(i, layer.name in fed) for i, layer in enumerate(drops)]
 
 
+def test_ali_latent_branch_is_alis_d_of_z_and_leaves_the_rest_as_it_was():
+    """latent_branch ali: z goes through ALI's D(z) (two dense layers, 8 x filters units, input_dropout then
+    dropout) before the joint head; every other layer keeps its rate and its noise stream."""
+    from tfgen.models.hali.networks import HALIDiscriminator
+
+    args = dict(image_size=16, channels=1, levels=1, latent_dim=8, filters=4)
+    plain, ali = HALIDiscriminator(**args), HALIDiscriminator(**args, latent_branch="ali")
+    assert plain.z_branch is None
+    dense = [layer for layer in ali.z_branch.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.units for layer in dense] == [32, 32]
+    assert [layer.rate for layer in ali.z_branch.layers if isinstance(layer, ExampleDropout)] == [0.2, 0.5]
+
+    def streams(d):
+        return [(layer.name, layer.rate, layer.seed) for part in (d.x_branch, d.join, d.hidden, d.to_logit)
+                for layer in part.layers if isinstance(layer, ExampleDropout)]
+    assert streams(ali) == streams(plain)
+    images = tf.random.stateless_uniform([6, 16, 16, 1], seed=[1, 2], minval=-1, maxval=1)
+    z = tf.random.stateless_normal([6, 8], seed=[3, 4])
+    with tf.GradientTape() as tape:
+        logits = ali([images, z])
+    grads = tape.gradient(logits, ali.z_branch.trainable_variables)
+    assert logits.shape == (6,) and all(float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
+    assert HALIDiscriminator.from_config(ali.get_config()).latent_branch == "ali"
+    with pytest.raises(ValueError, match="latent_branch"):
+        HALIDiscriminator(**args, latent_branch="mlp")
+
+
+def test_ali_with_its_own_discriminator_structure_trains():
+    check_generative_model("hali", {**TINY, "levels": 1, "latent_branch": "ali"}, SHAPE)
+
+
 def test_ali_losses_golden_numbers():
     enc, dec = tf.constant([0.0, 2.0]), tf.constant([0.0, -1.0])
     sp = lambda v: np.log1p(np.exp(v))  # noqa: E731

@@ -37,6 +37,10 @@ class HALIConfig(config_lib.ModelConfig):
                                   help="The discriminator's weight norm: data (Salimans & Kingma's data-dependent "
                                        "init on the first training batch, as the improved-GAN discriminator of "
                                        "HALI's appendix) or none (g = 1, bias 0: activations shrink layer by layer).")
+    latent_branch: str = field("none", choices=["none", "ali"],
+                               help="The discriminator's top latent: none (joins the head as it is, HALI's "
+                                    "Appendix A.1) or ali (first through a D(z) branch of two dense layers, "
+                                    "ALI's own D(x) / D(z) / D(x, z) structure; meant for levels 1).")
     learning_rate: float = field(1e-4, min=0.0, help="Adam learning rate of all three networks.")
     beta1: float = field(0.5, min=0.0, max=1.0, help="Adam beta1.")
     beta2: float = field(0.999, min=0.0, max=1.0,

@@ -157,7 +157,8 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
                                    seed=seed + 200, name="decoder")
         self.discriminator = HALIDiscriminator(**common, filters=cfg.d_filters, dropout=cfg.dropout,
                                                input_dropout=cfg.input_dropout, input_noise=cfg.input_noise,
-                                               dropout_layers=cfg.dropout_layers, seed=seed + 300,
+                                               dropout_layers=cfg.dropout_layers,
+                                               latent_branch=cfg.latent_branch, seed=seed + 300,
                                                name="discriminator")
         self.classifier = None
         if cfg.labelled_examples > 0:

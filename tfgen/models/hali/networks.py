@@ -338,6 +338,12 @@ class HALIDiscriminator(keras.Model):
       dropout, input_dropout: dropout rates.
       input_noise: std of the Gaussian noise on every input.
       seed: seed of the noise streams.
+      latent_branch: "none" (the top latent joins the head as it is, HALI's
+        table) or "ali" (ALI's own D(x) / D(z) / D(x, z) structure: the top
+        latent first goes through a D(z) branch of two dense layers of
+        8 x filters units with LeakyReLU, `input_dropout` on its input and
+        `dropout` between, as ALI's reference discriminator has; its
+        layers draw their noise after every other layer's).
 
     Call:
       [images [batch, S, S, C], (z1 [batch, s1, s1, z1_channels],)
@@ -346,7 +352,7 @@ class HALIDiscriminator(keras.Model):
 
     def __init__(self, image_size=32, channels=3, levels=2, latent_dim=256, z1_channels=64, z1_stride=2,
                  filters=64, dropout=0.5, input_dropout=0.2, input_noise=0.2, seed=0, dropout_layers="every_third",
-                 **kwargs):
+                 latent_branch="none", **kwargs):
         super().__init__(**kwargs)
         self.image_size, self.channels, self.levels = int(image_size), int(channels), int(levels)
         self.latent_dim, self.z1_channels, self.z1_stride = int(latent_dim), int(z1_channels), int(z1_stride)
@@ -403,6 +409,19 @@ class HALIDiscriminator(keras.Model):
         self.hidden = keras.Sequential(dense(units, self.dropout, "joint0") + dense(units, self.dropout, "joint1"),
                                        name="joint_hidden")
         self.to_logit = keras.Sequential(dense(1, self.dropout, "logit", activation=False), name="to_logit")
+        if latent_branch not in ("none", "ali"):
+            raise ValueError(f"latent_branch must be 'none' or 'ali', got {latent_branch!r}")
+        self.latent_branch = latent_branch
+        self.z_branch = None
+        if latent_branch == "ali":
+            # Built last: the other layers keep their noise seeds and dropout positions.
+            off = self.dropout_layers == "none"
+            z_units = 8 * self.filters
+            self.z_branch = keras.Sequential([
+                ExampleDropout(0.0 if off else self.input_dropout, seed=next(seeds), name="z_dense0_dropout"),
+                layers.Dense(z_units, name="z_dense0"), layers.LeakyReLU(LEAK),
+                ExampleDropout(0.0 if off else self.dropout, seed=next(seeds), name="z_dense1_dropout"),
+                layers.Dense(z_units, name="z_dense1"), layers.LeakyReLU(LEAK)], name="z_branch")
 
     def features(self, inputs, training=False):
         """The penultimate layer's activations (the input of the logit layer), [batch, 16 * filters].
@@ -414,7 +433,10 @@ class HALIDiscriminator(keras.Model):
         if self.levels == 2:
             h = tf.concat([h, self.z1_noise(latents[0], training=training)], axis=-1)
         h = self.join(h, training=training)
-        h = tf.concat([h, self.z2_noise(latents[-1], training=training)], axis=-1)
+        z = self.z2_noise(latents[-1], training=training)
+        if self.z_branch is not None:
+            z = self.z_branch(z, training=training)
+        h = tf.concat([h, z], axis=-1)
         return self.hidden(h, training=training)
 
     def call(self, inputs, training=False):
@@ -455,7 +477,7 @@ class HALIDiscriminator(keras.Model):
                 "levels": self.levels, "latent_dim": self.latent_dim, "z1_channels": self.z1_channels,
                 "z1_stride": self.z1_stride, "filters": self.filters, "dropout": self.dropout,
                 "input_dropout": self.input_dropout, "input_noise": self.input_noise, "seed": self.seed,
-                "dropout_layers": self.dropout_layers}
+                "dropout_layers": self.dropout_layers, "latent_branch": self.latent_branch}
 
 
 __all__ = ["DROPOUT_LAYERS", "EVAL_SEED_OFFSET", "ExampleDropout", "GaussianConditional", "Geometry", "HALIDecoder",
