@@ -42,6 +42,7 @@ from tfgen import config as config_lib  # noqa: E402
 from tfgen.data.pipeline import without_autotune_thread  # noqa: E402
 from tfgen.models import build_model, get_model_class, names  # noqa: E402
 from tfgen.models.trainable import inline_inner_functions  # noqa: E402
+from tfgen.sampling.langevin import unrolled_loops  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tools/ (run as a script or imported by tests)
 from reference_lrgan import ReferenceLRGAN, ReferenceUnavailable, load_reference_classes  # noqa: E402
@@ -106,13 +107,16 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 5, dtype=tf.float32) -> flo
 
 
 def train_step_gflops(config, image_shape, batch: int) -> float:
-    """Static FLOP count of one train step, traced with inner functions inlined."""
+    """Static FLOP count of one train step, traced with inner functions inlined and Langevin loops
+    unrolled (a while loop's body would be counted once, whatever its steps: AND-OR's and wFRAME's
+    counts were ~`langevin_steps` times too low)."""
     with inline_inner_functions():
         model = build_model(config, image_shape, num_classes=10, xla=False)
         model.compile()
     spec = {"image": tf.TensorSpec([batch, *image_shape], tf.float32),
             "label": tf.TensorSpec([batch], tf.int32), "index": tf.TensorSpec([batch], tf.int64)}
-    graph = tf.function(model.train_step).get_concrete_function(spec).graph
+    with unrolled_loops():
+        graph = tf.function(model.train_step).get_concrete_function(spec).graph
     opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     opts["output"] = "none"
     return tf.compat.v1.profiler.profile(graph=graph, options=opts).total_float_ops / 1e9

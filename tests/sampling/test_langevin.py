@@ -99,3 +99,35 @@ def test_noise_fn_supplies_the_noise_of_each_step():
     for i in range(3):
         x = x - delta ** 2 / 2 * x + delta * eps.numpy()[i]
     np.testing.assert_allclose(out.numpy(), x, rtol=1e-6)
+
+
+def test_unrolled_loops_give_the_same_chain_and_a_graph_with_every_step():
+    """For FLOP counting: with a static step count the loop is traced step by step; same draws, same chain,
+    and a static count of the graph grows with the steps (a while loop's body is counted once)."""
+    from tfgen.sampling.langevin import unrolled_loops
+
+    a = tf.constant(np.random.default_rng(0).normal(size=(16, 16)).astype("float32"))
+
+    def log_prob(x):
+        return -0.5 * tf.reduce_sum(tf.square(tf.matmul(x, a)), axis=1)
+
+    x0 = tf.ones([4, 16])
+    looped = langevin(log_prob, x0, 0.1, 7, seed=3).numpy()
+    with unrolled_loops():
+        unrolled = langevin(log_prob, x0, 0.1, 7, seed=3).numpy()
+    np.testing.assert_allclose(unrolled, looped, rtol=1e-6, atol=1e-6)
+
+    def flops(steps, unroll):
+        fn = tf.function(lambda x: langevin(log_prob, x, 0.1, steps, seed=3))
+        if unroll:
+            with unrolled_loops():
+                graph = fn.get_concrete_function(tf.TensorSpec([4, 16])).graph
+        else:
+            graph = fn.get_concrete_function(tf.TensorSpec([4, 16])).graph
+        opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+        opts["output"] = "none"
+        return tf.compat.v1.profiler.profile(graph=graph, options=opts).total_float_ops
+
+    one, ten = flops(1, True), flops(10, True)
+    assert one > 0 and ten == pytest.approx(10 * one, rel=0.05)
+    assert flops(10, False) < 2 * one  # what the static count saw before

@@ -268,3 +268,17 @@ def test_vs_reference_without_a_checkout_is_one_line_before_any_timing(bench, tm
 def test_matmul_peak_is_measured_in_each_precision(bench):
     assert bench.matmul_peak_gflops(n=128, repeats=1, dtype=bench.tf.bfloat16) > 0
     assert set(bench.PRODUCT_DTYPES) == {"float32", "mixed_bfloat16", "mixed_float16"}
+
+
+def test_train_step_flops_count_every_langevin_step(bench):
+    """The static count unrolls the Langevin loops: each further step adds the same FLOPs (a while loop
+    would be counted once, whatever its steps)."""
+    from model_testing import make_config
+    from tfgen import config as config_lib
+
+    tiny = {**config_lib.tiny_overrides("andor"), "latent_bank_size": 8}
+    counts = [bench.train_step_gflops(make_config("andor", {**tiny, "langevin_steps": s}, 4), (32, 32, 1), 4)
+              for s in (2, 4, 8)]
+    per_step = (counts[1] - counts[0]) / 2
+    assert per_step > 0
+    assert counts[2] - counts[1] == pytest.approx(4 * per_step, rel=0.02)

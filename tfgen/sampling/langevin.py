@@ -14,9 +14,29 @@ an XLA chain is a different, equally valid draw).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable, Optional, Union
 
 import tensorflow as tf
+
+_UNROLL = [False]
+
+
+@contextlib.contextmanager
+def unrolled_loops():
+    """Langevin loops traced inside run as Python loops when their step count is static.
+
+    One graph then holds every step, for tools that count a traced train
+    step's FLOPs (tools/benchmark.py): a static count sees a
+    `tf.while_loop`'s body once, whatever its trip count. Not for training:
+    tracing grows with the steps.
+    """
+    before = _UNROLL[0]
+    _UNROLL[0] = True
+    try:
+        yield
+    finally:
+        _UNROLL[0] = before
 
 
 def _seed_pair(seed) -> tf.Tensor:
@@ -92,6 +112,12 @@ def langevin(
             x_new = x_new + step_size * eps
         return i + 1, x_new, trace
 
+    static_steps = tf.get_static_value(num_steps)
+    if _UNROLL[0] and static_steps is not None and trace_fn is None:
+        x = x0
+        for i in range(int(static_steps)):
+            _, x, _ = step(tf.constant(i, tf.int32), x, None)
+        return x
     trace0 = tf.TensorArray(x0.dtype, size=num_steps) if trace_fn is not None else tf.constant(0.0)
     _, x_final, trace = tf.while_loop(
         lambda i, x, t: i < num_steps,
