@@ -41,7 +41,8 @@ def train(strategy, config):
         model = build_model(config, info.image_shape, num_classes=info.num_classes)
         model.compile()
     before = [w.copy() for w in model.get_weights()]
-    history = model.fit(distributed_train_data(strategy, config), steps_per_epoch=STEPS, epochs=1, verbose=0,
+    data = distributed_train_data(strategy, config, batches_per_step=model.batches_per_step())
+    history = model.fit(data, steps_per_epoch=STEPS, epochs=1, verbose=0,
                         shuffle=False).history
     return before, model.get_weights(), history
 

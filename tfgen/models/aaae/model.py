@@ -33,7 +33,7 @@ Training, per iteration (Algorithm 1):
    of c and c_g with weight ~ U[0, 1] per example, lambda_2 = 10. As
    Algorithm 1 (lines 9-13), by default each of the k steps draws its own
    batch of x (`approximator_codes: fresh`; the trainer feeds 1 + k
-   batches per step, `batches_per_step`) and both gradients are taken at
+   batches per step, `batches_per_step`, split strided) and both gradients are taken at
    the same weights on the same c_g before both updates
    (`approximator_update: simultaneous`). `approximator_codes: reuse` gives
    the k steps step 1's codes of its own batch (one batch per iteration, two
@@ -289,8 +289,10 @@ class AAAE(GenerativeModel):
             raise ValueError(f"{message}: got a batch of {real.shape[0]}")
         n = tf.shape(real)[0]
         tf.debugging.assert_equal(n % parts, 0, message=message)
-        shaped = tf.reshape(real, tf.concat([[parts, n // parts], tf.shape(real)[1:]], 0))
-        return [shaped[i] for i in range(parts)]
+        # Strided (part j = examples j, j + parts, ...), not contiguous: with several replicas, each
+        # replica's parts then hold exactly its share of the one-device parts, in the same order.
+        shaped = tf.reshape(real, tf.concat([[n // parts, parts], tf.shape(real)[1:]], 0))
+        return [shaped[:, i] for i in range(parts)]
 
     def train_step(self, data):
         cfg = self.model_config
