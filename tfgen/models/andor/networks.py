@@ -150,9 +150,12 @@ class AndOrGenerator(keras.Model):
             return tf.ones_like(x)
         mode = "channel" if stage == 0 else "spatial"
         if self.scheduled:
-            n = group_size(x.shape, mode)
-            k = k + tf.cast(tf.round(tf.cast(self.density, tf.float32) * (n - k)), tf.int32)
+            k = self._scheduled_k(k, group_size(x.shape, mode))
         return top_k_mask(x, k, mode)
+
+    def _scheduled_k(self, k: int, n: int) -> tf.Tensor:
+        """k + round(d · (n − k)): the k the schedule's density d gives a group of n, int32 scalar."""
+        return k + tf.cast(tf.round(tf.cast(self.density, tf.float32) * (n - k)), tf.int32)
 
     def current_k(self, layer: int) -> int:
         """The k a layer's top-k keeps now (`layer_k`, or its scheduled value; 0: no top-k)."""
@@ -160,8 +163,7 @@ class AndOrGenerator(keras.Model):
         if not k or not self.scheduled:
             return k
         h, w, c = self.layer_shape(layer)
-        n = c if self._stage(layer) == 0 else h * w
-        return k + int(round(float(self.density.numpy()) * (n - k)))
+        return int(self._scheduled_k(k, c if self._stage(layer) == 0 else h * w))
 
     def run(self, inputs, start_layer: Optional[int] = None, masks: Optional[Dict[str, tf.Tensor]] = None,
             bias: bool = True, record: bool = False, stop_layer: Optional[int] = None):
@@ -256,12 +258,11 @@ def energy_network(image_shape: Sequence[int], first_channels: int, channels: Se
     if h % 2 ** len(channels):
         raise ValueError(f"energy network: {len(channels)} pooling stages need an image size divisible by "
                          f"{2 ** len(channels)}, got {h}")
-    init_name = init
-    init = keras.initializers.HeNormal() if init == "he" else keras.initializers.RandomNormal(stddev=0.01)
+    kernel_init = keras.initializers.HeNormal() if init == "he" else keras.initializers.RandomNormal(stddev=0.01)
     inputs = keras.Input(tuple(image_shape), name="images")
 
     def conv(x, ch, name):
-        x = keras.layers.Conv2D(ch, 3, padding="same", kernel_initializer=init, name=name)(x)
+        x = keras.layers.Conv2D(ch, 3, padding="same", kernel_initializer=kernel_init, name=name)(x)
         return keras.layers.LeakyReLU(0.2, name=name + "_lrelu")(x)
 
     x = conv(inputs, first_channels, "conv0")
@@ -270,5 +271,5 @@ def energy_network(image_shape: Sequence[int], first_channels: int, channels: Se
         x = conv(x, ch, f"conv{i + 1}a")
         x = conv(x, ch, f"conv{i + 1}b")
     x = keras.layers.Flatten()(x)
-    out = keras.layers.Dense(1, kernel_initializer="glorot_uniform" if init_name == "he" else init, name="fc")(x)
+    out = keras.layers.Dense(1, kernel_initializer="glorot_uniform" if init == "he" else kernel_init, name="fc")(x)
     return keras.Model(inputs, keras.layers.Reshape(())(out), name=name)
