@@ -331,6 +331,23 @@ def test_pose_statistics_known_thetas():
     assert pose_statistics(thetas.reshape(n, 6), bins=10) == stats
 
 
+def test_pose_statistics_count_the_samples_at_each_bound():
+    n = 40
+    thetas = np.zeros((n, 2, 3))
+    thetas[:, 0, 0] = 1.2                      # s_x: every sample at the smallest scale s
+    thetas[:10, 1, 1], thetas[10:, 1, 1] = 2.4, 1.7  # s_y: a quarter at 2s
+    thetas[:30, 0, 1], thetas[30:, 0, 1] = -0.3, 0.3  # r_x: three quarters at -0.3, the rest at +0.3
+    thetas[:, 1, 0] = 0.2999                   # r_y: near, not at, the bound
+    bounds = layered.pose_bounds(1.2, 0.3, 1.0)
+    assert bounds["s_x"] == (1.2, 2.4) and bounds["t_y"] == (-1.0, 1.0)
+    stats = pose_statistics(thetas, bins=5, bounds=bounds)
+    assert (stats["s_x"]["at_lower"], stats["s_x"]["at_upper"]) == (1.0, 0.0)
+    assert (stats["s_y"]["at_lower"], stats["s_y"]["at_upper"]) == (0.0, 0.25)
+    assert (stats["r_x"]["at_lower"], stats["r_x"]["at_upper"]) == (0.75, 0.25)
+    assert (stats["r_y"]["at_lower"], stats["r_y"]["at_upper"]) == (0.0, 0.0)
+    assert "at_lower" not in pose_statistics(thetas, bins=5)["s_x"]
+
+
 def test_pose_statistics_errors():
     with pytest.raises(ValueError, match=r"\(4, 3, 2\)"):
         pose_statistics(np.zeros((4, 3, 2)))

@@ -265,6 +265,8 @@ def test_evaluation_scores_masks_on_digit_scenes_only():
     assert out["stroke_mask_iou_real"] == 1.0  # real scenes: their true masks read exactly
     assert {"pose_t1", "sample_mask_iou", "sample_ink_outside_mask", "sample_mask_iou_full_canvas"} <= set(out)
     assert all(0.0 <= out[k] <= 1.0 for k in ("sample_mask_iou", "sample_ink_outside_mask"))
+    # A fresh pose head sits at the smallest centred object: every scale at the bound s, no shear at one.
+    assert out["pose_t1"]["s_x"]["at_lower"] == 1.0 and out["pose_t1"]["r_x"]["at_upper"] == 0.0
     dcgan = build_model(make_config("lrgan", {**TINY, "timesteps": 1}), (32, 32, 1))
     out = extras(dcgan, scenes)
     assert set(out) == {"stroke_mask_iou_real", "sample_mask_iou_full_canvas"}

@@ -41,6 +41,7 @@ __all__ = [
     "mask_iou",
     "memorisation_report",
     "nearest_neighbours",
+    "pose_bounds",
     "pose_statistics",
     "stroke_masks",
 ]
@@ -465,7 +466,8 @@ POSE_PARAMETERS = (
 )
 
 
-def pose_statistics(thetas, bins: int = 20) -> Dict[str, Dict[str, Any]]:
+def pose_statistics(thetas, bins: int = 20, bounds: Optional[Dict[str, Tuple[float, float]]] = None
+                    ) -> Dict[str, Dict[str, Any]]:
     """Statistics and histograms of affine pose parameters (LR-GAN §6.7, Fig. 20).
 
     LR-GAN shows histograms of the six parameters of the foreground
@@ -479,11 +481,18 @@ def pose_statistics(thetas, bins: int = 20) -> Dict[str, Dict[str, Any]]:
       thetas: float [N, 2, 3] (or [N, 6], row-major), N >= 1.
       bins: histogram bins per parameter, each over that parameter's own
         [min, max] range.
+      bounds: {name: (lower, upper)} of the pose head's range per parameter
+        (see `pose_bounds`); each such parameter also gets "at_lower" and
+        "at_upper", the share of the N values within 1e-5 of that bound. A
+        bounded pose piles up there when the generator asks for more than
+        the range allows (with a clamp or its straight-through variant, the
+        share of pre-activations past the bound).
 
     Returns:
       {name: {"mean", "std", "min", "max": float, "counts": list of int
-      (summing to N), "edges": list of bins + 1 floats}} for the names of
-      `POSE_PARAMETERS`, in that order. Plain Python values: JSON-serialisable.
+      (summing to N), "edges": list of bins + 1 floats[, "at_lower",
+      "at_upper": float in [0, 1]]}} for the names of `POSE_PARAMETERS`, in
+      that order. Plain Python values: JSON-serialisable.
     """
     t = np.asarray(thetas, dtype=np.float64)
     if t.ndim == 2 and t.shape[1] == 6:
@@ -507,4 +516,16 @@ def pose_statistics(thetas, bins: int = 20) -> Dict[str, Dict[str, Any]]:
             "counts": [int(c) for c in counts],
             "edges": [float(e) for e in edges],
         }
+        if bounds and name in bounds:
+            lower, upper = bounds[name]
+            stats[name]["at_lower"] = float(np.mean(np.abs(values - lower) <= 1e-5))
+            stats[name]["at_upper"] = float(np.mean(np.abs(values - upper) <= 1e-5))
     return stats
+
+
+def pose_bounds(min_scale: float, max_shear: float, max_translation: float) -> Dict[str, Tuple[float, float]]:
+    """The pose head's range per parameter (`PoseHead`): scales in [s, 2s],
+    rotation/shear terms in +-max_shear, translations in +-max_translation."""
+    return {"s_x": (min_scale, 2 * min_scale), "s_y": (min_scale, 2 * min_scale),
+            "r_x": (-max_shear, max_shear), "r_y": (-max_shear, max_shear),
+            "t_x": (-max_translation, max_translation), "t_y": (-max_translation, max_translation)}

@@ -47,7 +47,7 @@ import tensorflow as tf
 from tfgen.models.dcgan.model import DCGAN
 from tfgen.models.lrgan.config import LRGANConfig
 from tfgen.models.lrgan.networks import LayeredRecursiveGenerator, PoseHead  # noqa: F401 (PoseHead re-exported)
-from tfgen.models.lrgan.metrics import POSE_PARAMETERS, mask_iou, pose_statistics, stroke_masks
+from tfgen.models.lrgan.metrics import POSE_PARAMETERS, mask_iou, pose_bounds, pose_statistics, stroke_masks
 from tfgen.models.registry import register, register_evaluation_extras
 from tfgen.models.servable import EVAL_SAMPLE_SEED
 from tfgen.ops.batching import map_batches
@@ -229,11 +229,14 @@ def sample_mask_scores(model, num: int, seed: int = EVAL_SAMPLE_SEED) -> Dict[st
 
 @register_evaluation_extras("lrgan")
 def evaluation_extras(model, arrays, extractor=None) -> Dict[str, Any]:
-    """Pose statistics per timestep (Fig. 20, §6.7); on the digit scenes,
+    """Pose statistics per timestep (Fig. 20, §6.7), with the share of samples
+    at each bound of the pose head; on the digit scenes,
     the samples' own masks against their strokes (`sample_mask_scores`) and
     the stroke reading's check on the real test scenes (`stroke_mask_iou_real`,
     1.0 when it reads the true masks exactly)."""
-    out: Dict[str, Any] = {f"pose_t{t}": pose_statistics(theta)
+    cfg = model.model_config
+    bounds = pose_bounds(cfg.min_object_scale, cfg.max_shear, cfg.max_translation)
+    out: Dict[str, Any] = {f"pose_t{t}": pose_statistics(theta, bounds=bounds)
                            for t, theta in enumerate(model.pose_samples(), start=1)}
     if is_stroke_scene(arrays) and len(arrays["image"]):
         out["stroke_mask_iou_real"] = float(mask_iou(stroke_masks(arrays["image"]), arrays["masks"])["mean_iou"])
