@@ -11,6 +11,13 @@ D: (64)4c2s-(128)4c2s-(256)4c2s-(1)4c, the shapes LR-GAN's appendix lists.
 LR-GAN reuses both: its background generator is a `DCGANGenerator` with half
 the filters, its foreground trunk is `DCGANGenerator.trunk`, and DCGAN is
 LR-GAN with one timestep.
+
+Initialisation (`weight_init`): "dcgan" is the DCGAN paper's, every weight
+from N(0, 0.02) and batch-norm scales from N(1, 0.02); "reference" is what
+the LR-GAN authors' PyTorch code ran with, since it leaves its DCGAN
+initialiser commented out: PyTorch's defaults of the time (before 1.2),
+weights from U(+-1/sqrt(fan_in)) with fan_in = input channels x kernel
+area (`FanInUniform`), batch-norm scales from U(0, 1), shifts 0.
 """
 
 from __future__ import annotations
@@ -29,22 +36,70 @@ def num_stages(image_size: int) -> int:
     return int(n)
 
 
-def _conv_init():
-    # DCGAN: all weights from N(0, 0.02).
-    return keras.initializers.RandomNormal(0.0, 0.02)
+WEIGHT_INITS = ("dcgan", "reference")
 
 
-def batch_norm(name, synchronized):
-    # PyTorch's momentum 0.1 is Keras' 0.9; gamma ~ N(1, 0.02) as in DCGAN.
+@keras.saving.register_keras_serializable(package="tfgen")
+class FanInUniform(keras.initializers.Initializer):
+    """U(-1/sqrt(n), 1/sqrt(n)) with n the fan-in: PyTorch's default (before 1.2)
+    for linear, convolution and transposed-convolution weights.
+
+    n is input features (a dense kernel [in, out]) or input channels times the
+    kernel area: Keras stores a convolution kernel [k, k, in, out] and a
+    transposed one [k, k, out, in], so `transposed` says which axis is the
+    input. `fan_in` overrides n (a dense layer standing for a convolution:
+    DCGAN's z -> 4x4 projection is a 4x4 transposed convolution of a 1x1
+    input, n = latent_dim x 16).
+    """
+
+    def __init__(self, transposed: bool = False, fan_in=None, seed=None):
+        self.transposed, self.fan_in, self.seed = bool(transposed), fan_in, seed
+
+    def __call__(self, shape, dtype=None):
+        if self.fan_in is not None:
+            n = int(self.fan_in)
+        elif len(shape) == 2:
+            n = int(shape[0])
+        else:
+            area = int(math.prod(shape[:-2]))
+            n = area * int(shape[-1] if self.transposed else shape[-2])
+        bound = 1.0 / math.sqrt(n)
+        return keras.random.uniform(shape, -bound, bound, dtype=dtype, seed=self.seed)
+
+    def get_config(self):
+        return {"transposed": self.transposed, "fan_in": self.fan_in, "seed": self.seed}
+
+
+def _check_init(weight_init: str) -> str:
+    if weight_init not in WEIGHT_INITS:
+        raise ValueError(f"weight_init must be one of {WEIGHT_INITS}, got {weight_init!r}")
+    return weight_init
+
+
+def kernel_init(weight_init: str = "dcgan", transposed: bool = False, fan_in=None):
+    """A kernel initialiser of the scheme (see the module docstring)."""
+    if _check_init(weight_init) == "dcgan":
+        return keras.initializers.RandomNormal(0.0, 0.02)
+    return FanInUniform(transposed=transposed, fan_in=fan_in)
+
+
+def batch_norm(name, synchronized, weight_init: str = "dcgan"):
+    # PyTorch's momentum 0.1 is Keras' 0.9; gamma ~ N(1, 0.02) as in DCGAN, or
+    # U(0, 1) as PyTorch before 1.2 (the LR-GAN authors' runs).
     # synchronized: statistics over the global batch across replicas, so that
     # N replicas train exactly like one device.
+    gamma = (keras.initializers.RandomNormal(1.0, 0.02) if _check_init(weight_init) == "dcgan"
+             else keras.initializers.RandomUniform(0.0, 1.0))
     return layers.BatchNormalization(
-        momentum=0.9, epsilon=1e-5, gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02),
-        synchronized=synchronized, name=name)
+        momentum=0.9, epsilon=1e-5, gamma_initializer=gamma, synchronized=synchronized, name=name)
 
 
-def generator_trunk(image_size: int, base_filters: int, sync_batch_norm: bool = False, name: str = "trunk"):
+def generator_trunk(image_size: int, base_filters: int, sync_batch_norm: bool = False, name: str = "trunk",
+                    weight_init: str = "dcgan", latent_dim=None):
     """A vector -> the generator's last hidden map, [batch, image_size/2, image_size/2, filters].
+
+    `latent_dim`, the input's length, gives the projection's fan-in under the
+    "reference" initialisation (that of a 4x4 transposed convolution of it).
 
     Returns:
       (keras.Sequential, channels of its output map).
@@ -54,9 +109,10 @@ def generator_trunk(image_size: int, base_filters: int, sync_batch_norm: bool = 
     # z -> 4x4 map: a dense layer is exactly the 4x4 transposed convolution
     # of a 1x1 input that DCGAN uses, and faster.
     trunk = [
-        layers.Dense(4 * 4 * top, use_bias=False, kernel_initializer=_conv_init(), name="project"),
+        layers.Dense(4 * 4 * top, use_bias=False, name="project",
+                     kernel_initializer=kernel_init(weight_init, fan_in=None if latent_dim is None else 16 * latent_dim)),
         layers.Reshape((4, 4, top)),
-        batch_norm("project_bn", sync_batch_norm),
+        batch_norm("project_bn", sync_batch_norm, weight_init),
         layers.ReLU(),
     ]
     filters = top
@@ -64,14 +120,15 @@ def generator_trunk(image_size: int, base_filters: int, sync_batch_norm: bool = 
         filters //= 2
         trunk += [
             layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False,
-                                   kernel_initializer=_conv_init(), name=f"up{i}"),
-            batch_norm(f"up{i}_bn", sync_batch_norm),
+                                   kernel_initializer=kernel_init(weight_init, transposed=True), name=f"up{i}"),
+            batch_norm(f"up{i}_bn", sync_batch_norm, weight_init),
             layers.ReLU(),
         ]
     return keras.Sequential(trunk, name=name), filters
 
 
-def discriminator_trunk(image_size: int, base_filters: int, sync_batch_norm: bool = False, name: str = "trunk"):
+def discriminator_trunk(image_size: int, base_filters: int, sync_batch_norm: bool = False, name: str = "trunk",
+                        weight_init: str = "dcgan"):
     """An image -> a 4x4 feature map: 4x4 stride-2 convolutions doubling the
     channels, batch norm after all but the first, LeakyReLU 0.2.
 
@@ -83,21 +140,22 @@ def discriminator_trunk(image_size: int, base_filters: int, sync_batch_norm: boo
     filters = base_filters
     for i in range(num_stages(image_size)):
         trunk.append(layers.Conv2D(filters, 4, strides=2, padding="same", use_bias=False,
-                                   kernel_initializer=_conv_init(), name=f"down{i}"))
+                                   kernel_initializer=kernel_init(weight_init), name=f"down{i}"))
         if i > 0:  # DCGAN: no batch norm on the discriminator's input layer.
-            trunk.append(batch_norm(f"down{i}_bn", sync_batch_norm))
+            trunk.append(batch_norm(f"down{i}_bn", sync_batch_norm, weight_init))
         trunk.append(layers.LeakyReLU(0.2))
         filters *= 2
     return keras.Sequential(trunk, name=name), filters // 2
 
 
-def to_image_layer(channels: int, name: str):
+def to_image_layer(channels: int, name: str, weight_init: str = "dcgan"):
     """The last 4x4 stride-2 transposed convolution (hidden map -> full-size output).
 
     float32 under any policy: images and masks leave the network in float32
     (tfgen.models.precision).
     """
-    return layers.Conv2DTranspose(channels, 4, strides=2, padding="same", kernel_initializer=_conv_init(), name=name,
+    return layers.Conv2DTranspose(channels, 4, strides=2, padding="same", name=name,
+                                  kernel_initializer=kernel_init(weight_init, transposed=True),
                                   dtype="float32")
 
 
@@ -112,6 +170,7 @@ class DCGANGenerator(keras.Model):
       base_filters: channels of the last hidden map; the 4x4 map has 8x this.
       output_activation: "tanh" (images in [-1, 1]) or "sigmoid" (masks).
       sync_batch_norm: batch statistics over the global batch under a strategy.
+      weight_init: "dcgan" or "reference" (see the module docstring).
 
     Call:
       z: float32 [batch, latent_dim] -> images float32
@@ -119,7 +178,7 @@ class DCGANGenerator(keras.Model):
     """
 
     def __init__(self, image_size=32, channels=3, latent_dim=100, base_filters=64,
-                 output_activation="tanh", sync_batch_norm=False, **kwargs):
+                 output_activation="tanh", sync_batch_norm=False, weight_init="dcgan", **kwargs):
         super().__init__(**kwargs)
         self.image_size = image_size
         self.channels = channels
@@ -127,9 +186,11 @@ class DCGANGenerator(keras.Model):
         self.base_filters = base_filters
         self.output_activation = output_activation
         self.sync_batch_norm = sync_batch_norm
-        self.trunk, self.trunk_channels = generator_trunk(image_size, base_filters, sync_batch_norm)
+        self.weight_init = weight_init
+        self.trunk, self.trunk_channels = generator_trunk(image_size, base_filters, sync_batch_norm,
+                                                          weight_init=weight_init, latent_dim=latent_dim)
         self.head = keras.Sequential([
-            to_image_layer(channels, "to_image"),
+            to_image_layer(channels, "to_image", weight_init),
             layers.Activation(output_activation, dtype="float32"),
         ], name="head")
 
@@ -148,7 +209,8 @@ class DCGANGenerator(keras.Model):
     def get_config(self):
         return {**super().get_config(), "image_size": self.image_size, "channels": self.channels,
                 "latent_dim": self.latent_dim, "base_filters": self.base_filters,
-                "output_activation": self.output_activation, "sync_batch_norm": self.sync_batch_norm}
+                "output_activation": self.output_activation, "sync_batch_norm": self.sync_batch_norm,
+                "weight_init": self.weight_init}
 
 
 @keras.saving.register_keras_serializable(package="tfgen")
@@ -160,22 +222,27 @@ class DCGANDiscriminator(keras.Model):
       channels: input channels.
       base_filters: channels after the first convolution (doubling after).
       sync_batch_norm: batch statistics over the global batch under a strategy.
+      weight_init: "dcgan" or "reference" (see the module docstring).
 
     Call:
       images float32 [batch, image_size, image_size, channels] in [-1, 1]
       -> logits float32 [batch] (any real value).
     """
 
-    def __init__(self, image_size=32, channels=3, base_filters=64, sync_batch_norm=False, **kwargs):
+    def __init__(self, image_size=32, channels=3, base_filters=64, sync_batch_norm=False, weight_init="dcgan",
+                 **kwargs):
         super().__init__(**kwargs)
         self.image_size = image_size
         self.channels = channels
         self.base_filters = base_filters
         self.sync_batch_norm = sync_batch_norm
-        self.trunk, self.feature_channels = discriminator_trunk(image_size, base_filters, sync_batch_norm)
+        self.weight_init = weight_init
+        self.trunk, self.feature_channels = discriminator_trunk(image_size, base_filters, sync_batch_norm,
+                                                                weight_init=weight_init)
         self.head = keras.Sequential([
             # float32 under any policy: the losses' log-sigmoids read float32 logits (tfgen.models.precision).
-            layers.Conv2D(1, 4, padding="valid", kernel_initializer=_conv_init(), name="to_logit", dtype="float32"),
+            layers.Conv2D(1, 4, padding="valid", kernel_initializer=kernel_init(weight_init), name="to_logit",
+                          dtype="float32"),
             layers.Flatten(dtype="float32"),
         ], name="head")
 
@@ -193,4 +260,5 @@ class DCGANDiscriminator(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "image_size": self.image_size, "channels": self.channels,
-                "base_filters": self.base_filters, "sync_batch_norm": self.sync_batch_norm}
+                "base_filters": self.base_filters, "sync_batch_norm": self.sync_batch_norm,
+                "weight_init": self.weight_init}

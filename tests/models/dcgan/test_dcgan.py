@@ -123,3 +123,52 @@ def test_the_one_pass_iteration_equals_two_passes_on_the_same_noise(name):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6, err_msg=a.path)
         moved += not np.allclose(a.numpy(), start)
     assert moved > len(one.trainable_variables) // 2  # the iteration did train both networks
+
+
+# ---------------------------------------------------------------------------
+# weight_init: the DCGAN paper's, or the LR-GAN authors' (PyTorch's defaults before 1.2)
+# ---------------------------------------------------------------------------
+
+def test_fan_in_uniform_uses_the_input_axis_of_each_kernel_layout():
+    from tfgen.layers.dcgan_blocks import FanInUniform
+
+    cases = [((300, 40), False, None, 300),           # dense [in, out]
+             ((4, 4, 8, 64), False, None, 4 * 4 * 8),  # conv [k, k, in, out]
+             ((4, 4, 64, 8), True, None, 4 * 4 * 8),   # transposed conv [k, k, out, in]
+             ((100, 2048), False, 1600, 1600)]         # dense standing for a 4x4 transposed conv of z
+    for shape, transposed, fan_in, n in cases:
+        w = np.asarray(FanInUniform(transposed, fan_in, seed=1)(shape, dtype="float32"))
+        bound = 1 / np.sqrt(n)
+        assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound, shape
+        assert abs(w.std() - bound / np.sqrt(3)) < 0.05 * bound, shape  # the uniform's std
+
+
+def test_reference_init_draws_pytorchs_old_defaults():
+    for init in ("dcgan", "reference"):
+        g = DCGANGenerator(16, 1, 20, 8, weight_init=init)
+        g.build((None, 20))
+        d = DCGANDiscriminator(16, 1, 8, weight_init=init)
+        d.build((None, 16, 16, 1))
+        gammas = np.concatenate([layer.gamma.numpy() for net in (g, d) for layer in net.trunk.layers
+                                 if hasattr(layer, "gamma")])
+        up0 = g.trunk.get_layer("up0").kernel.numpy()  # [4, 4, 32, 64]: 64 input channels
+        down1 = d.trunk.get_layer("down1").kernel.numpy()  # [4, 4, 8, 16]: 8 input channels
+        if init == "dcgan":
+            assert abs(gammas.mean() - 1.0) < 0.01 and gammas.std() < 0.03
+            assert abs(up0.std() - 0.02) < 0.002 and abs(down1.std() - 0.02) < 0.002
+        else:
+            assert gammas.min() >= 0.0 and gammas.max() < 1.0 and abs(gammas.mean() - 0.5) < 0.1
+            assert np.abs(up0).max() <= 1 / np.sqrt(16 * 64) and np.abs(down1).max() <= 1 / np.sqrt(16 * 8)
+            assert np.abs(g.trunk.get_layer("project").kernel.numpy()).max() <= 1 / np.sqrt(16 * 20)
+        assert DCGANGenerator.from_config(g.get_config()).weight_init == init
+        assert DCGANDiscriminator.from_config(d.get_config()).weight_init == init
+
+
+def test_weight_init_is_the_papers_by_default_and_refuses_other_schemes():
+    from model_testing import make_config
+    from tfgen.layers.dcgan_blocks import kernel_init
+
+    assert make_config("dcgan").model.weight_init == "dcgan"
+    assert make_config("lrgan").model.weight_init == "dcgan"
+    with pytest.raises(ValueError, match="weight_init"):
+        kernel_init("he")

@@ -15,10 +15,10 @@ TINY = config_lib.tiny_overrides("lrgan")
     {"timesteps": 2},
     {"timesteps": 3},
     {"timesteps": 2, "pose_bound": "clamp", "background_input": "lstm"},
-    {"timesteps": 3, "pose_bound": "smooth"},
+    {"timesteps": 3, "pose_bound": "smooth", "weight_init": "reference"},
     {"timesteps": 2, "use_transform": False},
     {"timesteps": 2, "use_mask": False},
-], ids=["T2", "T3", "clamp-lstm", "T3-smooth", "no-transform", "no-mask"])
+], ids=["T2", "T3", "clamp-lstm", "T3-smooth-reference", "no-transform", "no-mask"])
 def test_generic(overrides):
     model, history = check_generative_model("lrgan", {**TINY, **overrides}, (16, 16, 3))
     assert set(history) == {"d_loss", "g_loss", "d_real", "d_fake"}
@@ -273,3 +273,20 @@ def test_evaluation_scores_masks_on_digit_scenes_only():
     # Scenes without a uniform gray (shapes: a background image per scene) get no stroke scores.
     textured = {**scenes, "background": np.zeros((12, 32, 32, 1), np.float32)}
     assert set(extras(lrgan, textured)) == {"pose_t1"}
+
+
+def test_reference_init_gives_the_noise_lstm_pytorchs_default():
+    """nn.LSTMCell: every weight and bias U(+-1/sqrt(hidden)), no forget-gate bias of 1."""
+    for init in ("dcgan", "reference"):
+        model = build_model(make_config("lrgan", {**TINY, "timesteps": 3, "weight_init": init}), (16, 16, 1))
+        kernel, recurrent, bias = (v.numpy() for v in model.generator.lstm.weights)
+        bound = 1 / np.sqrt(TINY["hidden_dim"])
+        if init == "reference":
+            assert max(np.abs(w).max() for w in (kernel, recurrent, bias)) <= bound
+            assert np.abs(bias).max() > 0  # drawn, not zeros and ones
+        else:
+            h = TINY["hidden_dim"]
+            np.testing.assert_array_equal(bias[h:2 * h], 1.0)  # Keras' unit forget bias
+        gammas = [layer.gamma.numpy() for layer in model.generator.background_embedding.layers
+                  if hasattr(layer, "gamma")]
+        assert gammas and all((g.min() >= 0 and g.max() < 1) == (init == "reference") for g in gammas)

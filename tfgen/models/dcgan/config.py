@@ -30,4 +30,9 @@ class DCGANConfig(config_lib.ModelConfig):
                                       "iteration), or fresh (new noise and a second forward pass, as in "
                                       "Goodfellow et al.'s Algorithm 1).")
 
+    weight_init: str = field("dcgan", choices=["dcgan", "reference"],
+                             help="dcgan: N(0, 0.02) weights, N(1, 0.02) batch-norm scales (the DCGAN paper); "
+                                  "reference: PyTorch's defaults before 1.2, U(+-1/sqrt(fan_in)) weights and "
+                                  "U(0, 1) scales, what the LR-GAN authors' code ran with.")
+
     TINY: ClassVar[Dict[str, Any]] = {"g_filters": 8, "d_filters": 8}

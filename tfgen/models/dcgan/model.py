@@ -52,7 +52,8 @@ class DCGAN(AdversarialPair, GenerativeModel):
             raise ValueError(f"DCGAN needs square images, got {self.image_shape}")
         sync = self.sync_batch_norm
         self.generator = self.make_generator()
-        self.discriminator = DCGANDiscriminator(h, c, cfg.d_filters, sync_batch_norm=sync, name="discriminator")
+        self.discriminator = DCGANDiscriminator(h, c, cfg.d_filters, sync_batch_norm=sync,
+                                                weight_init=cfg.weight_init, name="discriminator")
         self.generator.build((None, self.latent_dim))
         self.discriminator.build((None, h, w, c))
         self.add_trackers("d_loss", "g_loss", "d_real", "d_fake")
@@ -65,6 +66,7 @@ class DCGAN(AdversarialPair, GenerativeModel):
         h, _, c = self.image_shape
         cfg = self.model_config
         return DCGANGenerator(h, c, cfg.latent_dim, cfg.g_filters, sync_batch_norm=self.sync_batch_norm,
+                              weight_init=cfg.weight_init,
                               name="generator")
 
     def generator_variables(self):

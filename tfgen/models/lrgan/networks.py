@@ -20,7 +20,7 @@ import tensorflow as tf
 from keras import layers
 
 from tfgen.layers import DCGANGenerator, discriminator_trunk, generator_trunk, to_image_layer
-from tfgen.layers.dcgan_blocks import batch_norm
+from tfgen.layers.dcgan_blocks import FanInUniform, batch_norm
 from tfgen.models.lrgan.config import LRGANConfig
 from tfgen.ops import spatial_transform
 
@@ -90,7 +90,20 @@ def _torch_linear_init():
     return keras.initializers.VarianceScaling(1.0 / 3.0, mode="fan_in", distribution="uniform")
 
 
-def _layer_embedding(image_size: int, hidden_dim: int, sync_batch_norm: bool, name: str) -> keras.Sequential:
+def _noise_lstm(hidden_dim: int, weight_init: str) -> layers.LSTMCell:
+    """The LSTM over the timesteps' noise. "dcgan": Keras' defaults (Glorot input
+    kernel, orthogonal recurrent kernel, forget-gate bias 1); "reference":
+    PyTorch's nn.LSTMCell default, every weight and bias U(+-1/sqrt(hidden))."""
+    if weight_init == "dcgan":
+        return layers.LSTMCell(hidden_dim, name="noise_lstm")
+    uniform = FanInUniform(fan_in=hidden_dim)
+    return layers.LSTMCell(hidden_dim, kernel_initializer=uniform, recurrent_initializer=uniform,
+                           bias_initializer=FanInUniform(fan_in=hidden_dim), unit_forget_bias=False,
+                           name="noise_lstm")
+
+
+def _layer_embedding(image_size: int, hidden_dim: int, sync_batch_norm: bool, name: str,
+                     weight_init: str = "dcgan") -> keras.Sequential:
     """P^c then E^c: a trunk's [B, S/2, S/2, C] map -> [B, hidden_dim] in (-1, 1).
 
     The authors' code: average pooling 4x4 / stride 2 / zero padding 1 (the
@@ -104,10 +117,10 @@ def _layer_embedding(image_size: int, hidden_dim: int, sync_batch_norm: bool, na
     size = image_size // 2
     while size > 2:
         stack += [layers.ZeroPadding2D(1), layers.AveragePooling2D(4, strides=2, padding="valid"),
-                  batch_norm(f"pool{size}_bn", sync_batch_norm), layers.LeakyReLU(0.2)]
+                  batch_norm(f"pool{size}_bn", sync_batch_norm, weight_init), layers.LeakyReLU(0.2)]
         size //= 2
     stack += [layers.Flatten(), layers.Dense(hidden_dim, kernel_initializer=_torch_linear_init(), name="embed"),
-              batch_norm("embed_bn", sync_batch_norm), layers.Activation("tanh")]
+              batch_norm("embed_bn", sync_batch_norm, weight_init), layers.Activation("tanh")]
     return keras.Sequential(stack, name=name)
 
 
@@ -123,23 +136,24 @@ class LayeredRecursiveGenerator(keras.Model):
         self.cfg = cfg
         self.image_size, self.channels = image_size, channels
         self.timesteps, self.noise_dim = cfg.timesteps, cfg.latent_dim
-        sync = sync_batch_norm
+        sync, init = sync_batch_norm, cfg.weight_init
         if self.timesteps == 1:  # exactly DCGAN: no LSTM, a full-width generator on z
             self.background = DCGANGenerator(image_size, channels, cfg.latent_dim, cfg.g_filters,
-                                             sync_batch_norm=sync, name="background")
+                                             sync_batch_norm=sync, weight_init=init, name="background")
             return
-        self.lstm = layers.LSTMCell(cfg.hidden_dim, name="noise_lstm")
+        self.lstm = _noise_lstm(cfg.hidden_dim, init)
         bg_input = cfg.hidden_dim if cfg.background_input == "lstm" else cfg.latent_dim
         self.background = DCGANGenerator(image_size, channels, bg_input, max(1, cfg.g_filters // 2),
-                                         sync_batch_norm=sync, name="background")
+                                         sync_batch_norm=sync, weight_init=init, name="background")
         self.foreground_trunk, trunk_channels = generator_trunk(image_size, cfg.g_filters, sync,
-                                                                name="foreground_trunk")
+                                                                name="foreground_trunk", weight_init=init,
+                                                                latent_dim=cfg.hidden_dim)
         self.trunk_channels = trunk_channels
-        self.appearance = keras.Sequential([to_image_layer(channels, "to_appearance"),
+        self.appearance = keras.Sequential([to_image_layer(channels, "to_appearance", init),
                                             layers.Activation("tanh", dtype="float32")],
                                            name="appearance")
         if cfg.use_mask:  # the no-mask ablation has no mask head at all (nothing to train)
-            self.mask = keras.Sequential([to_image_layer(1, "to_mask"),
+            self.mask = keras.Sequential([to_image_layer(1, "to_mask", init),
                                                       layers.Activation("sigmoid", dtype="float32")],
                                          name="mask")
         if cfg.use_transform:
@@ -148,12 +162,13 @@ class LayeredRecursiveGenerator(keras.Model):
         if self.timesteps > 2:
             # P^c, E^c of the previous layer's trunk features: the background's for the first
             # foreground, the previous foreground's after it (as the authors' code).
-            self.background_embedding = _layer_embedding(image_size, cfg.hidden_dim, sync, "background_embedding")
-            self.object_embedding = _layer_embedding(image_size, cfg.hidden_dim, sync, "object_embedding")
+            self.background_embedding = _layer_embedding(image_size, cfg.hidden_dim, sync, "background_embedding",
+                                                         init)
+            self.object_embedding = _layer_embedding(image_size, cfg.hidden_dim, sync, "object_embedding", init)
             # E^l: [h_t, embedding] -> y_t, FC + BN + tanh (tanh keeps y_t in the LSTM state's range).
             self.context_embedding = keras.Sequential([
                 layers.Dense(cfg.hidden_dim, kernel_initializer=_torch_linear_init(), name="combine"),
-                batch_norm("combine_bn", sync), layers.Activation("tanh")], name="context_embedding")
+                batch_norm("combine_bn", sync, init), layers.Activation("tanh")], name="context_embedding")
 
     def build(self, input_shape):
         cfg = self.cfg
