@@ -108,9 +108,10 @@ def generator_trunk(image_size: int, base_filters: int, sync_batch_norm: bool = 
     top = base_filters * 8
     # z -> 4x4 map: a dense layer is exactly the 4x4 transposed convolution
     # of a 1x1 input that DCGAN uses, and faster.
+    projection_fan_in = None if latent_dim is None else 16 * latent_dim
     trunk = [
         layers.Dense(4 * 4 * top, use_bias=False, name="project",
-                     kernel_initializer=kernel_init(weight_init, fan_in=None if latent_dim is None else 16 * latent_dim)),
+                     kernel_initializer=kernel_init(weight_init, fan_in=projection_fan_in)),
         layers.Reshape((4, 4, top)),
         batch_norm("project_bn", sync_batch_norm, weight_init),
         layers.ReLU(),

@@ -93,7 +93,8 @@ def _torch_linear_init():
 def _noise_lstm(hidden_dim: int, weight_init: str) -> layers.LSTMCell:
     """The LSTM over the timesteps' noise. "dcgan": Keras' defaults (Glorot input
     kernel, orthogonal recurrent kernel, forget-gate bias 1); "reference":
-    PyTorch's nn.LSTMCell default, every weight and bias U(+-1/sqrt(hidden))."""
+    PyTorch's nn.LSTMCell default, every weight and bias U(+-1/sqrt(hidden))
+    (PyTorch sums two such biases; Keras has one)."""
     if weight_init == "dcgan":
         return layers.LSTMCell(hidden_dim, name="noise_lstm")
     uniform = FanInUniform(fan_in=hidden_dim)
