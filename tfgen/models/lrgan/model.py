@@ -203,7 +203,8 @@ def sample_mask_scores(model, num: int, seed: int = EVAL_SAMPLE_SEED) -> Dict[st
     Returns:
       sample_mask_iou: mean IoU of footprint >= 0.5 and ink (T > 1 only);
       sample_ink_outside_mask: share of all ink pixels outside the footprint
-        (strokes the background drew; T > 1 only);
+        (strokes the background drew, or the foreground under a mask below
+        0.5; T > 1 only);
       sample_mask_iou_full_canvas: the IoU of a whole-canvas mask with the
         same ink (what DCGAN's implicit mask scores; the chance level).
     """
