@@ -35,7 +35,7 @@ import tensorflow as tf
 from tfgen.losses import reconstruction_distance
 from tfgen.models.lrgan.config import ConditionalLRGANConfig
 from tfgen.models.lrgan.metrics import mask_iou, pose_statistics
-from tfgen.models.lrgan.model import LRGAN
+from tfgen.models.lrgan.model import LRGAN, foreground_footprint
 from tfgen.models.lrgan.networks import ImageEncoder
 from tfgen.models.registry import register, register_evaluation_extras
 from tfgen.ops.batching import map_batches
@@ -142,9 +142,7 @@ def evaluation_extras(model, arrays, extractor=None) -> Dict[str, Any]:
 
     def footprint_and_poses(batch):
         parts = model.decompose_layers(tf.constant(batch))
-        # The union of every foreground's footprint on the canvas.
-        background_share = tf.reduce_prod(tf.stack([1.0 - m for m in parts["warped_masks"]]), axis=0)
-        return 1.0 - background_share, tf.stack(parts["transforms"], axis=1)
+        return foreground_footprint(parts["warped_masks"]), tf.stack(parts["transforms"], axis=1)
 
     warped, thetas = map_batches(footprint_and_poses, images)
     warped = [warped]

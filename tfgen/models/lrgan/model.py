@@ -186,6 +186,18 @@ class LRGAN(DCGAN):
         return endpoints
 
 
+def foreground_footprint(warped_masks) -> tf.Tensor:
+    """The union of every foreground's footprint on the canvas, 1 - prod_t (1 - ST(m_t, a_t)).
+
+    Args:
+      warped_masks: the list `layers_of` returns, T - 1 tensors [B, H, W, 1] in [0, 1].
+
+    Returns:
+      float32 [B, H, W, 1] in [0, 1].
+    """
+    return 1.0 - tf.reduce_prod(tf.stack([1.0 - m for m in warped_masks]), axis=0)
+
+
 def is_stroke_scene(arrays) -> bool:
     """Whether test arrays are white-ink-over-uniform-gray scenes with true masks (`multidigit`)."""
     return "masks" in arrays and np.ndim(arrays.get("background")) == 1
@@ -215,8 +227,7 @@ def sample_mask_scores(model, num: int, seed: int = EVAL_SAMPLE_SEED) -> Dict[st
         parts = model.generate_layers(tf.constant(batch))
         if not foreground:
             return parts["image"], tf.zeros_like(parts["image"][..., :1])
-        background_share = tf.reduce_prod(tf.stack([1.0 - m for m in parts["warped_masks"]]), axis=0)
-        return parts["image"], 1.0 - background_share
+        return parts["image"], foreground_footprint(parts["warped_masks"])
 
     images, footprint = map_batches(image_and_footprint, z)
     ink = stroke_masks(images)
