@@ -371,13 +371,15 @@ def test_interrupt_handler_raises_before_fit_records_during_fit_and_aborts_on_a_
 
     monkeypatch.setattr(interrupts_lib.os, "_exit", fake_exit)
     stream = io.StringIO()
+    # What the process inherited (a run started in the background by a shell has SIGINT ignored).
+    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
     with interrupts_lib.GracefulInterrupts(stream=stream) as handler:
         assert signal.getsignal(signal.SIGINT) == handler._handle
         assert signal.getsignal(signal.SIGTERM) == handler._handle
         with pytest.raises(interrupts_lib.TrainingInterrupted, match="before training started") as stop:
             handler._handle(signal.SIGTERM, None)  # nothing to save yet: at once
         assert stop.value.exit_code == 143
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers put back
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before  # handlers put back
 
     with interrupts_lib.GracefulInterrupts(stream=stream) as handler:
         handler.arm()
