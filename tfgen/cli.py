@@ -100,6 +100,7 @@ def cmd_train(args) -> int:
     # Imported when the command runs, after its arguments are checked (start-up time: TensorFlow).
     from tfgen.training import train
 
+    _stop_if_terminated()  # a SIGTERM swallowed during the import must not start hours of training
     summary = train(args.loaded_config, args.workdir)
     print(json.dumps({"workdir": args.workdir, **summary}, indent=2, default=str))
     return 0
@@ -485,16 +486,34 @@ class _Terminated(BaseException):
     """SIGTERM outside training's own handling (start-up, imports, sample, export, evaluate)."""
 
 
+# Set by the handler as well as raised: a library's bare `except:` (TensorFlow's and
+# its dependencies' imports have them) can swallow `_Terminated` when SIGTERM lands
+# inside it, and the process then went on to finish with exit status 0.
+_terminated = False
+
+
 def _terminate(signum, frame):
+    global _terminated
+    _terminated = True
     raise _Terminated()
+
+
+def _stop_if_terminated() -> None:
+    """Raises `_Terminated` for a SIGTERM whose exception some library code swallowed."""
+    if _terminated:
+        raise _Terminated()
 
 
 def main(argv=None) -> int:
     # SIGTERM's default ends the process without a word; training replaces this
     # handler with its own (finish the step, save) while it runs.
+    global _terminated
+    _terminated = False
     previous = signal.signal(signal.SIGTERM, _terminate) if _in_main_thread() else None
     try:
-        return _main(argv)
+        code = _main(argv)
+        _stop_if_terminated()
+        return code
     except BrokenPipeError:  # `tfgen configs | head`: the reader left; nothing to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -531,6 +550,7 @@ def _main(argv=None) -> int:
         _log_to_stderr()
         return args.fn(args)
     _start_tensorflow(args.verbose)
+    _stop_if_terminated()
     _log_to_stderr()
     try:
         return args.fn(args)

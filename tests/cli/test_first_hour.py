@@ -360,6 +360,44 @@ def test_verbose_brings_tensorflow_lines_back(tmp_path):
 
 # -- the interrupt handler's states, and the batch check of the Python API -----
 
+def _swallowed_sigterm():
+    """SIGTERM landing inside a library's bare `except:` (TensorFlow's imports have them)."""
+    try:
+        signal.raise_signal(signal.SIGTERM)
+    except BaseException:
+        pass
+
+
+def test_a_sigterm_whose_exception_is_swallowed_during_start_up_still_ends_the_process_with_143(monkeypatch):
+    """CI once saw exit 0: the start-up handler's exception was swallowed and the run went on to finish."""
+    def start_up(argv):
+        _swallowed_sigterm()
+        return 0
+
+    monkeypatch.setattr(cli, "_main", start_up)
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert cli.main([]) == 143
+    assert err.getvalue().startswith("tfgen: stopped by SIGTERM")
+
+
+def test_a_sigterm_swallowed_after_fit_still_reports_the_signal(monkeypatch, tmp_path):
+    from tfgen.training import runner
+
+    fingerprint = runner.weights_fingerprint
+
+    def after_fit(model):  # runs after `fit`, when the handler raises at once
+        _swallowed_sigterm()
+        return fingerprint(model)
+
+    monkeypatch.setattr(runner, "weights_fingerprint", after_fit)
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(tiny_run_yaml(train={"steps": 2, "checkpoint_every": 2, "image_every": 1000}))
+    rc, _, err = run_cli("train", cfg, "--workdir", tmp_path / "run")
+    assert rc == 143, err[-2000:]
+    assert err.strip().splitlines()[-1].startswith("tfgen: interrupted by SIGTERM at step 2; checkpoint saved: ")
+
+
 def test_interrupt_handler_raises_before_fit_records_during_fit_and_aborts_on_a_second_signal(monkeypatch):
     from tfgen.training import interrupts as interrupts_lib
 

@@ -347,5 +347,11 @@ def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], 
     png = images.last_png if images else None
     summary.update(end_step=end, seconds=seconds, metrics=metrics, samples_png=png, rollbacks=rollbacks,
                    weights_sha256=weights_fingerprint(model))
+    if interrupts.received is not None:
+        # The signal came after `fit` and library code swallowed the handler's exception: the
+        # run is saved, but the caller still hears of the signal (exit 130 / 143, not 0).
+        raise TrainingInterrupted(
+            f"interrupted by {signal_name(interrupts.received)} at step {end}; checkpoint saved: "
+            f"{state.latest}; run the same command to resume", interrupts.received)
     log(f"tfgen: trained steps {start}..{end} in {seconds:.1f}s; samples: {png}")
     return summary
