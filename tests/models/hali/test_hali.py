@@ -274,6 +274,38 @@ def test_ali_with_its_own_discriminator_structure_trains():
     check_generative_model("hali", {**TINY, "levels": 1, "latent_branch": "ali"}, SHAPE)
 
 
+def test_code_snr_in_closed_form():
+    from tfgen.models.hali.losses import code_snr
+
+    mean = tf.constant([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])  # per-unit variances 8/3 and 8/3
+    log_sigma = tf.math.log(tf.constant([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0]]))  # E[sigma^2] = 2.5
+    np.testing.assert_allclose(code_snr(mean, log_sigma).numpy(), (8 / 3) / 2.5, rtol=1e-6)
+    assert code_snr(tf.ones([4, 3, 3, 2]), tf.zeros([4, 3, 3, 2])).numpy() == 0.0  # codes that ignore x
+
+
+def test_pairing_gap_is_zero_for_a_discriminator_blind_to_the_pairing_and_large_for_one_that_checks_it():
+    model = tiny_model(1, (16, 16, 1))
+    images = tf.random.uniform([6, 16, 16, 1], -1, 1, seed=3)
+    settle_batch_norm(model, images)
+    head = model.encoder.to_z2.head
+    head.kernel.assign(head.kernel * 1000.0)  # N(0, 0.01) starts every example at nearly the same code
+    codes = model.encode(images)["z2"]
+
+    def checks(inputs, training=False):  # believes a pair comes from the encoder when z is x's own code
+        x, z = inputs
+        distance = tf.reduce_max(tf.abs(z - model.encode(x)["z2"]), axis=-1, keepdims=True)
+        return tf.where(distance < 1e-6, 10.0, -10.0)
+
+    def blind(inputs, training=False):  # judges x alone
+        return tf.reduce_mean(inputs[0], axis=[1, 2])
+
+    assert float(tf.reduce_min(tf.reduce_max(tf.abs(codes - tf.roll(codes, 1, axis=0)), axis=-1))) > 1e-4
+    model.discriminator = checks
+    assert float(model.pairing_gap(images)) > 0.99
+    model.discriminator = blind
+    assert float(model.pairing_gap(images)) == 0.0
+
+
 def test_ali_losses_golden_numbers():
     enc, dec = tf.constant([0.0, 2.0]), tf.constant([0.0, -1.0])
     sp = lambda v: np.log1p(np.exp(v))  # noqa: E731
@@ -290,9 +322,11 @@ def test_generic(levels):
     # check also asserts that the head's weights changed.
     labelled = 16 if levels == 2 else 0
     model, history = check_generative_model("hali", {**TINY, "levels": levels, "labelled_examples": labelled}, SHAPE)
-    per_level = [f"{m}_{lv}" for m in ("recon_mse", "perceptual") for lv in range(1, levels + 1)]
+    per_level = [f"{m}_{lv}" for m in ("recon_mse", "perceptual", "code_snr") for lv in range(1, levels + 1)]
     supervised = ["supervised_loss", "train_accuracy"] if labelled else []
-    assert set(history) == {"d_loss", "g_loss", "d_encoder", "d_decoder", *per_level, *supervised}
+    assert set(history) == {"d_loss", "g_loss", "d_encoder", "d_decoder", "d_pairing", *per_level, *supervised}
+    assert all(v >= 0.0 for lv in range(1, levels + 1) for v in history[f"code_snr_{lv}"])
+    assert all(-1.0 <= v <= 1.0 for v in history["d_pairing"])
     if labelled:
         assert history["supervised_loss"][-1] > 0.0 and 0.0 <= history["train_accuracy"][-1] <= 1.0
         assert "classifier" in model.sub_networks()

@@ -65,3 +65,26 @@ def masked_cross_entropy(logits: tf.Tensor, labels: tf.Tensor, labelled: tf.Tens
     safe = tf.where(labelled, labels, tf.zeros_like(labels))
     per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe, logits=logits)
     return tf.where(labelled, per_example, tf.zeros_like(per_example))
+
+
+def code_snr(mean: tf.Tensor, log_sigma: tf.Tensor) -> tf.Tensor:
+    """How much an encoder level's codes say about x: Var_x[μ(x)] / E_x[σ(x)²].
+
+    The variance over the batch of each code unit's posterior mean, averaged
+    over units, divided by the mean posterior variance. 0 when the encoder
+    ignores x (its samples are noise around one point); an encoder matching
+    the N(0, I) prior with informative codes has Var[μ] + E[σ²] ≈ 1, so the
+    ratio is large. For a Gaussian channel, ½ log(1 + ratio) approximates the
+    nats per unit the level carries. A diagnostic, not a loss: no gradient
+    is taken through it.
+
+    Args:
+      mean, log_sigma: [batch, ...] the level's posterior parameters (z1 maps
+        or z2 vectors), batch >= 2.
+
+    Returns:
+      float32 scalar >= 0.
+    """
+    mean = tf.cast(mean, tf.float32)
+    spread = tf.reduce_mean(tf.math.reduce_variance(mean, axis=0))
+    return spread / tf.reduce_mean(tf.exp(2.0 * tf.cast(log_sigma, tf.float32)))

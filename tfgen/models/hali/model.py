@@ -105,7 +105,8 @@ from tfgen.models.hali.networks import (
     HALIEncoder,
     stochastic_layers,
 )
-from tfgen.models.hali.losses import ali_discriminator_loss, ali_generator_loss, masked_cross_entropy  # noqa: F401
+from tfgen.models.hali.losses import (ali_discriminator_loss, ali_generator_loss, code_snr,  # noqa: F401
+                                      masked_cross_entropy)
 from tfgen.models.hali.serving import HALIServing
 from tfgen.models.hali.uses import (INNOVATION_DRAWS, VARIATION_SCALES, HierarchyUses,  # noqa: F401
                                     centre_hole_mask, examples_per_grid)
@@ -131,7 +132,10 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
     sigmoid D on encoder / decoder triples), recon_mse_<l> (per-pixel MSE
     of the level-l reconstruction, Eq. 5) and perceptual_<l> (mean
     Euclidean distance of discriminator features, Eq. 8), l = 1..levels,
-    on the first `metric_examples` examples of each replica's batch; with
+    and d_pairing (`pairing_gap`: does D use the x-z pairing), on the first
+    `metric_examples` examples of each replica's batch; code_snr_<l>
+    (`code_snr`: Var[mean] / E[sigma^2] of level l's posterior on the
+    replica's batch, ~0 when the encoder ignores x); with
     `labelled_examples` > 0 also supervised_loss and train_accuracy (data
     then needs "label" int [batch] and "index" int [batch]).
     Latents: `generate(z)` takes z2 [batch, latent_dim].
@@ -170,7 +174,8 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
         self._build_networks()
         levels = range(1, self.levels + 1)
         self.add_trackers("d_loss", "g_loss", "d_encoder", "d_decoder",
-                          *[f"recon_mse_{lv}" for lv in levels], *[f"perceptual_{lv}" for lv in levels])
+                          *[f"recon_mse_{lv}" for lv in levels], *[f"perceptual_{lv}" for lv in levels],
+                          *[f"code_snr_{lv}" for lv in levels], "d_pairing")
         if self.classifier is not None:
             self.add_trackers("supervised_loss", "train_accuracy")
         self._grads = self.maybe_xla(self._grads_impl)
@@ -304,7 +309,8 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
         g_vars = self.generator_variables()
         weighted = {}
         with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
-            encoder_latents = [z for z, _, _ in self.encoder(real, training=True)]
+            encoder_outputs = self.encoder(real, training=True)
+            encoder_latents = [z for z, _, _ in encoder_outputs]
             fake, decoder_latents = self.decoder(z2, training=True)
             # Two calls, not one on the concatenation: noise is drawn per example
             # of each call, which keeps replicas identical to one device.
@@ -328,13 +334,17 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
         stats = {"d_loss": tf.reduce_mean(d_per_example), "g_loss": tf.reduce_mean(g_per_example),
                  "d_encoder": tf.reduce_mean(tf.sigmoid(encoder_logits)),
                  "d_decoder": tf.reduce_mean(tf.sigmoid(decoder_logits))}
+        for level, (_, mean, log_sigma) in enumerate(encoder_outputs, start=1):
+            stats[f"code_snr_{level}"] = code_snr(mean, log_sigma)
         return d_grads, g_grads, stats, weighted
 
     def _recon_stats_impl(self, real):
-        """Reconstruction metrics (Eq. 5 as MSE, Eq. 8), inference mode, no gradient.
+        """Reconstruction metrics (Eq. 5 as MSE, Eq. 8) and D's use of the pairing, inference mode, no gradient.
 
         Returns:
-          {recon_mse_<l>, perceptual_<l>}: batch means, l = 1..levels.
+          {recon_mse_<l>, perceptual_<l>}: batch means, l = 1..levels;
+          d_pairing: mean sigmoid(D(x, E(x))) minus the same with each
+          example's codes swapped for the next example's (in [-1, 1]).
         """
         real = tf.stop_gradient(real)
         recons = self.reconstructions(real)
@@ -345,7 +355,26 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
         for level, recon in enumerate(recons, start=1):
             stats[f"recon_mse_{level}"] = tf.reduce_mean(tf.square(real - recon))
             stats[f"perceptual_{level}"] = tf.reduce_mean(tf.norm(features[0] - features[level], axis=-1))
+        stats["d_pairing"] = self.pairing_gap(real)
         return stats
+
+    def pairing_gap(self, images):
+        """Does D look at the pairing? Its mean belief that (x, E(x)) comes from the encoder minus
+        the same with each example's codes swapped for the next example's (inference mode).
+
+        0 means D judges x and z separately: then nothing in the game pushes
+        the encoder to encode x (ALI's equilibrium with x and z independent).
+
+        Args:
+          images: [batch, S, S, C] in [-1, 1], batch >= 2.
+
+        Returns:
+          float32 scalar in [-1, 1].
+        """
+        means = [mean for _, mean, _ in self.encoder(images, training=False, sample=False)]
+        paired = self.discriminator([images, *means], training=False)
+        swapped = self.discriminator([images, *[tf.roll(m, 1, axis=0) for m in means]], training=False)
+        return tf.reduce_mean(tf.sigmoid(paired)) - tf.reduce_mean(tf.sigmoid(swapped))
 
     def labelled_batch(self, data):
         """(labels int32 [batch], labelled bool [batch]) of a batch dict, or (None, None) without the head.
