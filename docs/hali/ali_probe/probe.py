@@ -65,7 +65,10 @@ for chunk in range(steps // 100):
     dd_pair = model.discriminator([xf, zp], training=False)
     dd_shuf = model.discriminator([xf, tf.random.shuffle(zp, seed=3)], training=False)
     xf_t, _ = model.decoder(zp, training=True)
-    row = dict(g_pixel_std_train=float(np.mean(xf_t.numpy().std(0))), g_pixel_std=float(np.mean(xf.numpy().std(0))), data_pixel_std=float(np.mean(test.std(0))), **train_mode, dec_paired=float(tf.reduce_mean(tf.sigmoid(dd_pair))), dec_shuffled=float(tf.reduce_mean(tf.sigmoid(dd_shuf))), step=(chunk + 1) * 100, d_loss=float(np.mean(seen[-100:])), recon_mse=float(np.mean((rec - test[:256]) ** 2)),
+    d_real_prior = model.discriminator([x, zp], training=False)  # real x with the decoder's z: D's x-judgement alone
+    extra = dict(d_real_x_prior_z=float(tf.reduce_mean(tf.sigmoid(d_real_prior))),
+                 g_mean_dist_from_data_mean=float(np.mean((xf.numpy().mean(0) - train_mean) ** 2)))
+    row = dict(**extra, g_pixel_std_train=float(np.mean(xf_t.numpy().std(0))), g_pixel_std=float(np.mean(xf.numpy().std(0))), data_pixel_std=float(np.mean(test.std(0))), **train_mode, dec_paired=float(tf.reduce_mean(tf.sigmoid(dd_pair))), dec_shuffled=float(tf.reduce_mean(tf.sigmoid(dd_shuf))), step=(chunk + 1) * 100, d_loss=float(np.mean(seen[-100:])), recon_mse=float(np.mean((rec - test[:256]) ** 2)),
                mean_image_mse=mean_mse, sigma_mean=float(np.mean(sig.numpy())), var_mu_over_s2=float(mu_n.var(0).mean() / s2),
                d_paired=float(tf.reduce_mean(tf.sigmoid(d_pair))), d_shuffled=float(tf.reduce_mean(tf.sigmoid(d_shuf))),
                sec=round(time.time() - t0))
