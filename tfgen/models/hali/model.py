@@ -347,7 +347,8 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
           example's codes swapped for the next example's (in [-1, 1]).
         """
         real = tf.stop_gradient(real)
-        recons = self.reconstructions(real)
+        means = self._posterior_means(real)
+        recons = self._decode_means(means)
         # One discriminator pass for the images and all their reconstructions:
         # inference mode has no noise and no batch statistics, so batching is free.
         features = tf.split(self.discriminator_features(tf.concat([real, *recons], axis=0)), 1 + len(recons))
@@ -355,10 +356,12 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
         for level, recon in enumerate(recons, start=1):
             stats[f"recon_mse_{level}"] = tf.reduce_mean(tf.square(real - recon))
             stats[f"perceptual_{level}"] = tf.reduce_mean(tf.norm(features[0] - features[level], axis=-1))
-        stats["d_pairing"] = self.pairing_gap(real)
+        # features[0] are D's features of (real, its means): their logits are the paired ones.
+        paired = self.discriminator.to_logit(features[0], training=False)[:, 0]
+        stats["d_pairing"] = self.pairing_gap(real, means=means, paired_logits=paired)
         return stats
 
-    def pairing_gap(self, images):
+    def pairing_gap(self, images, means=None, paired_logits=None):
         """Does D look at the pairing? Its mean belief that (x, E(x)) comes from the encoder minus
         the same with each example's codes swapped for the next example's (inference mode).
 
@@ -367,14 +370,23 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
 
         Args:
           images: [batch, S, S, C] in [-1, 1], batch >= 2.
+          means: the encoder's posterior means of `images` per level, if the
+            caller has them (else computed).
+          paired_logits: [batch] D's logits on (images, means), if the caller
+            has them (else computed).
 
         Returns:
           float32 scalar in [-1, 1].
         """
-        means = [mean for _, mean, _ in self.encoder(images, training=False, sample=False)]
-        paired = self.discriminator([images, *means], training=False)
+        means = self._posterior_means(images) if means is None else means
+        if paired_logits is None:
+            paired_logits = self.discriminator([images, *means], training=False)
         swapped = self.discriminator([images, *[tf.roll(m, 1, axis=0) for m in means]], training=False)
-        return tf.reduce_mean(tf.sigmoid(paired)) - tf.reduce_mean(tf.sigmoid(swapped))
+        return tf.reduce_mean(tf.sigmoid(paired_logits)) - tf.reduce_mean(tf.sigmoid(swapped))
+
+    def _posterior_means(self, images) -> List[tf.Tensor]:
+        """The encoder's transition means per level, inference mode (each level from the mean below)."""
+        return [mean for _, mean, _ in self.encoder(images, training=False, sample=False)]
 
     def labelled_batch(self, data):
         """(labels int32 [batch], labelled bool [batch]) of a batch dict, or (None, None) without the head.
@@ -413,7 +425,7 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
     def encode(self, images) -> Dict[str, tf.Tensor]:
         """Posterior means: images [batch, S, S, C] in [-1, 1] ->
         {"z1": [batch, s1, s1, z1_channels], "z2": [batch, latent_dim]} ({"z2"} only with levels 1)."""
-        means = [mean for _, mean, _ in self.encoder(images, training=False, sample=False)]
+        means = self._posterior_means(images)
         names = ["z1", "z2"] if self.levels == 2 else ["z2"]
         return dict(zip(names, means))
 
@@ -424,7 +436,10 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
           [x̂₁, (x̂₂)], each [batch, S, S, C] in [-1, 1]: level 1 is x -> z1 -> x̂₁
           (x -> z -> x̂ with levels 1), level 2 is x -> z1 -> z2 -> z1' -> x̂₂.
         """
-        means = [mean for _, mean, _ in self.encoder(images, training=False, sample=False)]
+        return self._decode_means(self._posterior_means(images))
+
+    def _decode_means(self, means) -> List[tf.Tensor]:
+        """`reconstructions` from the encoder's posterior means."""
         out = [self.decoder.decode_image(means[0], training=False)]
         if self.levels == 2:
             z1_prime, _, _ = self.decoder.decode_z1(means[1], training=False, sample=False)
@@ -501,7 +516,7 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
 
     def discriminator_features(self, images):
         """Eq. 8's embedding f(x): D's penultimate activations on (x, encoder means of x), [batch, 16 * d_filters]."""
-        means = [mean for _, mean, _ in self.encoder(images, training=False, sample=False)]
+        means = self._posterior_means(images)
         return self.discriminator.features([images, *means], training=False)
 
     def classify(self, images):
