@@ -44,7 +44,10 @@ mean_mse = float(np.mean((test - train_mean) ** 2))
 log, seen = [], []
 ds = make_dataset(cfg.data, "train", 32, seed=seed)
 t0 = time.time()
-cb = keras.callbacks.LambdaCallback(on_batch_end=lambda batch, logs: seen.append(logs["d_loss"]))
+seen_enc, seen_dec = [], []
+def _record(batch, logs):
+    seen.append(logs["d_loss"]); seen_enc.append(logs["d_encoder"]); seen_dec.append(logs["d_decoder"])
+cb = keras.callbacks.LambdaCallback(on_batch_end=_record)
 for chunk in range(steps // 100):
     model.fit(ds, steps_per_epoch=100, epochs=1, verbose=0, callbacks=[cb])
     x = tf.constant(test[:256])
@@ -68,9 +71,17 @@ for chunk in range(steps // 100):
     d_real_prior = model.discriminator([x, zp], training=False)  # real x with the decoder's z: D's x-judgement alone
     extra = dict(d_real_x_prior_z=float(tf.reduce_mean(tf.sigmoid(d_real_prior))),
                  g_mean_dist_from_data_mean=float(np.mean((xf.numpy().mean(0) - train_mean) ** 2)))
-    row = dict(**extra, g_pixel_std_train=float(np.mean(xf_t.numpy().std(0))), g_pixel_std=float(np.mean(xf.numpy().std(0))), data_pixel_std=float(np.mean(test.std(0))), **train_mode, dec_paired=float(tf.reduce_mean(tf.sigmoid(dd_pair))), dec_shuffled=float(tf.reduce_mean(tf.sigmoid(dd_shuf))), step=(chunk + 1) * 100, d_loss=float(np.mean(seen[-100:])), recon_mse=float(np.mean((rec - test[:256]) ** 2)),
+    row = dict(**extra, g_pixel_std_train=float(np.mean(xf_t.numpy().std(0))), g_pixel_std=float(np.mean(xf.numpy().std(0))), data_pixel_std=float(np.mean(test.std(0))), **train_mode, dec_paired=float(tf.reduce_mean(tf.sigmoid(dd_pair))), dec_shuffled=float(tf.reduce_mean(tf.sigmoid(dd_shuf))), step=(chunk + 1) * 100, d_loss=float(np.mean(seen[-100:])),
+               d_encoder_train=float(np.mean(seen_enc[-100:])), d_decoder_train=float(np.mean(seen_dec[-100:])), recon_mse=float(np.mean((rec - test[:256]) ** 2)),
                mean_image_mse=mean_mse, sigma_mean=float(np.mean(sig.numpy())), var_mu_over_s2=float(mu_n.var(0).mean() / s2),
                d_paired=float(tf.reduce_mean(tf.sigmoid(d_pair))), d_shuffled=float(tf.reduce_mean(tf.sigmoid(d_shuf))),
                sec=round(time.time() - t0))
     log.append(row); print(json.dumps(row), flush=True)
-json.dump(dict(name=name, config=over, size=size, filters=filters, seed=seed, log=log), open(f"/work/probe/{name}.json", "w"), indent=1)
+    json.dump(dict(name=name, config=over, size=size, filters=filters, seed=seed, log=log),
+              open(f"/work/probe/{name}.json", "w"), indent=1)
+    if (chunk + 1) % 10 == 0 or chunk + 1 == steps // 100:  # picture: 4 rows of samples, 2 of test digits, 2 of recons
+        tiles = np.concatenate([xf.numpy()[:32], test[:16], rec[:16]])
+        grid = tiles.reshape(8, 8, size, size).transpose(0, 2, 1, 3).reshape(8 * size, 8 * size)
+        keras.utils.save_img(f"/work/probe/{name}_step{(chunk + 1) * 100}.png",
+                             np.repeat(((grid + 1) * 127.5).clip(0, 255)[..., None], 3, -1).astype("uint8"),
+                             scale=False)

@@ -274,6 +274,39 @@ def test_ali_with_its_own_discriminator_structure_trains():
     check_generative_model("hali", {**TINY, "levels": 1, "latent_branch": "ali"}, SHAPE)
 
 
+def test_batch_norm_discriminator_is_alis_and_judges_both_kinds_of_pair_with_shared_statistics():
+    """d_normalization batch_norm: plain convolutions, batch norm after every one but the first (ALI's
+    reference discriminator), no weight norm to initialise; in training D sees real and generated pairs
+    in one call, so its logits are those of the concatenation (not of each kind normalised alone)."""
+    from tfgen.models.hali.networks import HALIDiscriminator
+
+    model = tiny_model(levels=1, d_normalization="batch_norm", dropout_layers="none", input_noise=0.0)
+    d = model.discriminator
+    convs = [layer for layer in d.x_branch.layers + d.join.layers if isinstance(layer, keras.layers.Conv2D)]
+    norms = [layer for layer in d.x_branch.layers + d.join.layers
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    assert d.weight_norm_layers() == [] and len(norms) == len(convs) - 1 and convs[0].use_bias
+    assert all(not conv.use_bias for conv in convs[1:])
+    assert HALIDiscriminator.from_config(d.get_config()).normalization == "batch_norm"
+    real = tf.random.stateless_uniform([6, *SHAPE], seed=[1, 2], minval=-1, maxval=1)
+    fake = tf.random.stateless_uniform([6, *SHAPE], seed=[3, 4], minval=-0.2, maxval=0.2)
+    z_real, z_fake = (tf.random.stateless_normal([6, 8], seed=[s, 6]) for s in (5, 7))
+    encoder_logits, decoder_logits = model.judge_pairs([real, z_real], [fake, z_fake])
+    together = d([tf.concat([real, fake], 0), tf.concat([z_real, z_fake], 0)], training=True)
+    np.testing.assert_allclose(encoder_logits, together[:6], atol=1e-5)
+    np.testing.assert_allclose(decoder_logits, together[6:], atol=1e-5)
+    alone = d([real, z_real], training=True)
+    assert float(tf.reduce_max(tf.abs(alone - encoder_logits))) > 1e-3
+    with pytest.raises(ValueError, match="normalization"):
+        HALIDiscriminator(image_size=16, channels=1, levels=1, latent_dim=8, filters=4, normalization="layer")
+
+
+def test_ali_with_a_batch_norm_discriminator_trains():
+    model, _ = check_generative_model("hali", {**TINY, "levels": 1, "d_normalization": "batch_norm"}, SHAPE)
+    moving = [v for v in model.discriminator.non_trainable_variables if "moving_mean" in v.path]
+    assert moving and any(float(tf.reduce_max(tf.abs(v))) > 0 for v in moving)
+
+
 def test_code_snr_in_closed_form():
     from tfgen.models.hali.losses import code_snr
 

@@ -37,6 +37,12 @@ class HALIConfig(config_lib.ModelConfig):
                                   help="The discriminator's weight norm: data (Salimans & Kingma's data-dependent "
                                        "init on the first training batch, as the improved-GAN discriminator of "
                                        "HALI's appendix) or none (g = 1, bias 0: activations shrink layer by layer).")
+    d_normalization: str = field("weight_norm", choices=["weight_norm", "batch_norm"],
+                                 help="The discriminator's convolutions: weight_norm (HALI's Appendix A.1, the "
+                                      "improved-GAN discriminator: each pair judged alone) or batch_norm (ALI's "
+                                      "reference discriminator: batch norm after every convolution but the "
+                                      "first, D called once on the real and generated pairs together so its "
+                                      "batch statistics mix both; not in HALI).")
     latent_branch: str = field("none", choices=["none", "ali"],
                                help="The discriminator's top latent: none (joins the head as it is, HALI's "
                                     "Appendix A.1) or ali (first through a D(z) branch of two dense layers, "

@@ -70,13 +70,17 @@ ALI's z, and every "level 1" reconstruction goes through z.
 Choices where the paper is silent or garbled (extracted text lost the
 table's numbers):
 * Dropout: the table's column (0.2 on layers fed an input, 0.5 elsewhere)
-  read as drop rates, as in ALI's code, on the input of every
-  discriminator layer; the text's "probability of retention of 0.2" would
-  drop 80% and is taken as a slip.
+  read as drop rates, as in ALI's code, placed as §4 says ("every 3
+  layers", `dropout_layers: every_third`, as the improved-GAN
+  discriminator); the text's "probability of retention of 0.2" would drop
+  80% and is taken as a slip.
 * Gaussian input noise (std 0.2) on x at the encoder and on all three
   discriminator inputs (x, z1, z2).
 * Weight norm on the discriminator's convolutions, not on its dense head
-  (as the table marks); g starts at 1 (no data-dependent init).
+  (as the table marks), with Salimans & Kingma's data-dependent init on
+  the first training batch (`weight_norm_init: data`). ALI's reference
+  discriminator uses batch norm instead, over real and generated pairs
+  together: `d_normalization: batch_norm` (an option, not HALI's).
 * LeakyReLU slope 0.1 and weights N(0, 0.01) (ALI's code) in the encoder and
   decoder; Glorot in the discriminator's dense head (N(0, 0.01) there left
   logits near 1e-3 and D unmoved after 300 smoke-run steps).
@@ -162,7 +166,9 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
         self.discriminator = HALIDiscriminator(**common, filters=cfg.d_filters, dropout=cfg.dropout,
                                                input_dropout=cfg.input_dropout, input_noise=cfg.input_noise,
                                                dropout_layers=cfg.dropout_layers,
-                                               latent_branch=cfg.latent_branch, seed=seed + 300,
+                                               latent_branch=cfg.latent_branch,
+                                               normalization=cfg.d_normalization,
+                                               sync_batch_norm=self.sync_batch_norm, seed=seed + 300,
                                                name="discriminator")
         self.classifier = None
         if cfg.labelled_examples > 0:
@@ -291,6 +297,25 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
                           tf.float32)
         return loss, per_example, correct
 
+    def judge_pairs(self, encoder_pairs, decoder_pairs, training=True):
+        """D's logits on the (x, E(x)) and the (G(z), z) pairs: ([batch], [batch]).
+
+        Weight-normalised D: two calls, not one on the concatenation (noise is
+        drawn per example of each call, which keeps replicas identical to one
+        device). Batch-normalised D (`d_normalization: batch_norm`): one call
+        on the concatenation, as ALI's reference code does, so the batch
+        statistics are those of real and generated pairs together (two calls
+        would normalise each kind by its own statistics, hiding from D any
+        difference in their first two moments).
+        """
+        if self.discriminator.normalization != "batch_norm":
+            return (self.discriminator(encoder_pairs, training=training),
+                    self.discriminator(decoder_pairs, training=training))
+        n = tf.shape(encoder_pairs[0])[0]
+        logits = self.discriminator([tf.concat([a, b], axis=0) for a, b in zip(encoder_pairs, decoder_pairs)],
+                                    training=training)
+        return logits[:n], logits[n:]
+
     def _grads_impl(self, real, z2, labels=None, labelled=None):
         """Per-replica losses and gradients of one ALI step (XLA-compiled when enabled).
 
@@ -312,10 +337,7 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
             encoder_outputs = self.encoder(real, training=True)
             encoder_latents = [z for z, _, _ in encoder_outputs]
             fake, decoder_latents = self.decoder(z2, training=True)
-            # Two calls, not one on the concatenation: noise is drawn per example
-            # of each call, which keeps replicas identical to one device.
-            encoder_logits = self.discriminator([real, *encoder_latents], training=True)
-            decoder_logits = self.discriminator([fake, *decoder_latents], training=True)
+            encoder_logits, decoder_logits = self.judge_pairs([real, *encoder_latents], [fake, *decoder_latents])
             d_per_example = ali_discriminator_loss(encoder_logits, decoder_logits)
             g_per_example = ali_generator_loss(encoder_logits, decoder_logits)
             global_batch = self.global_batch_size(real)

@@ -309,6 +309,8 @@ class HALIDecoder(keras.Model):
 
 # Where the discriminator drops out (HALIConfig.dropout_layers).
 DROPOUT_LAYERS = ("every_third", "every", "none")
+# How the discriminator's convolutions are normalised (HALIConfig.d_normalization).
+NORMALIZATIONS = ("weight_norm", "batch_norm")
 
 
 @keras.saving.register_keras_serializable(package="tfgen")
@@ -322,7 +324,8 @@ class HALIDiscriminator(keras.Model):
     joint head concatenates that vector with z2 and applies two hidden
     layers and a linear output (the table's 1x1 convolutions on 1x1 maps,
     i.e. dense layers, without weight norm). Every layer's input goes
-    through Gaussian noise, in training only. No batch norm. With levels=1
+    through Gaussian noise, in training only. No batch norm (unless
+    `normalization="batch_norm"`, ALI's reference). With levels=1
     the join takes the x features alone. Dropout (`dropout_layers`):
     `every_third` (default; HALI §4 "dropout every 3 layers", as the
     improved-GAN discriminator its appendix copies: `input_dropout` on the
@@ -344,6 +347,12 @@ class HALIDiscriminator(keras.Model):
         8 x filters units with LeakyReLU, `input_dropout` on its input and
         `dropout` between, as ALI's reference discriminator has; its
         layers draw their noise after every other layer's).
+      normalization: "weight_norm" (the table's weight-normalised
+        convolutions) or "batch_norm" (ALI's reference discriminator:
+        plain convolutions, batch norm after every one but the first; the
+        caller then judges real and generated pairs in one call, so the
+        statistics mix both, as ALI's code does).
+      sync_batch_norm: synchronise batch statistics across replicas.
 
     Call:
       [images [batch, S, S, C], (z1 [batch, s1, s1, z1_channels],)
@@ -352,7 +361,7 @@ class HALIDiscriminator(keras.Model):
 
     def __init__(self, image_size=32, channels=3, levels=2, latent_dim=256, z1_channels=64, z1_stride=2,
                  filters=64, dropout=0.5, input_dropout=0.2, input_noise=0.2, seed=0, dropout_layers="every_third",
-                 latent_branch="none", **kwargs):
+                 latent_branch="none", normalization="weight_norm", sync_batch_norm=False, **kwargs):
         super().__init__(**kwargs)
         self.image_size, self.channels, self.levels = int(image_size), int(channels), int(levels)
         self.latent_dim, self.z1_channels, self.z1_stride = int(latent_dim), int(z1_channels), int(z1_stride)
@@ -361,6 +370,9 @@ class HALIDiscriminator(keras.Model):
         if dropout_layers not in DROPOUT_LAYERS:
             raise ValueError(f"dropout_layers must be one of {DROPOUT_LAYERS}, got {dropout_layers!r}")
         self.dropout_layers = dropout_layers
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+        self.normalization, self.sync_batch_norm = normalization, bool(sync_batch_norm)
         geo = Geometry(self.image_size, self.z1_stride, self.filters)
         seeds = iter(range(self.seed, self.seed + 1000))
         position = iter(range(1000))  # the layers' order from x to the logit
@@ -376,8 +388,16 @@ class HALIDiscriminator(keras.Model):
             return rate if self.dropout_layers == "every" or i % 3 == 0 else 0.0
 
         def layer(filters, kernel, strides, rate, name, padding="same", fed_an_input=False):
-            return [ExampleDropout(rate_at(rate, fed_an_input), seed=next(seeds), name=f"{name}_dropout"),
-                    WeightNormConv2D(filters, kernel, strides, padding, name=name), layers.LeakyReLU(LEAK)]
+            out = [ExampleDropout(rate_at(rate, fed_an_input), seed=next(seeds), name=f"{name}_dropout")]
+            if self.normalization == "weight_norm":
+                out.append(WeightNormConv2D(filters, kernel, strides, padding, name=name))
+            elif name == "x_conv0":
+                # ALI's reference: the first convolution has a bias and no batch norm.
+                out.append(layers.Conv2D(filters, kernel, strides, padding, name=name))
+            else:
+                out += [layers.Conv2D(filters, kernel, strides, padding, use_bias=False, name=name),
+                        _bn(f"{name}_bn", self.sync_batch_norm)]
+            return out + [layers.LeakyReLU(LEAK)]
 
         def dense(units, rate, name, activation=True):
             # Glorot (Keras' default), not N(0, 0.01): three such layers start the
@@ -477,9 +497,10 @@ class HALIDiscriminator(keras.Model):
                 "levels": self.levels, "latent_dim": self.latent_dim, "z1_channels": self.z1_channels,
                 "z1_stride": self.z1_stride, "filters": self.filters, "dropout": self.dropout,
                 "input_dropout": self.input_dropout, "input_noise": self.input_noise, "seed": self.seed,
-                "dropout_layers": self.dropout_layers, "latent_branch": self.latent_branch}
+                "dropout_layers": self.dropout_layers, "latent_branch": self.latent_branch,
+                "normalization": self.normalization, "sync_batch_norm": self.sync_batch_norm}
 
 
-__all__ = ["DROPOUT_LAYERS", "EVAL_SEED_OFFSET", "ExampleDropout", "GaussianConditional", "Geometry", "HALIDecoder",
+__all__ = ["DROPOUT_LAYERS", "EVAL_SEED_OFFSET", "NORMALIZATIONS", "ExampleDropout", "GaussianConditional", "Geometry", "HALIDecoder",
            "HALIDiscriminator", "HALIEncoder", "InputNoise", "LEAK", "ResidualBlock", "StochasticLayer",
            "WeightNormConv2D", "reparameterize", "stochastic_layers"]
