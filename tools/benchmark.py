@@ -42,6 +42,7 @@ from tfgen import config as config_lib  # noqa: E402
 from tfgen.data.pipeline import without_autotune_thread  # noqa: E402
 from tfgen.models import build_model, get_model_class, names  # noqa: E402
 from tfgen.models.trainable import inline_inner_functions  # noqa: E402
+from tfgen.ops import conv_grads  # noqa: E402
 from tfgen.sampling.langevin import unrolled_loops  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tools/ (run as a script or imported by tests)
@@ -136,12 +137,14 @@ def batches(image_shape, batch: int) -> tf.data.Dataset:
 class _Variant:
     """One model (XLA on or off, in one precision) warmed up and ready for timed rounds."""
 
-    def __init__(self, config, image_shape, batch: int, xla: bool, precision: str = "float32"):
+    def __init__(self, config, image_shape, batch: int, xla: bool, precision: str = "float32",
+                 filter_gradient: str = "auto"):
         self.model = build_model(config, image_shape, num_classes=10, xla=xla, precision=precision)
         self.model.compile()
         self.ds = batches(image_shape, batch)
         self.batch = batch
-        self.model.fit(self.ds, steps_per_epoch=3, epochs=1, verbose=0)  # trace and compile
+        with conv_grads.auto_means(filter_gradient):  # the layers choose while the step is traced
+            self.model.fit(self.ds, steps_per_epoch=3, epochs=1, verbose=0)  # trace and compile
         self.gen = tf.function(lambda z: self.model.generate(z), jit_compile=xla)
         self.z = self.model.latent_batch(batch, 0)
         self.gen(self.z).numpy()
@@ -164,8 +167,12 @@ def variant_key(precision: str, xla: bool) -> str:
     return mode if precision == "float32" else f"{precision}/{mode}"
 
 
+NATIVE_FILTER_GRADIENT = "/native-filter-gradient"
+
+
 def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int,
-                      precisions=("float32",), xla_modes=(False, True), reference=None) -> dict:
+                      precisions=("float32",), xla_modes=(False, True), reference=None,
+                      native_filter_gradient=False) -> dict:
     """Graph mode vs XLA (and each precision), in alternating rounds so all see the same machine load.
 
     Returns per variant (`variant_key`) the median (and range) of images/s
@@ -176,6 +183,11 @@ def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int,
     """
     variants = {variant_key(p, x): _Variant(config, image_shape, batch, x, p)
                 for p in precisions for x in xla_modes}
+    if native_filter_gradient:  # 16-bit graph mode with TensorFlow's filter-gradient kernels, for comparison
+        for p in precisions:
+            if p != "float32" and False in xla_modes:
+                variants[variant_key(p, False) + NATIVE_FILTER_GRADIENT] = _Variant(
+                    config, image_shape, batch, False, p, filter_gradient="native")
     if reference is not None:  # the authors' code (tools/reference_lrgan.py), in the same rounds
         reference.warm_up()
         variants["reference"] = reference
@@ -204,6 +216,10 @@ def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int,
         if p != "float32" and key in train and base in train:
             out[f"{p}_speedup_train"] = float(np.median([a / b for a, b in zip(train[key], train[base])]))
             out[f"{p}_speedup_generate"] = float(np.median([a / b for a, b in zip(gen[key], gen[base])]))
+        native = key + NATIVE_FILTER_GRADIENT
+        if native in train:
+            out[f"{p}_matmul_filter_gradient_speedup_train"] = float(
+                np.median([a / b for a, b in zip(train[key], train[native])]))
     return out
 
 
@@ -573,6 +589,9 @@ def main(argv=None) -> int:
     p.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"], choices=list(PRODUCT_DTYPES),
                    help="train.precision values to time (each model only in those it supports)")
     p.add_argument("--xla", choices=["off", "on", "both"], default="both", help="XLA variants to time")
+    p.add_argument("--native-filter-gradient", action="store_true",
+                   help="also time each 16-bit precision (graph mode) with TensorFlow's own filter-gradient "
+                        "kernels instead of filter_gradient auto's matrix products (tfgen.ops.conv_grads)")
     p.add_argument("--vs-reference", metavar="CHECKOUT", default=None,
                    help="also time the LR-GAN authors' PyTorch code (a local checkout of jwyang/lr-gan.pytorch, "
                         "branch pytorch-1.0; needs torch) in the same rounds as the lrgan cases")
@@ -636,7 +655,8 @@ def main(argv=None) -> int:
                 reference = ReferenceLRGAN(args.vs_reference, shape, overrides.get("timesteps", 2), batch,
                                            maxobjscale=overrides.get("min_object_scale", 1.2))
                 row["reference_parameters"] = reference.parameter_count()
-            timing = time_side_by_side(config, shape, batch, steps, rounds, precisions, xla_modes, reference)
+            timing = time_side_by_side(config, shape, batch, steps, rounds, precisions, xla_modes, reference,
+                                       native_filter_gradient=args.native_filter_gradient)
             if reference is not None:
                 row["reference"] = timing["reference"]
                 row["vs_reference_train"] = timing["vs_reference_train"]
@@ -654,6 +674,14 @@ def main(argv=None) -> int:
                           f"{t['train_images_per_sec_range'][1]:.0f}; {achieved:.1f} GFLOP/s = "
                           f"{100 * achieved / peaks[p]:.0f}% of its peak)  "
                           f"generate {t['generate_images_per_sec']:8.1f} img/s", flush=True)
+                native = variant_key(p, False) + NATIVE_FILTER_GRADIENT
+                if native in timing:
+                    t = timing[native]
+                    row[native] = {**t, "fraction_of_matmul_peak": gflop * t["train_images_per_sec"] / batch / peaks[p]}
+                    row[f"{p}_matmul_filter_gradient_speedup_train"] = s = \
+                        timing[f"{p}_matmul_filter_gradient_speedup_train"]
+                    print(f"{name:8s} {label:10s} {native:20s} train {t['train_images_per_sec']:7.1f} img/s; "
+                          f"matmul filter gradients x{s:.2f} (median of per-round ratios)", flush=True)
                 if p != "float32" and f"{p}_speedup_train" in timing:
                     row[f"{p}_speedup_train"] = timing[f"{p}_speedup_train"]
                     print(f"{name:8s} {label:10s} {p}/float32 (graph): train x{timing[f'{p}_speedup_train']:.2f}",

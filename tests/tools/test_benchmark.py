@@ -255,6 +255,29 @@ def test_side_by_side_times_every_precision_and_the_reference_in_the_same_rounds
     assert out["mixed_bfloat16_speedup_train"] > 0 and "xla_speedup_train" not in out
 
 
+def test_native_filter_gradient_variant_is_traced_with_tensorflows_kernels(bench, monkeypatch):
+    """--native-filter-gradient: a 16-bit variant whose layers were traced with filter_gradient "auto"
+    meaning "native" (no matmul filter gradient anywhere), timed in the same rounds."""
+    from tfgen.ops import conv_grads
+
+    seen = []
+    real = conv_grads.patch_filter_gradient
+    monkeypatch.setattr(conv_grads, "patch_filter_gradient", lambda *a: seen.append(1) or real(*a))
+    variants = []
+    real_variant = bench._Variant
+    monkeypatch.setattr(bench, "_Variant", lambda *a, **k: variants.append((len(seen), k)) or real_variant(*a, **k))
+    out = bench.time_side_by_side(tiny_config(bench), (16, 16, 1), 16, steps=1, rounds=1,
+                                  precisions=("float32", "mixed_bfloat16"), xla_modes=(False,),
+                                  native_filter_gradient=True)
+    native = "mixed_bfloat16/graph" + bench.NATIVE_FILTER_GRADIENT
+    assert native in out and out["mixed_bfloat16_matmul_filter_gradient_speedup_train"] > 0
+    # the tiny 16x16 discriminator ends on 2x2 maps: "auto" traced matmul gradients for the plain bf16
+    # variant (built second), none for the native one (built last)
+    counts = [n for n, _ in variants] + [len(seen)]
+    assert counts[2] > counts[1] and counts[3] == counts[2], counts
+    assert variants[2][1] == {"filter_gradient": "native"}
+
+
 def test_vs_reference_without_a_checkout_is_one_line_before_any_timing(bench, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         bench.main(["--vs-reference", str(tmp_path / "nowhere"), "--models", "lrgan", "--out",

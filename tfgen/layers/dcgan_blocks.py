@@ -25,7 +25,72 @@ from __future__ import annotations
 import math
 
 import keras
+import tensorflow as tf
 from keras import layers
+
+from tfgen.ops import conv_grads
+
+
+@keras.saving.register_keras_serializable(package="tfgen")
+class StridedConv2D(layers.Conv2D):
+    """Keras' Conv2D (stride s, 'same') whose filter gradient may be one matrix product.
+
+    `filter_gradient` (tfgen.ops.conv_grads.FILTER_GRADIENTS): "auto" uses
+    the product where it was measured faster (bfloat16 on a CPU, outputs of
+    at most 4x4), "native" TensorFlow's kernel, "matmul" always the product.
+    Forward pass and weights are Keras' Conv2D's.
+    """
+
+    def __init__(self, *args, filter_gradient: str = "auto", **kwargs):
+        super().__init__(*args, **kwargs)
+        conv_grads.use_patch_filter_gradient(filter_gradient, "float32", 0)  # validates the mode
+        self.filter_gradient = filter_gradient
+
+    def _matmul_gradient(self, inputs) -> bool:
+        s = self.strides[0]
+        if (self.padding != "same" or self.data_format != "channels_last" or self.strides[1] != s
+                or tuple(self.dilation_rate) != (1, 1) or None in inputs.shape[1:3]):
+            return False
+        positions = -(-inputs.shape[1] // s) * -(-inputs.shape[2] // s)
+        return conv_grads.use_patch_filter_gradient(self.filter_gradient, self.compute_dtype, positions)
+
+    def convolution_op(self, inputs, kernel):
+        if self._matmul_gradient(inputs):
+            return conv_grads.conv2d_same(inputs, kernel, self.strides[0])
+        return super().convolution_op(inputs, kernel)
+
+    def get_config(self):
+        return {**super().get_config(), "filter_gradient": self.filter_gradient}
+
+
+@keras.saving.register_keras_serializable(package="tfgen")
+class StridedConv2DTranspose(layers.Conv2DTranspose):
+    """Keras' Conv2DTranspose (stride s, 'same') whose filter gradient may be one matrix product.
+
+    As StridedConv2D; the smaller map is the input.
+    """
+
+    def __init__(self, *args, filter_gradient: str = "auto", **kwargs):
+        super().__init__(*args, **kwargs)
+        conv_grads.use_patch_filter_gradient(filter_gradient, "float32", 0)
+        self.filter_gradient = filter_gradient
+
+    def call(self, inputs):
+        s = self.strides[0]
+        if (self.padding != "same" or self.data_format != "channels_last" or self.strides[1] != s
+                or self.output_padding is not None or tuple(self.dilation_rate) != (1, 1)
+                or None in inputs.shape[1:3]
+                or not conv_grads.use_patch_filter_gradient(self.filter_gradient, self.compute_dtype,
+                                                            inputs.shape[1] * inputs.shape[2])):
+            return super().call(inputs)
+        output_shape = [tf.shape(inputs)[0], inputs.shape[1] * s, inputs.shape[2] * s, self.filters]
+        outputs = conv_grads.conv2d_transpose_same(inputs, self.kernel, output_shape, s)
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return outputs if self.activation is None else self.activation(outputs)
+
+    def get_config(self):
+        return {**super().get_config(), "filter_gradient": self.filter_gradient}
 
 
 def num_stages(image_size: int) -> int:
@@ -120,7 +185,7 @@ def generator_trunk(image_size: int, base_filters: int, sync_batch_norm: bool = 
     for i in range(n - 1):
         filters //= 2
         trunk += [
-            layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False,
+            StridedConv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False,
                                    kernel_initializer=kernel_init(weight_init, transposed=True), name=f"up{i}"),
             batch_norm(f"up{i}_bn", sync_batch_norm, weight_init),
             layers.ReLU(),
@@ -140,7 +205,7 @@ def discriminator_trunk(image_size: int, base_filters: int, sync_batch_norm: boo
     trunk = []
     filters = base_filters
     for i in range(num_stages(image_size)):
-        trunk.append(layers.Conv2D(filters, 4, strides=2, padding="same", use_bias=False,
+        trunk.append(StridedConv2D(filters, 4, strides=2, padding="same", use_bias=False,
                                    kernel_initializer=kernel_init(weight_init), name=f"down{i}"))
         if i > 0:  # DCGAN: no batch norm on the discriminator's input layer.
             trunk.append(batch_norm(f"down{i}_bn", sync_batch_norm, weight_init))

@@ -1,0 +1,113 @@
+"""The matmul filter gradients of strided 'same' convolutions (tfgen.ops.conv_grads) against TensorFlow's own."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfgen.layers.dcgan_blocks import StridedConv2D, StridedConv2DTranspose, discriminator_trunk, generator_trunk
+from tfgen.models.precision import precision_policy
+from tfgen.ops import conv_grads
+
+# (input shape, kernel shape, stride): odd sides and stride 1 exercise 'same' padding's asymmetric case.
+CASES = [((3, 8, 8, 5), (4, 4, 5, 7), 2), ((2, 9, 7, 3), (3, 3, 3, 4), 2), ((2, 6, 6, 4), (3, 3, 4, 2), 1),
+         ((2, 4, 4, 6), (4, 4, 6, 3), 2)]
+
+
+def _random(shape, seed):
+    return tf.random.stateless_normal(shape, seed=[seed, 0], dtype=tf.float64)
+
+
+@pytest.mark.parametrize("x_shape,k_shape,stride", CASES)
+def test_conv_gradients_equal_tensorflows(x_shape, k_shape, stride):
+    x, k = _random(x_shape, 1), _random(k_shape, 2)
+    y_shape = tf.nn.conv2d(x, k, stride, "SAME").shape
+    g = _random(y_shape, 3)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, k])
+        ours = conv_grads.conv2d_same(x, k, stride)
+        theirs = tf.nn.conv2d(x, k, stride, "SAME")
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+    for a, b in zip(tape.gradient(ours, [x, k], output_gradients=g), tape.gradient(theirs, [x, k], output_gradients=g)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("x_shape,k_shape,stride", CASES)
+def test_conv_transpose_gradients_equal_tensorflows(x_shape, k_shape, stride):
+    # x_shape is the transposed convolution's output here; its input is the forward convolution's output.
+    kh, kw, c_in, c_out = k_shape
+    out_shape = list(x_shape)
+    small = tf.nn.conv2d(_random(x_shape, 1), _random(k_shape, 2), stride, "SAME").shape
+    x, k = _random(small, 4), _random((kh, kw, c_in, c_out), 5)
+    g = _random(out_shape, 6)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, k])
+        ours = conv_grads.conv2d_transpose_same(x, k, out_shape, stride)
+        theirs = tf.nn.conv2d_transpose(x, k, out_shape, stride, "SAME")
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+    for a, b in zip(tape.gradient(ours, [x, k], output_gradients=g), tape.gradient(theirs, [x, k], output_gradients=g)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_patch_filter_gradient_in_closed_form():
+    """One example, one input and output channel, stride 2: dL/dk[i, j] = sum_pq x_pad[2p + i, 2q + j] g[p, q]."""
+    x = np.arange(16, dtype=np.float64).reshape(1, 4, 4, 1)
+    g = np.array([1.0, -2.0, 3.0, 0.5]).reshape(1, 2, 2, 1)
+    got = conv_grads.patch_filter_gradient(tf.constant(x), tf.constant(g), (3, 3, 1, 1), 2).numpy()[..., 0, 0]
+    pad = np.pad(x[0, :, :, 0], ((0, 1), (0, 1)))  # 'same', stride 2, 3x3 on 4x4: pad 0 before, 1 after
+    expect = np.array([[sum(pad[2 * p + i, 2 * q + j] * g[0, p, q, 0] for p in range(2) for q in range(2))
+                        for j in range(3)] for i in range(3)])
+    np.testing.assert_allclose(got, expect)
+
+
+def test_auto_picks_the_product_only_where_it_was_measured_faster():
+    use = conv_grads.use_patch_filter_gradient
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    assert use("auto", "bfloat16", 16) is (not gpu)
+    assert not use("auto", "bfloat16", 64) and not use("auto", "float32", 16)
+    assert use("matmul", "float32", 1024) and not use("native", "bfloat16", 4)
+    with pytest.raises(ValueError, match="filter_gradient"):
+        use("fast", "bfloat16", 4)
+
+
+@pytest.mark.parametrize("mode", ["native", "matmul"])
+def test_trunk_layers_give_keras_gradients_in_bfloat16(mode):
+    """The DCGAN trunks' layers under mixed_bfloat16: the product's filter gradient agrees with the
+    native kernel's to bf16 precision, and the layers round-trip their setting."""
+    keras.utils.set_random_seed(0)
+    with precision_policy("mixed_bfloat16"):
+        conv = StridedConv2D(16, 4, strides=2, padding="same", use_bias=False, filter_gradient=mode)
+        conv_t = StridedConv2DTranspose(8, 4, strides=2, padding="same", use_bias=True, filter_gradient=mode)
+    x = tf.random.stateless_normal([4, 8, 8, 3], seed=[1, 2])
+    conv_t.build((None, 4, 4, 16))
+    with tf.GradientTape() as tape:
+        y = conv_t(conv(x))
+        loss = tf.reduce_sum(tf.cast(y, tf.float32) * tf.random.stateless_normal(y.shape, seed=[3, 4]))
+    grads = tape.gradient(loss, conv.trainable_variables + conv_t.trainable_variables)
+    kernels = [conv.kernel.numpy(), conv_t.kernel.numpy()]
+
+    def reference(xf):
+        h = tf.nn.conv2d(xf, kernels[0], 2, "SAME")
+        return tf.nn.conv2d_transpose(h, kernels[1], [4, 8, 8, 8], 2, "SAME") + conv_t.bias
+
+    w = [tf.constant(kernels[0]), tf.constant(kernels[1]), tf.constant(conv_t.bias.numpy())]
+    with tf.GradientTape() as tape:
+        tape.watch(w)
+        h = tf.nn.conv2d(x, w[0], 2, "SAME")
+        y32 = tf.nn.conv2d_transpose(h, w[1], [4, 8, 8, 8], 2, "SAME") + w[2]
+        loss32 = tf.reduce_sum(y32 * tf.random.stateless_normal(y32.shape, seed=[3, 4]))
+    for ours, exact in zip(grads, tape.gradient(loss32, w)):
+        assert ours.dtype == tf.float32
+        err = float(tf.reduce_max(tf.abs(ours - exact)) / tf.reduce_max(tf.abs(exact)))
+        assert err < 0.03, err
+    assert StridedConv2D.from_config(conv.get_config()).filter_gradient == mode
+    assert StridedConv2DTranspose.from_config(conv_t.get_config()).filter_gradient == mode
+
+
+def test_trunks_use_the_strided_layers():
+    g, _ = generator_trunk(32, 8)
+    d, _ = discriminator_trunk(32, 8)
+    assert [type(layer) for layer in g.layers if "up" in layer.name and "bn" not in layer.name] == \
+        [StridedConv2DTranspose] * 2
+    assert [type(layer) for layer in d.layers if "down" in layer.name and "bn" not in layer.name] == \
+        [StridedConv2D] * 3
