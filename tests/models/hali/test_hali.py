@@ -243,6 +243,27 @@ def test_discriminator_dropout_placement(placement, expected):
     assert [layer.rate for layer in drops] == [expected(i, layer.name in fed) for i, layer in enumerate(drops)]
 
 
+@pytest.mark.parametrize("levels", [1, 2])
+def test_dropout_before_latents_spares_every_layer_a_latent_reaches(levels):
+    """before_latents: every_third's rates on the layers that see x alone (the x branch; with levels 1 the
+    join too), 0 from where z1 or z2 joins, the ALI D(z) branch included."""
+    from tfgen.models.hali.networks import HALIDiscriminator
+
+    args = dict(image_size=32, channels=1, levels=levels, latent_dim=8, z1_channels=4, filters=4,
+                latent_branch="ali")
+    every_third, before = (HALIDiscriminator(**args, dropout_layers=p) for p in ("every_third", "before_latents"))
+
+    def rates(d, parts):
+        return [layer.rate for part in parts for layer in part.layers if isinstance(layer, ExampleDropout)]
+
+    x_path = [before.x_branch] + ([before.join] if levels == 1 else [])
+    latent_path = ([before.join] if levels == 2 else []) + [before.hidden, before.to_logit, before.z_branch]
+    assert rates(before, x_path) == rates(every_third, [every_third.x_branch] + (
+        [every_third.join] if levels == 1 else []))
+    assert max(rates(before, x_path)) > 0.0 and set(rates(before, latent_path)) == {0.0}
+    assert max(rates(every_third, [every_third.hidden, every_third.join, every_third.z_branch])) > 0.0
+
+
 def test_ali_latent_branch_is_alis_d_of_z_and_leaves_the_rest_as_it_was():
     """latent_branch ali: z goes through ALI's D(z) (two dense layers, 8 x filters units, input_dropout then
     dropout) before the joint head; every other layer keeps its rate and its noise stream."""

@@ -29,10 +29,12 @@ class HALIConfig(config_lib.ModelConfig):
     input_dropout: float = field(0.2, min=0.0, max=0.95,
                                  help="Discriminator dropout rate on layers fed an input (x; the z1 join).")
     input_noise: float = field(0.2, min=0.0, help="Std of the Gaussian noise on encoder and discriminator inputs.")
-    dropout_layers: str = field("every_third", choices=["every_third", "every", "none"],
+    dropout_layers: str = field("every_third", choices=["every_third", "every", "before_latents", "none"],
                                 help="Where the discriminator drops out: every_third (HALI §4, improved-GAN: "
                                      "input_dropout on the layers fed x or the z1 join, dropout before every "
-                                     "third layer), every (before every layer), none.")
+                                     "third layer), every (before every layer), before_latents (every_third on "
+                                     "the layers that see x alone, none once a latent has joined: not in the "
+                                     "paper; dropped latents hide the x-z pairing from D), none.")
     weight_norm_init: str = field("data", choices=["data", "none"],
                                   help="The discriminator's weight norm: data (Salimans & Kingma's data-dependent "
                                        "init on the first training batch, as the improved-GAN discriminator of "

@@ -308,7 +308,7 @@ class HALIDecoder(keras.Model):
 
 
 # Where the discriminator drops out (HALIConfig.dropout_layers).
-DROPOUT_LAYERS = ("every_third", "every", "none")
+DROPOUT_LAYERS = ("every_third", "every", "before_latents", "none")
 # How the discriminator's convolutions are normalised (HALIConfig.d_normalization).
 NORMALIZATIONS = ("weight_norm", "batch_norm")
 
@@ -331,7 +331,10 @@ class HALIDiscriminator(keras.Model):
     improved-GAN discriminator its appendix copies: `input_dropout` on the
     layers fed an input, x or the z1 concatenation, `dropout` before every
     third layer counted from x to the logit); `every` (before every layer,
-    as tfgen shipped before: D learned much more slowly); `none`.
+    as tfgen shipped before: D learned much more slowly); `before_latents`
+    (every_third's rates, but only on layers whose input holds no latent:
+    the x branch, and with levels 1 the join; dropping latent entries or
+    the features they feed hides the x-z pairing from D); `none`.
 
     Args:
       image_size, channels, levels, latent_dim, z1_channels, z1_stride: as
@@ -377,18 +380,19 @@ class HALIDiscriminator(keras.Model):
         seeds = iter(range(self.seed, self.seed + 1000))
         position = iter(range(1000))  # the layers' order from x to the logit
 
-        def rate_at(rate, fed_an_input):
+        def rate_at(rate, fed_an_input, sees_latents):
             # Every layer keeps its dropout layer (rate 0 where none): the noise
             # streams keep their order whatever the placement.
             i = next(position)
-            if self.dropout_layers == "none":
+            if self.dropout_layers == "none" or (self.dropout_layers == "before_latents" and sees_latents):
                 return 0.0
             if fed_an_input:
                 return self.input_dropout
             return rate if self.dropout_layers == "every" or i % 3 == 0 else 0.0
 
-        def layer(filters, kernel, strides, rate, name, padding="same", fed_an_input=False):
-            out = [ExampleDropout(rate_at(rate, fed_an_input), seed=next(seeds), name=f"{name}_dropout")]
+        def layer(filters, kernel, strides, rate, name, padding="same", fed_an_input=False, sees_latents=False):
+            out = [ExampleDropout(rate_at(rate, fed_an_input, sees_latents), seed=next(seeds),
+                                  name=f"{name}_dropout")]
             if self.normalization == "weight_norm":
                 out.append(WeightNormConv2D(filters, kernel, strides, padding, name=name))
             elif name == "x_conv0":
@@ -402,7 +406,7 @@ class HALIDiscriminator(keras.Model):
         def dense(units, rate, name, activation=True):
             # Glorot (Keras' default), not N(0, 0.01): three such layers start the
             # logits near 1e-3 and, in a smoke run, D had not moved in 300 steps.
-            out = [ExampleDropout(rate_at(rate, False), seed=next(seeds), name=f"{name}_dropout"),
+            out = [ExampleDropout(rate_at(rate, False, True), seed=next(seeds), name=f"{name}_dropout"),
                    layers.Dense(units, name=name)]
             return out + [layers.LeakyReLU(LEAK)] if activation else out
 
@@ -416,12 +420,15 @@ class HALIDiscriminator(keras.Model):
 
         if self.levels == 2:
             self.z1_noise = InputNoise(self.input_noise, seed=next(seeds), name="z1_noise")
+        z1 = self.levels == 2  # the join is fed the z1 concatenation (with levels 1, x's features alone)
         join = layer(geo.width(geo.image_halvings + 1), 3, 1, self.input_dropout, "join_conv0",
-                     fed_an_input=self.levels == 2)  # fed the z1 concatenation (with levels 1, x's features)
+                     fed_an_input=z1, sees_latents=z1)
         for i in range(geo.z1_halvings):
-            join += layer(geo.width(geo.image_halvings + i + 2), 4, 2, self.dropout, f"join_down{i}")
-        join += layer(geo.top_filters, 3, 1, self.dropout, "join_conv1")
-        join += layer(geo.top_filters, 4, 1, self.dropout, "join_to_vector", padding="valid") + [layers.Flatten()]
+            join += layer(geo.width(geo.image_halvings + i + 2), 4, 2, self.dropout, f"join_down{i}",
+                          sees_latents=z1)
+        join += layer(geo.top_filters, 3, 1, self.dropout, "join_conv1", sees_latents=z1)
+        join += layer(geo.top_filters, 4, 1, self.dropout, "join_to_vector", padding="valid",
+                      sees_latents=z1) + [layers.Flatten()]
         self.join = keras.Sequential(join, name="z1_join")
 
         self.z2_noise = InputNoise(self.input_noise, seed=next(seeds), name="z2_noise")
@@ -435,7 +442,7 @@ class HALIDiscriminator(keras.Model):
         self.z_branch = None
         if latent_branch == "ali":
             # Built last: the other layers keep their noise seeds and dropout positions.
-            off = self.dropout_layers == "none"
+            off = self.dropout_layers in ("none", "before_latents")
             z_units = 8 * self.filters
             self.z_branch = keras.Sequential([
                 ExampleDropout(0.0 if off else self.input_dropout, seed=next(seeds), name="z_dense0_dropout"),
