@@ -10,12 +10,15 @@ from tfgen.data import make_dataset
 name, steps, size, filters, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 over = {}
 sigma0 = None
+d_lr = None
 det_flag = False
 for kv in sys.argv[6:]:
     if kv == "deterministic":
         det_flag = True; continue
     if kv.startswith("sigma0="):
         sigma0 = float(kv.split("=")[1]); continue
+    if kv.startswith("d_lr="):  # the discriminator's Adam rate alone (the model has one rate for all three)
+        d_lr = float(kv.split("=")[1]); continue
     k, v = kv.split("="); over[k] = yaml_v = __import__("yaml").safe_load(v)
 keras.utils.set_random_seed(seed)
 cfg = config_lib.config_from_dict({
@@ -25,6 +28,9 @@ cfg = config_lib.config_from_dict({
     "train": {"batch_size": 32, "seed": seed}})
 deterministic = det_flag
 model = build_model(cfg); model.compile()
+if d_lr is not None:
+    model.d_optimizer.learning_rate.assign(d_lr)
+    over["d_lr"] = d_lr
 if deterministic:  # BiGAN's encoder: z = mean in training too
     _orig = model.encoder.to_z2.call
     model.encoder.to_z2.call = lambda features, training=False, sample=True, noise=None: _orig(
