@@ -31,6 +31,16 @@ from keras import layers
 from tfgen.ops import conv_grads
 
 
+def _matmul_filter_gradient(layer, small_map_shape) -> bool:
+    """Whether a StridedConv2D(Transpose) takes conv_grads' path: a plain 'same', channels-last,
+    equal-stride, undilated convolution with a static smaller map where the mode picks the product."""
+    plain = (layer.padding == "same" and layer.data_format == "channels_last"
+             and layer.strides[0] == layer.strides[1] and tuple(layer.dilation_rate) == (1, 1)
+             and None not in small_map_shape)
+    return plain and conv_grads.use_patch_filter_gradient(layer.filter_gradient, layer.compute_dtype,
+                                                          small_map_shape[0] * small_map_shape[1])
+
+
 @keras.saving.register_keras_serializable(package="tfgen")
 class StridedConv2D(layers.Conv2D):
     """Keras' Conv2D (stride s, 'same') whose filter gradient may be one matrix product.
@@ -43,19 +53,12 @@ class StridedConv2D(layers.Conv2D):
 
     def __init__(self, *args, filter_gradient: str = "auto", **kwargs):
         super().__init__(*args, **kwargs)
-        conv_grads.use_patch_filter_gradient(filter_gradient, "float32", 0)  # validates the mode
-        self.filter_gradient = filter_gradient
-
-    def _matmul_gradient(self, inputs) -> bool:
-        s = self.strides[0]
-        if (self.padding != "same" or self.data_format != "channels_last" or self.strides[1] != s
-                or tuple(self.dilation_rate) != (1, 1) or None in inputs.shape[1:3]):
-            return False
-        positions = -(-inputs.shape[1] // s) * -(-inputs.shape[2] // s)
-        return conv_grads.use_patch_filter_gradient(self.filter_gradient, self.compute_dtype, positions)
+        self.filter_gradient = conv_grads.check_filter_gradient(filter_gradient)
 
     def convolution_op(self, inputs, kernel):
-        if self._matmul_gradient(inputs):
+        s = self.strides[0]
+        out = [None if n is None else -(-n // s) for n in inputs.shape[1:3]]  # 'same': ceil(side / stride)
+        if _matmul_filter_gradient(self, out):
             return conv_grads.conv2d_same(inputs, kernel, self.strides[0])
         return super().convolution_op(inputs, kernel)
 
@@ -72,16 +75,11 @@ class StridedConv2DTranspose(layers.Conv2DTranspose):
 
     def __init__(self, *args, filter_gradient: str = "auto", **kwargs):
         super().__init__(*args, **kwargs)
-        conv_grads.use_patch_filter_gradient(filter_gradient, "float32", 0)
-        self.filter_gradient = filter_gradient
+        self.filter_gradient = conv_grads.check_filter_gradient(filter_gradient)
 
     def call(self, inputs):
         s = self.strides[0]
-        if (self.padding != "same" or self.data_format != "channels_last" or self.strides[1] != s
-                or self.output_padding is not None or tuple(self.dilation_rate) != (1, 1)
-                or None in inputs.shape[1:3]
-                or not conv_grads.use_patch_filter_gradient(self.filter_gradient, self.compute_dtype,
-                                                            inputs.shape[1] * inputs.shape[2])):
+        if self.output_padding is not None or not _matmul_filter_gradient(self, list(inputs.shape[1:3])):
             return super().call(inputs)
         output_shape = [tf.shape(inputs)[0], inputs.shape[1] * s, inputs.shape[2] * s, self.filters]
         outputs = conv_grads.conv2d_transpose_same(inputs, self.kernel, output_shape, s)

@@ -31,7 +31,7 @@ import functools
 
 import tensorflow as tf
 
-__all__ = ["FILTER_GRADIENTS", "SMALL_OUTPUT_POSITIONS", "auto_means", "conv2d_same", "conv2d_transpose_same",
+__all__ = ["FILTER_GRADIENTS", "SMALL_OUTPUT_POSITIONS", "auto_means", "check_filter_gradient", "conv2d_same", "conv2d_transpose_same",
            "patch_filter_gradient", "use_patch_filter_gradient"]
 
 FILTER_GRADIENTS = ("auto", "native", "matmul")
@@ -40,15 +40,20 @@ FILTER_GRADIENTS = ("auto", "native", "matmul")
 SMALL_OUTPUT_POSITIONS = 16
 
 
+def check_filter_gradient(mode: str) -> str:
+    """`mode` if it is one of FILTER_GRADIENTS, else a one-line ValueError."""
+    if mode not in FILTER_GRADIENTS:
+        raise ValueError(f"filter_gradient must be one of {FILTER_GRADIENTS}, got {mode!r}")
+    return mode
+
+
 _AUTO = ["auto"]  # what "auto" means while tracing: itself, or a mode `auto_means` set
 
 
 @contextlib.contextmanager
 def auto_means(mode: str):
     """Layers traced inside treat filter_gradient "auto" as `mode` (benchmarks time both side by side)."""
-    if mode not in FILTER_GRADIENTS:
-        raise ValueError(f"filter_gradient must be one of {FILTER_GRADIENTS}, got {mode!r}")
-    _AUTO.append(mode)
+    _AUTO.append(check_filter_gradient(mode))
     try:
         yield
     finally:
@@ -72,9 +77,7 @@ def use_patch_filter_gradient(mode: str, compute_dtype, small_positions: int) ->
       small_positions: height x width of the smaller map (a strided
         convolution's output, a transposed convolution's input).
     """
-    if mode not in FILTER_GRADIENTS:
-        raise ValueError(f"filter_gradient must be one of {FILTER_GRADIENTS}, got {mode!r}")
-    if mode == "auto":
+    if check_filter_gradient(mode) == "auto":
         mode = _AUTO[-1]
     if mode != "auto":
         return mode == "matmul"
