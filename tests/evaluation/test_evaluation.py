@@ -19,6 +19,7 @@ from tfgen.evaluation import (
     frechet_distance,
     frechet_distance_from_features,
     inception_score,
+    reconstruction_baselines,
     reconstruction_mse,
 )
 
@@ -154,6 +155,33 @@ def test_reconstruction_mse():
     assert reconstruction_mse(-np.ones((1, 2, 2, 3)), np.ones((1, 2, 2, 3))) == pytest.approx(4.0)
     with pytest.raises(ValueError):
         reconstruction_mse(x, y[:1])
+
+
+def test_reconstruction_baselines_closed_forms():
+    rng = np.random.default_rng(0)
+    # I.i.d. pixels of variance v: the mean image scores ~v, a random image ~2v.
+    v = 0.09
+    train = rng.normal(0.1, np.sqrt(v), (4000, 8, 8, 1))
+    test = rng.normal(0.1, np.sqrt(v), (500, 8, 8, 1))
+    out = reconstruction_baselines(test, train)
+    assert out["mean_image"] == pytest.approx(float(np.mean((test - train.mean(0)) ** 2)))
+    assert out["mean_image"] == pytest.approx(v, rel=0.03)
+    assert out["random_image"] == pytest.approx(2 * v, rel=0.03)
+    assert "same_class_image" not in out
+    # Nearest image: brute force.
+    d = ((test.reshape(500, 1, -1) - train.reshape(1, 4000, -1)) ** 2).mean(-1)
+    assert out["nearest_image"] == pytest.approx(float(d.min(1).mean()), rel=1e-9)
+    # Classes that are constant images: the class baseline is exact (0) while the others are not.
+    protos = rng.uniform(-1, 1, (3, 4, 4, 1))
+    train_y, test_y = np.arange(30) % 3, np.arange(12) % 3
+    out = reconstruction_baselines(protos[test_y], protos[train_y], test_y, train_y)
+    assert out["same_class_image"] == 0.0
+    assert out["nearest_image"] == pytest.approx(0.0, abs=1e-12)
+    assert out["mean_image"] > 0.1 and out["random_image"] > 0.1
+    with pytest.raises(ValueError):
+        reconstruction_baselines(test, train[:, :4])
+    with pytest.raises(ValueError):
+        reconstruction_baselines(protos[test_y], protos[train_y], test_y[:3], train_y)
 
 
 # ---------------------------------------------------------------------------

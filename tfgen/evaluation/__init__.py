@@ -21,6 +21,7 @@ from tfgen.metrics import (
     frechet_distance,
     frechet_distance_from_features,
     inception_score,
+    reconstruction_baselines,
     reconstruction_mse,
 )
 
@@ -43,6 +44,7 @@ __all__ = [
     "frechet_distance",
     "frechet_distance_from_features",
     "inception_score",
+    "reconstruction_baselines",
     "reconstruction_mse",
 ]
 # A separate statement so that pyflakes still reads the literal list above.

@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, Optional
 
 from tfgen.data import data_provenance, load_arrays
 from tfgen.evaluation.evaluate import get_extractor, score_samples
-from tfgen.metrics import frechet_distance_from_features, reconstruction_mse
+from tfgen.metrics import frechet_distance_from_features, reconstruction_baselines, reconstruction_mse
 from tfgen.models.base import EVAL_SAMPLE_SEED, sample_images  # noqa: F401 (EVAL_SAMPLE_SEED re-exported)
 from tfgen.models.registry import evaluation_extras
 from tfgen.ops.batching import map_batches
@@ -20,7 +20,9 @@ def evaluate_workdir(workdir: str, num_samples: Optional[int] = None, extractor:
 
     Also reports the same FID between the training and test splits (the
     floor a perfect model would reach with this many samples), and, for
-    models that reconstruct, the per-pixel reconstruction MSE on the test split,
+    models that reconstruct, the per-pixel reconstruction MSE on the test split
+    (also in [0, 1] units) beside `metrics.reconstruction_baselines` (mean
+    image, random image, random image of the class, nearest training image),
     and the method's own scores, registered with
     `registry.register_evaluation_extras` and handed the model, the test
     arrays and the extractor (LR-GAN: pose statistics; its conditional
@@ -62,12 +64,17 @@ def evaluate_workdir(workdir: str, num_samples: Optional[int] = None, extractor:
     accuracy = getattr(feature_net, "accuracy", None)
     if accuracy is not None:  # a domain score is only as good as its classifier
         report["extractor_test_accuracy"] = float(accuracy)
-    train_real = load_arrays(config.data, config.data.train_split, max_examples=len(real))["image"]
+    train_arrays = load_arrays(config.data, config.data.train_split, max_examples=len(real))
+    train_real = train_arrays["image"]
     report["fid_train_vs_test"] = float(frechet_distance_from_features(
         feature_net.features(train_real), feature_net.features(real)))
     if model.reconstructs:
         recon = map_batches(model.reconstruct, real)
         report["reconstruction_mse"] = float(reconstruction_mse(real, recon))
+        report["reconstruction_mse_01"] = report["reconstruction_mse"] / 4.0  # pixels in [0, 1]
+        # What the MSE would be without looking at the image (same [-1, 1] scale).
+        report["reconstruction_baselines"] = reconstruction_baselines(
+            real, train_real, test_arrays.get("label"), train_arrays.get("label"))
     log("tfgen: the method's own measurements")
     extras = evaluation_extras(config.model.name)
     if extras is not None:

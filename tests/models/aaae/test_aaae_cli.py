@@ -77,6 +77,10 @@ def test_evaluate_reports_reconstruction_and_code_match(run, tmp_path):
     tfgen("evaluate", str(workdir), "--out", str(out), env={"TFGEN_CACHE_DIR": str(tmp_path / "cache")})
     scores = json.loads(out.read_text())
     assert 0.0 < scores["reconstruction_mse"] < 4.0 and np.isfinite(scores["fid"])
+    assert scores["reconstruction_mse_01"] == pytest.approx(scores["reconstruction_mse"] / 4.0)
+    baselines = scores["reconstruction_baselines"]  # what the MSE is worth: image-blind predictors
+    assert {"mean_image", "random_image", "nearest_image"} <= set(baselines)
+    assert 0.0 < baselines["mean_image"] < baselines["random_image"]
     assert scores["code_frechet_distance"] >= 0.0 and scores["code_frechet_distance_standard_normal"] > 0.0
 
 
