@@ -15,7 +15,10 @@ over = {}
 sigma0 = None
 d_lr = None
 det_flag = False
+x_only = False
 for kv in sys.argv[6:]:
+    if kv == "x_only":  # diagnostic: D sees zeros for every latent, i.e. a plain GAN on x (E gets no signal)
+        x_only = True; continue
     if kv == "deterministic":
         det_flag = True; continue
     if kv.startswith("sigma0="):
@@ -39,6 +42,11 @@ if deterministic:  # BiGAN's encoder: z = mean in training too
     model.encoder.to_z2.call = lambda features, training=False, sample=True, noise=None: _orig(
         features, training=training, sample=False, noise=noise)
     over["deterministic"] = True
+if x_only:
+    _judge = model.judge_pairs
+    model.judge_pairs = lambda enc, dec, training=True: _judge(
+        [enc[0]] + [tf.zeros_like(z) for z in enc[1:]], [dec[0]] + [tf.zeros_like(z) for z in dec[1:]], training)
+    over["x_only"] = True
 if sigma0 is not None:  # the encoder's initial posterior std (log-sigma bias of its Gaussian head)
     model.encoder(tf.zeros([2, size, size, 1]), training=False)
     head = model.encoder.to_z2.head
@@ -96,6 +104,12 @@ for chunk in range(steps // 100):
     extra = dict(d_real_x_prior_z=float(tf.reduce_mean(tf.sigmoid(d_real_prior))),
                  g_mean_dist_from_data_mean=float(np.mean((xf.numpy().mean(0) - train_mean) ** 2)))
     extra["recon_label_acc"] = float(np.mean(svm.predict(rec.reshape(256, -1)) == test_y[:256]))
+    # Reconstructions from a posterior sample z ~ q(z | x) (ALI's x -> E(x) -> G), not its mean.
+    zs = mu + sig * tf.random.normal(tf.shape(mu), seed=4)
+    rec_s, _ = model.decoder(zs, training=False)
+    rec_s = rec_s.numpy()
+    extra["recon_sample_mse"] = float(np.mean((rec_s - test[:256]) ** 2))
+    extra["recon_sample_label_acc"] = float(np.mean(svm.predict(rec_s.reshape(256, -1)) == test_y[:256]))
     extra["sample_class_hist"] = np.bincount(svm.predict(xf.numpy().reshape(256, -1)), minlength=10).tolist()
     row = dict(**extra, g_pixel_std_train=float(np.mean(xf_t.numpy().std(0))), g_pixel_std=float(np.mean(xf.numpy().std(0))), data_pixel_std=float(np.mean(test.std(0))), **train_mode, dec_paired=float(tf.reduce_mean(tf.sigmoid(dd_pair))), dec_shuffled=float(tf.reduce_mean(tf.sigmoid(dd_shuf))), step=(chunk + 1) * 100, d_loss=float(np.mean(seen[-100:])),
                d_encoder_train=float(np.mean(seen_enc[-100:])), d_decoder_train=float(np.mean(seen_dec[-100:])), recon_mse=float(np.mean((rec - test[:256]) ** 2)),
