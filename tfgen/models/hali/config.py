@@ -49,6 +49,12 @@ class HALIConfig(config_lib.ModelConfig):
                                help="The discriminator's top latent: none (joins the head as it is, HALI's "
                                     "Appendix A.1) or ali (first through a D(z) branch of two dense layers, "
                                     "ALI's own D(x) / D(z) / D(x, z) structure; meant for levels 1).")
+    cycle_weight: float = field(0.0, min=0.0,
+                                help="Not in ALI or HALI: weight of an explicit l2 cycle term, mean((x - G(z1))^2) "
+                                     "with z1 the encoder's sample (ALICE's, Li et al. 2017), added to the "
+                                     "encoder and decoder's loss. 0 (default) is the paper's purely adversarial "
+                                     "game; ALI's reconstructions then keep neither pixels nor class at CPU "
+                                     "budgets (docs/hali/RESULTS.md).")
     learning_rate: float = field(1e-4, min=0.0, help="Adam learning rate of all three networks.")
     beta1: float = field(0.5, min=0.0, max=1.0, help="Adam beta1.")
     beta2: float = field(0.999, min=0.0, max=1.0,

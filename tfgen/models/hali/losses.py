@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from tfgen.losses import nonsaturating_discriminator_loss
 
-__all__ = ["ali_discriminator_loss", "ali_generator_loss", "masked_cross_entropy"]
+__all__ = ["ali_discriminator_loss", "ali_generator_loss", "cycle_loss", "masked_cross_entropy"]
 
 
 def ali_discriminator_loss(encoder_logits: tf.Tensor, decoder_logits: tf.Tensor) -> tf.Tensor:
@@ -44,6 +44,28 @@ def ali_generator_loss(encoder_logits: tf.Tensor, decoder_logits: tf.Tensor) -> 
       [batch] per-example loss, >= 0.
     """
     return nonsaturating_discriminator_loss(decoder_logits, encoder_logits)
+
+
+def cycle_loss(images: tf.Tensor, reconstructions: tf.Tensor) -> tf.Tensor:
+    """Explicit cycle-consistency cost in x (ALICE's ℓ2 form; not in ALI or HALI).
+
+    L_cycle(x) = mean over pixels and channels of (x - G(ẑ))², ẑ ~ q(z | x).
+
+    Li, Liu, Chen, Pu, Chen, Henao & Carin, "ALICE: Towards Understanding
+    Adversarial Learning for Joint Distribution Matching", NeurIPS 2017:
+    ALI's objective leaves p(x | z) and q(z | x) unidentified (many couplings
+    match the same joints), and an added conditional-entropy bound, of which
+    this is the ℓ2 reconstruction form, picks the one that reconstructs.
+
+    Args:
+      images: [batch, S, S, C] real images in [-1, 1].
+      reconstructions: [batch, S, S, C] G(ẑ) for ẑ drawn from q(z | images).
+
+    Returns:
+      float32 [batch], >= 0 (4 at most).
+    """
+    diff = tf.cast(images, tf.float32) - tf.cast(reconstructions, tf.float32)
+    return tf.reduce_mean(tf.square(diff), axis=list(range(1, len(diff.shape))))
 
 
 def masked_cross_entropy(logits: tf.Tensor, labels: tf.Tensor, labelled: tf.Tensor) -> tf.Tensor:

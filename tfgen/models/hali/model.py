@@ -87,6 +87,10 @@ table's numbers):
 * Eq. 8's embedding f(x): the discriminator's penultimate activations on
   (x, encoder means of x), so an image is embedded with its own inference.
 * Non-square images and image sides that are not powers of two are refused.
+Not in the paper, off by default: `cycle_weight` > 0 adds ALICE's explicit
+ℓ2 cycle term (`cycle_loss`, tracked as cycle_loss) on the level-1 path
+x -> ẑ1 -> x̂ to the encoder and decoder's loss; docs/hali/RESULTS.md
+measures ALI with and without it.
 """
 
 from __future__ import annotations
@@ -110,7 +114,7 @@ from tfgen.models.hali.networks import (
     stochastic_layers,
 )
 from tfgen.models.hali.losses import (ali_discriminator_loss, ali_generator_loss, code_snr,  # noqa: F401
-                                      masked_cross_entropy)
+                                      cycle_loss, masked_cross_entropy)
 from tfgen.models.hali.serving import HALIServing
 from tfgen.models.hali.uses import (INNOVATION_DRAWS, VARIATION_SCALES, HierarchyUses,  # noqa: F401
                                     centre_hole_mask, examples_per_grid)
@@ -184,6 +188,8 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
                           *[f"code_snr_{lv}" for lv in levels], "d_pairing")
         if self.classifier is not None:
             self.add_trackers("supervised_loss", "train_accuracy")
+        if cfg.cycle_weight > 0:
+            self.add_trackers("cycle_loss")
         self._grads = self.maybe_xla(self._grads_impl)
         self._recon_stats = self.maybe_xla(self._recon_stats_impl)
         self.built = True
@@ -343,6 +349,12 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
             global_batch = self.global_batch_size(real)
             d_loss = reduce_loss(d_per_example, global_batch)
             g_loss = reduce_loss(g_per_example, global_batch)
+            cycle_weight = self.model_config.cycle_weight
+            if cycle_weight > 0:
+                # The option's explicit term (not the paper's): x -> ẑ1 (the sample D judged) -> G -> x̂.
+                # A second training-mode decoder pass, so its batch norm also sees the encoder's codes.
+                cycle = cycle_loss(real, self.decoder.decode_image(encoder_latents[0], training=True))
+                g_loss = g_loss + cycle_weight * reduce_loss(cycle, global_batch)
             if self.classifier is not None:
                 # The supervised cost joins the generator's (§7.2): it trains the
                 # head and, through the z2 sample, the encoder.
@@ -358,6 +370,8 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
                  "d_decoder": tf.reduce_mean(tf.sigmoid(decoder_logits))}
         for level, (_, mean, log_sigma) in enumerate(encoder_outputs, start=1):
             stats[f"code_snr_{level}"] = code_snr(mean, log_sigma)
+        if self.model_config.cycle_weight > 0:
+            stats["cycle_loss"] = tf.reduce_mean(cycle)
         return d_grads, g_grads, stats, weighted
 
     def _recon_stats_impl(self, real):
