@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfgen.losses import nonsaturating_discriminator_loss
+from tfgen.losses import nonsaturating_discriminator_loss, reconstruction_distance
 
 __all__ = ["ali_discriminator_loss", "ali_generator_loss", "cycle_loss", "masked_cross_entropy"]
 
@@ -64,8 +64,7 @@ def cycle_loss(images: tf.Tensor, reconstructions: tf.Tensor) -> tf.Tensor:
     Returns:
       float32 [batch], >= 0 (4 at most).
     """
-    diff = tf.cast(images, tf.float32) - tf.cast(reconstructions, tf.float32)
-    return tf.reduce_mean(tf.square(diff), axis=list(range(1, len(diff.shape))))
+    return reconstruction_distance(tf.cast(images, tf.float32), tf.cast(reconstructions, tf.float32), "l2")
 
 
 def masked_cross_entropy(logits: tf.Tensor, labels: tf.Tensor, labelled: tf.Tensor) -> tf.Tensor:
