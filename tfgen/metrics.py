@@ -11,7 +11,9 @@ computed, so they are cheap to test against closed forms.
   "Improved Techniques for Training GANs", NeurIPS 2016.
 * Reconstruction mean squared error, on the [-1, 1] pixel scale that every
   tfgen model works in, and the baselines that say what a value means
-  (predicting the mean image; another image; another image of the class).
+  (predicting the mean image; another image; another image of the class;
+  the nearest training image, found by `nearest_neighbours`, which LR-GAN's
+  memorisation check uses too).
 """
 
 from __future__ import annotations
@@ -23,11 +25,16 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
+from tfgen.ops.batching import map_batches
+
 __all__ = [
     "feature_statistics",
+    "flatten_examples",
     "frechet_distance",
     "frechet_distance_from_features",
     "inception_score",
+    "nearest_neighbours",
+    "pairwise_squared_distances",
     "reconstruction_baselines",
     "reconstruction_mse",
 ]
@@ -237,6 +244,98 @@ def reconstruction_mse(x, y, per_example: bool = False):
     return float(sq.mean())
 
 
+def flatten_examples(x, name: str) -> np.ndarray:
+    """Examples as float64 rows, checked: [N, ...] -> [N, D].
+
+    Args:
+      x: array-like [N, ...], N >= 1, finite.
+      name: what `x` is, for the error message.
+
+    Raises:
+      ValueError: fewer than two dimensions, no examples, NaN or infinity.
+    """
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim < 2 or a.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty [N, ...] array, got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return a.reshape(a.shape[0], -1)
+
+
+def pairwise_squared_distances(a: np.ndarray, b: np.ndarray, b_sq=None) -> np.ndarray:
+    """||a_i - b_j||^2 [len(a), len(b)] as ||a||^2 - 2 a.b + ||b||^2, clipped at 0.
+
+    The expansion turns the work into one matrix product; round-off can make
+    it slightly negative for (near-)identical rows, hence the clip.
+
+    Args:
+      a: float [N, D] rows.
+      b: float [M, D] rows.
+      b_sq: optional [M] precomputed ||b_j||^2 (saves work when `b` is
+        compared against many blocks of `a`).
+
+    Returns:
+      [N, M] squared distances, >= 0.
+    """
+    if b_sq is None:
+        b_sq = np.einsum("ij,ij->i", b, b)
+    a_sq = np.einsum("ij,ij->i", a, a)
+    return np.maximum(a_sq[:, None] - 2.0 * (a @ b.T) + b_sq[None, :], 0.0)
+
+
+def nearest_neighbours(queries, references, k: int = 1,
+                       batch_size: int = 512) -> Tuple[np.ndarray, np.ndarray]:
+    """The k nearest references of every query, by Euclidean distance.
+
+    Rows are flattened (for images: pixel space, as in LR-GAN Fig. 9's
+    nearest training images; the nearest-image baseline of
+    `reconstruction_baselines`). Candidates are ranked by the squared distance
+    max(||a||^2 - 2 a.b + ||b||^2, 0), one matrix product per `batch_size`
+    queries (float64; memory stays at batch_size x len(references)
+    distances); the reported distances of the k winners are then recomputed
+    as ||a - b|| directly, so an exact copy is at distance 0.
+
+    Args:
+      queries: [N, ...] (e.g. images [N, H, W, C]).
+      references: [M, ...] with the same trailing size as the queries.
+      k: neighbours per query, 1 <= k <= M.
+      batch_size: queries per distance matrix.
+
+    Returns:
+      (indices int64 [N, k] into `references`, distances float64 [N, k]),
+      nearest first (ties in no particular order).
+
+    Raises:
+      ValueError: empty or non-finite inputs, different sizes, bad k.
+    """
+    q = flatten_examples(queries, "queries")
+    r = flatten_examples(references, "references")
+    if q.shape[1] != r.shape[1]:
+        raise ValueError(f"queries {np.shape(queries)} and references {np.shape(references)} "
+                         "differ in size per example")
+    if not 1 <= k <= r.shape[0]:
+        raise ValueError(f"k must be in [1, {r.shape[0]}] (the number of references), got {k}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    r_sq = np.einsum("ij,ij->i", r, r)
+
+    def nearest(batch):
+        d2 = pairwise_squared_distances(batch, r, r_sq)
+        # argpartition finds the k smallest in linear time; only they are sorted.
+        top = np.argpartition(d2, k - 1, axis=1)[:, :k]
+        # The expansion loses digits to cancellation (an exact copy comes out
+        # at ~1e-8, not 0); the k winners' distances are recomputed directly.
+        exact = np.linalg.norm(batch[:, None, :] - r[top], axis=2)
+        order = np.argsort(exact, axis=1, kind="stable")
+        return np.take_along_axis(top, order, axis=1), np.take_along_axis(exact, order, axis=1)
+
+    if not q.shape[0]:
+        indices, distances = np.empty((0, k), np.int64), np.empty((0, k), np.float64)
+    else:
+        indices, distances = map_batches(nearest, q, batch_size=batch_size)
+    return indices, distances
+
+
 def reconstruction_baselines(test, train, test_labels=None, train_labels=None, seed: int = 0):
     """Reconstruction MSEs of predictors that know nothing of the test image.
 
@@ -275,14 +374,8 @@ def reconstruction_baselines(test, train, test_labels=None, train_labels=None, s
     rng = np.random.default_rng(seed)
     out = {"mean_image": float(np.mean(np.square(a - b.mean(axis=0)))),
            "random_image": float(np.mean(np.square(a - b[rng.integers(0, len(b), len(a))])))}
-    # |a - b|² = |a|² - 2 a·b + |b|², in blocks of test images to bound memory.
-    nearest = []
-    b_sq = np.sum(b * b, axis=1)
-    for i in range(0, len(a), 256):
-        block = a[i:i + 256]
-        d = np.sum(block * block, axis=1)[:, None] - 2.0 * block @ b.T + b_sq[None]
-        nearest.append(np.maximum(d.min(axis=1), 0.0))
-    out["nearest_image"] = float(np.concatenate(nearest).mean() / a.shape[1])
+    distance = nearest_neighbours(a, b, k=1, batch_size=256)[1][:, 0]
+    out["nearest_image"] = float(np.mean(np.square(distance)) / a.shape[1])
     if test_labels is not None and train_labels is not None:
         test_labels = np.asarray(test_labels).reshape(-1)
         train_labels = np.asarray(train_labels).reshape(-1)

@@ -157,6 +157,18 @@ def test_reconstruction_mse():
         reconstruction_mse(x, y[:1])
 
 
+def test_pairwise_squared_distances_brute_force():
+    from tfgen.metrics import pairwise_squared_distances
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(7, 5)), rng.normal(size=(4, 5))
+    direct = ((a[:, None] - b[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(pairwise_squared_distances(a, b), direct, rtol=1e-12)
+    np.testing.assert_allclose(pairwise_squared_distances(a, b, (b * b).sum(1)), direct, rtol=1e-12)
+    # Identical rows: the expansion's round-off is clipped, never negative.
+    assert pairwise_squared_distances(a, a).min() >= 0.0
+
+
 def test_reconstruction_baselines_closed_forms():
     rng = np.random.default_rng(0)
     # I.i.d. pixels of variance v: the mean image scores ~v, a random image ~2v.

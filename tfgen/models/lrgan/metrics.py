@@ -11,7 +11,8 @@ Adversarial Networks for Image Generation", ICLR 2017.
 * `adversarial_metrics`: Adversarial Accuracy and Adversarial Divergence
   (§4.2, Tables 1 and 3): a classifier trained on real labelled images
   against one trained on class-conditional generated images.
-* `nearest_neighbours`, `memorisation_report`: pixel-space nearest training
+* `nearest_neighbours` (from `tfgen.metrics`, re-exported here),
+  `memorisation_report`: pixel-space nearest training
   images (the last column of Fig. 9) and a number that says whether samples
   are copies of training images.
 * `hungarian_pairs`: one-to-one pairing of two models' samples for
@@ -31,7 +32,7 @@ import numpy as np
 import scipy.optimize
 
 from tfgen.data.builtin import MASK_THRESHOLD
-from tfgen.ops.batching import map_batches
+from tfgen.metrics import flatten_examples, nearest_neighbours, pairwise_squared_distances  # noqa: F401 (re-export)
 
 __all__ = [
     "POSE_PARAMETERS",
@@ -293,78 +294,6 @@ def adversarial_metrics(real_images, real_labels, generated_images, generated_la
 # Nearest neighbours and memorisation
 # ---------------------------------------------------------------------------
 
-def _flatten(x, name: str) -> np.ndarray:
-    """[N, ...] -> float64 [N, D], checked."""
-    a = np.asarray(x, dtype=np.float64)
-    if a.ndim < 2 or a.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty [N, ...] array, got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or infinity")
-    return a.reshape(a.shape[0], -1)
-
-
-def _squared_distances(a: np.ndarray, b: np.ndarray, b_sq: np.ndarray) -> np.ndarray:
-    """||a_i - b_j||^2 [len(a), len(b)] as ||a||^2 - 2 a.b + ||b||^2, clipped at 0.
-
-    The expansion turns the work into one matrix product; round-off can make
-    it slightly negative for (near-)identical rows, hence the clip.
-    """
-    a_sq = np.einsum("ij,ij->i", a, a)
-    return np.maximum(a_sq[:, None] - 2.0 * (a @ b.T) + b_sq[None, :], 0.0)
-
-
-def nearest_neighbours(queries, references, k: int = 1,
-                       batch_size: int = 512) -> Tuple[np.ndarray, np.ndarray]:
-    """The k nearest references of every query, by Euclidean distance.
-
-    Rows are flattened (for images: pixel space, as in LR-GAN Fig. 9's
-    nearest training images). Candidates are ranked by the squared distance
-    max(||a||^2 - 2 a.b + ||b||^2, 0), one matrix product per `batch_size`
-    queries (float64; memory stays at batch_size x len(references)
-    distances); the reported distances of the k winners are then recomputed
-    as ||a - b|| directly, so an exact copy is at distance 0.
-
-    Args:
-      queries: [N, ...] (e.g. images [N, H, W, C]).
-      references: [M, ...] with the same trailing size as the queries.
-      k: neighbours per query, 1 <= k <= M.
-      batch_size: queries per distance matrix.
-
-    Returns:
-      (indices int64 [N, k] into `references`, distances float64 [N, k]),
-      nearest first (ties in no particular order).
-
-    Raises:
-      ValueError: empty or non-finite inputs, different sizes, bad k.
-    """
-    q = _flatten(queries, "queries")
-    r = _flatten(references, "references")
-    if q.shape[1] != r.shape[1]:
-        raise ValueError(f"queries {np.shape(queries)} and references {np.shape(references)} "
-                         "differ in size per example")
-    if not 1 <= k <= r.shape[0]:
-        raise ValueError(f"k must be in [1, {r.shape[0]}] (the number of references), got {k}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    r_sq = np.einsum("ij,ij->i", r, r)
-
-    def nearest(batch):
-        d2 = _squared_distances(batch, r, r_sq)
-        # argpartition finds the k smallest in linear time; only they are sorted.
-        top = np.argpartition(d2, k - 1, axis=1)[:, :k]
-        # The expansion loses digits to cancellation (an exact copy comes out
-        # at ~1e-8, not 0); the k winners' distances are recomputed directly.
-        exact = np.linalg.norm(batch[:, None, :] - r[top], axis=2)
-        order = np.argsort(exact, axis=1, kind="stable")
-        return np.take_along_axis(top, order, axis=1), np.take_along_axis(exact, order, axis=1)
-
-    if not q.shape[0]:
-        indices, distances = np.empty((0, k), np.int64), np.empty((0, k), np.float64)
-    else:
-        indices, distances = map_batches(nearest, q, batch_size=batch_size)
-    return indices, distances
-
-
 def memorisation_report(samples, train_images, test_images,
                         max_reference: Optional[int] = None) -> Dict[str, Any]:
     """Do samples sit closer to the training images than unseen real images do?
@@ -438,12 +367,12 @@ def hungarian_pairs(features_a, features_b) -> Tuple[np.ndarray, np.ndarray, flo
       mean_cost is the mean Euclidean distance over the pairs. With unequal
       counts the larger set's unpaired rows are left out.
     """
-    a = _flatten(features_a, "features_a")
-    b = _flatten(features_b, "features_b")
+    a = flatten_examples(features_a, "features_a")
+    b = flatten_examples(features_b, "features_b")
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"features_a {np.shape(features_a)} and features_b "
                          f"{np.shape(features_b)} differ in size per example")
-    cost = np.sqrt(_squared_distances(a, b, np.einsum("ij,ij->i", b, b)))
+    cost = np.sqrt(pairwise_squared_distances(a, b))
     index_a, index_b = scipy.optimize.linear_sum_assignment(cost)
     mean_cost = float(cost[index_a, index_b].mean())
     return index_a.astype(np.int64), index_b.astype(np.int64), mean_cost
