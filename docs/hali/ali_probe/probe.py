@@ -72,6 +72,14 @@ baselines = dict(
     mse_random_digit=float(np.mean((_t - train_x[_rng.integers(0, 4000, 256)]) ** 2)),
     mse_random_same_class=float(np.mean((_t - train_x[[_rng.choice(np.where(train_y == l)[0]) for l in test_y[:256]]]) ** 2)),
     mse_nearest_neighbour=float(np.mean(((_t[:, None] - train_x[None]) ** 2).mean(-1).min(1))))
+from sklearn.svm import LinearSVC
+def z_probe():
+    mu_tr = model.encoder(tf.constant(train_x[:1000].reshape(-1, size, size, 1)), training=False)[-1][1].numpy()
+    mu_te = model.encoder(tf.constant(test), training=False)[-1][1].numpy()
+    from sklearn.preprocessing import StandardScaler  # the probe should not depend on the codes' scale
+    sc = StandardScaler().fit(mu_tr)
+    return float(LinearSVC(C=1.0, max_iter=5000).fit(sc.transform(mu_tr), train_y[:1000]).score(sc.transform(mu_te), test_y))
+baselines["z_linear_probe_acc_init"] = z_probe()  # the untrained encoder: random features already separate digits
 print(json.dumps(baselines), flush=True)
 log, seen = [], []
 ds = make_dataset(cfg.data, "train", 32, seed=seed)
@@ -80,7 +88,21 @@ seen_enc, seen_dec = [], []
 def _record(batch, logs):
     seen.append(logs["d_loss"]); seen_enc.append(logs["d_encoder"]); seen_dec.append(logs["d_decoder"])
 cb = keras.callbacks.LambdaCallback(on_batch_end=_record)
-for chunk in range(steps // 100):
+# Resumable: weights, both optimizers and the log every 1,000 steps (tf.train.Checkpoint).
+import os
+ckpt_dir = f"/work/probe/ckpt_{name}"
+start_chunk = 0
+ckpt = tf.train.Checkpoint(model=model, d_opt=model.d_optimizer, g_opt=model.g_optimizer)
+manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=2)
+latest = manager.latest_checkpoint
+if latest:
+    model.fit(ds, steps_per_epoch=1, epochs=1, verbose=0)  # builds variables and slots; the restore overwrites them
+    ckpt.restore(latest).assert_existing_objects_matched()
+    prev = json.load(open(f"/work/probe/{name}.json"))
+    log = [r for r in prev["log"] if r["step"] <= int(latest.rsplit("-", 1)[1]) * 1000]
+    start_chunk = log[-1]["step"] // 100
+    print("resumed at step", log[-1]["step"], flush=True)
+for chunk in range(start_chunk, steps // 100):
     model.fit(ds, steps_per_epoch=100, epochs=1, verbose=0, callbacks=[cb])
     x = tf.constant(test[:256])
     outs = model.encoder(x, training=False)
@@ -116,7 +138,15 @@ for chunk in range(steps // 100):
                mean_image_mse=mean_mse, sigma_mean=float(np.mean(sig.numpy())), var_mu_over_s2=float(mu_n.var(0).mean() / s2),
                d_paired=float(tf.reduce_mean(tf.sigmoid(d_pair))), d_shuffled=float(tf.reduce_mean(tf.sigmoid(d_shuf))),
                sec=round(time.time() - t0))
+    if (chunk + 1) % 10 == 0 or chunk + 1 == steps // 100:
+        # Does the code itself hold the class? A linear probe on posterior means (1,000 training digits -> 500 test
+        # digits), independent of the decoder; and the confusion of reconstruction classes (a permutation would show).
+        row["z_linear_probe_acc"] = z_probe()
+        pred = svm.predict(rec.reshape(256, -1))
+        row["recon_confusion"] = np.histogram2d(test_y[:256], pred, bins=10, range=[[0, 10], [0, 10]])[0].astype(int).tolist()
     log.append(row); print(json.dumps(row), flush=True)
+    if (chunk + 1) % 10 == 0:
+        manager.save(checkpoint_number=(chunk + 1) // 10)
     json.dump(dict(name=name, config=over, baselines=baselines, size=size, filters=filters, seed=seed, log=log),
               open(f"/work/probe/{name}.json", "w"), indent=1)
     if (chunk + 1) % 10 == 0 or chunk + 1 == steps // 100:  # picture: 4 rows of samples, 2 of test digits, 2 of recons
