@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from tfgen.losses import nonsaturating_discriminator_loss, nonsaturating_generator_loss, reduce_loss
+from tfgen.losses import logit_generator_loss, nonsaturating_discriminator_loss, nonsaturating_generator_loss, reduce_loss
 
 
 def test_discriminator_loss_golden():
@@ -22,6 +22,19 @@ def test_generator_loss_golden_and_patch_average():
     want = np.mean([np.log1p(np.exp(-1.0)), np.log1p(np.exp(1.0))])
     assert got.shape == (1,)
     np.testing.assert_allclose(got[0], want, rtol=1e-6)
+
+
+def test_logit_generator_loss_patch_average_and_gradient_ratio():
+    fake = tf.constant([[[[1.0]], [[-3.0]]], [[[0.5]], [[2.0]]]])  # [2, 2, 1, 1] patch logits
+    np.testing.assert_allclose(logit_generator_loss(fake).numpy(), [1.0, -1.25], rtol=1e-6)
+    # Gradients per logit: -1/P for the linear form, -sigmoid(-D)/P for the non-saturating one.
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(fake)
+        linear = tf.reduce_sum(logit_generator_loss(fake))
+        saturating = tf.reduce_sum(nonsaturating_generator_loss(fake))
+    g_lin, g_ns = tape.gradient(linear, fake).numpy(), tape.gradient(saturating, fake).numpy()
+    np.testing.assert_allclose(g_lin, -0.5 * np.ones_like(g_lin))
+    np.testing.assert_allclose(g_ns / g_lin, 1 / (1 + np.exp(fake.numpy())), rtol=1e-6)
 
 
 def test_reduce_loss_divides_by_global_batch():

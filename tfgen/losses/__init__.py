@@ -1,6 +1,7 @@
 """Pure per-example loss functions, reduced by the train steps with `reduce_loss`."""
 
 from tfgen.losses.gan import (
+    logit_generator_loss,
     nonsaturating_discriminator_loss,
     nonsaturating_generator_loss,
 )
@@ -12,6 +13,6 @@ from tfgen.losses.wasserstein import (
     wasserstein_generator_loss,
 )
 
-__all__ = ["gradient_penalty", "nonsaturating_discriminator_loss", "nonsaturating_generator_loss",
+__all__ = ["gradient_penalty", "logit_generator_loss", "nonsaturating_discriminator_loss", "nonsaturating_generator_loss",
            "reconstruction_distance", "reduce_loss",
            "wasserstein_critic_loss", "wasserstein_generator_loss"]

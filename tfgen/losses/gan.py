@@ -43,3 +43,24 @@ def nonsaturating_generator_loss(fake_logits: tf.Tensor) -> tf.Tensor:
       [batch] per-example loss, >= 0.
     """
     return _per_example(tf.nn.softplus(-fake_logits))
+
+
+def logit_generator_loss(fake_logits: tf.Tensor) -> tf.Tensor:
+    """Generator's loss linear in the logit: L_G = -D(G(z)), averaged over extra axes.
+
+    AAAE's Eq. 7 / Algorithm 1 line 4 (Xu, Keshmiri & Wang 2019) put the
+    patch discriminator's raw output D_omega in the autoencoder's objective,
+    not a log-sigmoid of it. As printed the term is +D_omega(x^i) of the real
+    image, which does not depend on the autoencoder; the usable reading is
+    the reconstruction's logit with the sign that makes it look real. Its
+    gradient is -1 per patch logit, where the non-saturating loss gives
+    -sigmoid(-D): the two differ by the factor sigmoid(-D) in (0, 1).
+
+    Args:
+      fake_logits: [batch, ...] logits on generated (reconstructed) images.
+
+    Returns:
+      [batch] per-example loss, any real value.
+    """
+    return -_per_example(fake_logits)
+

@@ -235,6 +235,42 @@ def test_autoencoder_gradient_ignores_discriminator_loss_and_codes_are_detached(
         rel=1e-5)
 
 
+def test_logit_adversarial_form_changes_only_the_adversarial_term():
+    real = tf.random.stateless_uniform([8, 16, 16, 1], seed=[5, 6], minval=-1, maxval=1)
+    models = {}
+    for form in ("nonsaturating", "logit"):
+        for weight in (0.0, 100.0):
+            models[form, weight] = tiny_model(adversarial_weight=weight, adversarial_form=form)
+    reference = models["nonsaturating", 0.0].get_weights()
+    for m in models.values():
+        m.set_weights(reference)
+    out = {key: m._ae_grads_impl(real) for key, m in models.items()}
+    # The logged term is -mean D(x_rec) over patches; D's loss and gradients are untouched.
+    m = models["logit", 100.0]
+    recon_logits = m.discriminator(m.decoder(m.encoder(real, training=True), training=True), training=True)
+    assert float(out["logit", 100.0][3]["adversarial"]) == pytest.approx(-float(tf.reduce_mean(recon_logits)),
+                                                                         rel=1e-4)
+    assert float(out["logit", 100.0][3]["d_loss"]) == pytest.approx(float(out["nonsaturating", 100.0][3]["d_loss"]),
+                                                                   rel=1e-5)
+    for a, b in zip(out["logit", 100.0][1], out["nonsaturating", 100.0][1]):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-7)
+    # Without the term the two forms are one loss.
+    for a, b in zip(out["logit", 0.0][0], out["nonsaturating", 0.0][0]):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-8)
+
+    def adversarial_part(form):  # the term's own gradient: (g at weight 100 - g at 0) / 100
+        return np.concatenate([(a - b).numpy().ravel() for a, b in zip(out[form, 100.0][0], out[form, 0.0][0])])
+
+    linear, saturating = adversarial_part("logit"), adversarial_part("nonsaturating")
+    # At the N(0, 0.01) init the patch logits are ~0, so sigmoid(-D) ~ 1/2: the linear form's
+    # gradient is the non-saturating one's doubled, the same direction.
+    assert float(tf.reduce_max(tf.abs(recon_logits))) < 0.05
+    assert np.linalg.norm(linear) > 0
+    cosine = linear @ saturating / (np.linalg.norm(linear) * np.linalg.norm(saturating))
+    assert cosine > 0.99
+    assert np.linalg.norm(linear) / np.linalg.norm(saturating) == pytest.approx(2.0, rel=0.05)
+
+
 # -- uses -----------------------------------------------------------------------------
 
 def test_interpolation_ends_are_reconstructions_and_path_is_linear_in_code():

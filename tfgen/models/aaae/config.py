@@ -28,6 +28,10 @@ class AAAEConfig(config_lib.ModelConfig):
     mlp_units: int = field(512, min=1, help="Hidden units of the approximator and the latent critic.")
     mlp_layers: int = field(3, min=1, help="Hidden layers of the approximator and the latent critic.")
     adversarial_weight: float = field(0.001, min=0.0, help="lambda_1: weight of D_omega's term for the autoencoder.")
+    adversarial_form: str = field("nonsaturating", choices=["nonsaturating", "logit"],
+                                  help="D_omega's term for the autoencoder: nonsaturating, softplus(-D(x_rec)) "
+                                       "per patch; logit, -D(x_rec) (Eq. 7 writes the raw D_omega; its gradient is "
+                                       "larger by 1/sigmoid(-D) per patch).")
     gradient_penalty_weight: float = field(10.0, min=0.0, help="lambda_2 of WGAN-GP on the latent critic.")
     approximator_steps: int = field(2, min=1, help="k: critic + approximator steps per autoencoder step.")
     approximator_codes: str = field("fresh", choices=["fresh", "reuse"],
@@ -65,11 +69,12 @@ class AAAEConfig(config_lib.ModelConfig):
                                       "code_dim": 8, "pretrain_steps": 1, "decoder_dense_units": 64}
 
 
-# The fields of AAAE's model section before `decoder_dense_units`, `approximator_codes` and
-# `approximator_update` were added.
+# The fields of AAAE's model section before `decoder_dense_units`, `approximator_codes`,
+# `approximator_update` and `adversarial_form` were added.
 _RECORDED_BEFORE = frozenset({
     "name", "latent_dim", "code_dim", "base_filters", "max_filters", "mlp_units", "mlp_layers",
     "adversarial_weight", "gradient_penalty_weight", "approximator_steps", "reconstruction_loss",
     "pretrain_steps", "leaky_slope", "init_stddev", "learning_rate", "beta1", "beta2"})
 # Fields added since, with the value that reproduces a run recorded before them.
-_ADDED = {"decoder_dense_units": 0, "approximator_codes": "reuse", "approximator_update": "alternating"}
+_ADDED = {"decoder_dense_units": 0, "approximator_codes": "reuse", "approximator_update": "alternating",
+          "adversarial_form": "nonsaturating"}

@@ -17,7 +17,11 @@ Training, per iteration (Algorithm 1):
    The paper's Eq. 7 writes lambda_1 on the reconstruction term, but its
    Table II and text (larger lambda_1 -> stronger discriminator, worse MSE)
    say lambda_1 weighs the adversarial term: we implement
-   `reconstruction + lambda_1 * adversarial` (lambda_1 = 0.001). The
+   `reconstruction + lambda_1 * adversarial` (lambda_1 = 0.001). Eq. 7 also
+   writes the raw logit D_omega where we use softplus(-D_omega(x_rec)), the
+   non-saturating form of the discriminator's own logistic loss;
+   `adversarial_form: logit` gives -D_omega(x_rec) (gradient larger by
+   1/sigmoid(-D_omega) per patch: the same direction, a per-patch lambda_1). The
    discriminator tells real images from reconstructions x_rec (Algorithm
    1, line 5: "x_g ~ q_psi(x|c)"), with the logistic loss. d is the
    per-pixel squared error (the paper's MSE metric; `l1` optional).
@@ -65,6 +69,7 @@ import tensorflow as tf
 from tfgen.errors import ConfigError
 from tfgen.losses import (
     gradient_penalty,
+    logit_generator_loss,
     nonsaturating_discriminator_loss,
     nonsaturating_generator_loss,
     reconstruction_distance,
@@ -235,7 +240,10 @@ class AAAE(GenerativeModel):
             real_logits = self.discriminator(real, training=True)
             recon_logits = self.discriminator(recon, training=True)
             distance = reconstruction_distance(real, recon, cfg.reconstruction_loss)
-            adversarial = nonsaturating_generator_loss(recon_logits)
+            if cfg.adversarial_form == "logit":
+                adversarial = logit_generator_loss(recon_logits)
+            else:
+                adversarial = nonsaturating_generator_loss(recon_logits)
             ae_loss = reduce_loss(distance + cfg.adversarial_weight * adversarial, global_batch)
             # D_omega's gradient does not reach the autoencoder: only its own variables are differentiated.
             d_per_example = nonsaturating_discriminator_loss(real_logits, recon_logits)
