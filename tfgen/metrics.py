@@ -315,9 +315,7 @@ def nearest_neighbours(queries, references, k: int = 1,
                          "differ in size per example")
     if not 1 <= k <= r.shape[0]:
         raise ValueError(f"k must be in [1, {r.shape[0]}] (the number of references), got {k}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    r_sq = np.einsum("ij,ij->i", r, r)
+    r_sq = np.einsum("ij,ij->i", r, r)  # map_batches refuses batch_size < 1
 
     def nearest(batch):
         d2 = pairwise_squared_distances(batch, r, r_sq)
@@ -329,11 +327,7 @@ def nearest_neighbours(queries, references, k: int = 1,
         order = np.argsort(exact, axis=1, kind="stable")
         return np.take_along_axis(top, order, axis=1), np.take_along_axis(exact, order, axis=1)
 
-    if not q.shape[0]:
-        indices, distances = np.empty((0, k), np.int64), np.empty((0, k), np.float64)
-    else:
-        indices, distances = map_batches(nearest, q, batch_size=batch_size)
-    return indices, distances
+    return map_batches(nearest, q, batch_size=batch_size)
 
 
 def reconstruction_baselines(test, train, test_labels=None, train_labels=None, seed: int = 0):

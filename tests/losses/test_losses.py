@@ -3,7 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from tfgen.losses import logit_generator_loss, nonsaturating_discriminator_loss, nonsaturating_generator_loss, reduce_loss
+from tfgen.losses import (logit_generator_loss, nonsaturating_discriminator_loss, nonsaturating_generator_loss,
+                          reduce_loss)
 
 
 def test_discriminator_loss_golden():

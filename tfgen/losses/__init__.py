@@ -13,6 +13,7 @@ from tfgen.losses.wasserstein import (
     wasserstein_generator_loss,
 )
 
-__all__ = ["gradient_penalty", "logit_generator_loss", "nonsaturating_discriminator_loss", "nonsaturating_generator_loss",
+__all__ = ["gradient_penalty", "logit_generator_loss", "nonsaturating_discriminator_loss",
+           "nonsaturating_generator_loss",
            "reconstruction_distance", "reduce_loss",
            "wasserstein_critic_loss", "wasserstein_generator_loss"]

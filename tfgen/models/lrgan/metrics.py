@@ -32,7 +32,7 @@ import numpy as np
 import scipy.optimize
 
 from tfgen.data.builtin import MASK_THRESHOLD
-from tfgen.metrics import flatten_examples, nearest_neighbours, pairwise_squared_distances  # noqa: F401 (re-export)
+from tfgen.metrics import flatten_examples, nearest_neighbours, pairwise_squared_distances
 
 __all__ = [
     "POSE_PARAMETERS",
