@@ -60,11 +60,17 @@ def weights_of(model):
 
 
 def check_generative_model(model_name: str, overrides=None, image_shape=(32, 32, 1), batch_size: int = 8,
-                           steps: int = 2, num_classes: int = 10, xla: bool = False):
-    """Runs the generic checks; returns the trained model for further checks."""
+                           steps: int = 2, num_classes: int = 10, xla: bool = False, prepare=None):
+    """Runs the generic checks; returns the trained model for further checks.
+
+    `prepare(model)`, if given, runs after compile, where the trainer calls
+    `prepare_training` (e.g. to hand a model data its steps need).
+    """
     config = make_config(model_name, overrides, batch_size)
     model = build_model(config, image_shape, num_classes=num_classes, xla=xla)
     model.compile()
+    if prepare is not None:
+        prepare(model)
 
     # 1. Config round trip.
     clone = get_model_class(model_name).from_config(model.get_config())

@@ -90,3 +90,13 @@ class GenerativeModel(Trainable, Panels, Servable, DistributedFitWorkarounds):
         what `get_config` records. The default is `config.model` itself.
         """
         return config.model
+
+    def prepare_training(self, data) -> None:
+        """Called by the trainer once the model is built (and restored), before it trains.
+
+        The place for data a train step needs beside its batches (HALI's
+        semi-supervised labelled examples). The default does nothing.
+
+        Args:
+          data: the experiment's `tfgen.config.DataConfig`.
+        """

@@ -235,6 +235,7 @@ def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], 
         except ValueError as e:
             raise ConfigError(f"{config.model.name} on {config.data.name} {info.image_shape}: {e}") from None
         model.compile()
+        model.prepare_training(config.data)  # data the steps need beside their batches (none for most models)
     if chief:  # other workers never touch the work directory
         os.makedirs(workdir, exist_ok=True)
         # One trainer per work directory: a second would overwrite checkpoints and double metrics.csv.

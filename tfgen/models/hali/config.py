@@ -13,6 +13,14 @@ from tfgen import config as config_lib
 from tfgen.config import field
 
 
+# Every field of a HALI section recorded before labelled_batch_size existed.
+_RECORDED_BEFORE = frozenset({
+    "beta1", "beta2", "cycle_weight", "d_filters", "d_normalization", "dropout", "dropout_layers", "filters",
+    "inpaint_iterations", "input_dropout", "input_noise", "labelled_examples", "latent_branch", "latent_dim",
+    "learning_rate", "levels", "metric_examples", "name", "supervised_weight", "weight_norm_init", "z1_channels",
+    "z1_stride"})
+
+
 @dataclasses.dataclass
 class HALIConfig(config_lib.ModelConfig):
     """HALI hyperparameters (paper §4 and Appendix A.1; ALI's reference code where the paper is silent)."""
@@ -68,8 +76,25 @@ class HALIConfig(config_lib.ModelConfig):
     labelled_examples: int = field(0, min=0,
                                    help="Semi-supervised (§7.2): the first N training examples by index are "
                                         "labelled and a softmax head on z2 learns from them; 0 turns it off.")
+    labelled_batch_size: int = field(100, min=0,
+                                     help="Semi-supervised: labelled examples drawn (uniformly, with "
+                                          "replacement) from the N at every step; their mean cross-entropy "
+                                          "joins the loss. 0: only the labelled examples each shuffled batch "
+                                          "holds (their sum over the global batch).")
     supervised_weight: float = field(1.0, min=0.0,
-                                     help="Weight of the labelled examples' cross-entropy in the encoder and "
-                                          "decoder's loss (summed over them, divided by the global batch).")
+                                     help="Weight of the labelled cross-entropy in the encoder and decoder's "
+                                          "loss.")
+
+    @classmethod
+    def upgrade(cls, raw: Dict[str, Any], where: str = "") -> Dict[str, Any]:
+        """Reads a run recorded before `labelled_batch_size` existed as it ran (labels read in-batch: 0).
+
+        A run's record (config.yaml, model.json) lists every field of its
+        time, a user's config a few: a section holding every other field is
+        such a record.
+        """
+        if not isinstance(raw, dict) or "labelled_batch_size" in raw or not _RECORDED_BEFORE <= set(raw):
+            return raw
+        return {**raw, "labelled_batch_size": 0}
 
     TINY: ClassVar[Dict[str, Any]] = {"filters": 4, "d_filters": 4, "latent_dim": 8, "z1_channels": 4}

@@ -52,15 +52,22 @@ SavedModel signatures in serving.py, `tfgen evaluate`'s scores in studies.py):
   several times: what the lower level adds given the upper one (TensorBoard
   panel "innovation"; the paper's edit is the panel "innovation_tensor").
 * Semi-supervised classification (§7.2, Eqs. 9-10; `labelled_examples: N`
-  with N > 0): a softmax head q(y | z2) on the encoder's z2 sample; its
-  cross-entropy on the labelled examples of a batch (the first N training
-  examples by "index"), times `supervised_weight`, is added to the encoder
-  and decoder's loss. Unlabelled examples contribute exactly zero; the sum
-  is divided by the global batch size, like every other loss, so one device
-  and MirroredStrategy agree. The paper draws its 100 labels evenly from
-  the classes; the first N by index are only roughly balanced. Tracked:
-  supervised_loss (mean cross-entropy over the labelled examples seen) and
-  train_accuracy (on the same examples).
+  with N > 0): a softmax head q(y | z2) on the encoder's z2 sample, trained
+  with the encoder and decoder on the first N training examples by "index"
+  (the paper draws its 100 labels evenly from the classes; the built-in
+  mnist lets classes take turns, so its first 100 are 10 of each). The
+  paper's Eqs. 9-10 are lost from the text, so how the labelled examples
+  enter each step follows the semi-supervised GAN and AAE code it cites
+  (`labelled_batch_size`, default 100): every step draws that many of the N
+  (uniformly, with replacement, from the model's noise stream), encodes
+  them in training mode and adds supervised_weight times their mean
+  cross-entropy to the encoder and decoder's loss. `tfgen train` hands the
+  model its labelled examples (`prepare_training`); with `model.fit` call
+  `set_labelled_examples` first. `labelled_batch_size: 0` instead uses only
+  the labelled examples a shuffled batch happens to hold (their summed
+  cross-entropy over the global batch; unlabelled ones contribute exactly
+  zero). Tracked: supervised_loss (mean cross-entropy over the labelled
+  examples seen) and train_accuracy (on the same examples).
 
 ALI (`levels: 1`): the z1 Gaussian layer is dropped and the same trunks
 compose deterministically, so encoder x -> z, decoder z -> x, D(x, z):
@@ -175,6 +182,7 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
                                                sync_batch_norm=self.sync_batch_norm, seed=seed + 300,
                                                name="discriminator")
         self.classifier = None
+        self._labelled_images = self._labelled_labels = None  # set_labelled_examples
         if cfg.labelled_examples > 0:
             if not self.num_classes or self.num_classes < 2:
                 raise ConfigError(f"model.labelled_examples={cfg.labelled_examples} needs a dataset with class "
@@ -246,6 +254,10 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
         """Keras' fit, after the discriminator's data-dependent initialisation on the first batch of `x`
         (`weight_norm_init: data`; only while its weight norms are untouched: g = 1, bias 0, so a
         restored or trained model is never re-initialised)."""
+        if self.draws_labelled_batches and self._labelled_images is None:
+            raise ConfigError(f"model.labelled_batch_size={self.model_config.labelled_batch_size}: give the model its "
+                              f"{self.model_config.labelled_examples} labelled examples with "
+                              "set_labelled_examples(images, labels) before fit (tfgen train does it)")
         if self.model_config.weight_norm_init == "data" and is_fresh(self.discriminator.weight_norm_layers()):
             self.initialize_from_data(_first_batch(x, kwargs.get("batch_size")))
         return super().fit(x, *args, **kwargs)
@@ -292,7 +304,9 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
         Returns:
           (loss, per_example, correct): loss is this replica's share of
           supervised_weight * sum over labelled examples of -log q(y | z2),
-          divided by the global batch size (`reduce_loss`); per_example
+          divided by the global size of z2's batch (`reduce_loss`): the mean
+          over a drawn labelled minibatch, or the sum over a training
+          batch's labelled examples divided by that batch; per_example
           [batch] the cross-entropy (0 where unlabelled); correct float
           [batch], 1 where the head's most likely class is the label.
         """
@@ -322,14 +336,17 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
                                     training=training)
         return logits[:n], logits[n:]
 
-    def _grads_impl(self, real, z2, labels=None, labelled=None):
+    def _grads_impl(self, real, z2, labels=None, labelled=None, labelled_images=None):
         """Per-replica losses and gradients of one ALI step (XLA-compiled when enabled).
 
         Args:
           real: [batch, S, S, C] real images in [-1, 1].
           z2: [batch, latent_dim] prior draws.
-          labels, labelled: int [batch] labels and bool [batch] which of them
-            count; given when the model has the semi-supervised head.
+          labels, labelled: int [n] labels and bool [n] which of them count;
+            given when the model has the semi-supervised head.
+          labelled_images: [n, S, S, C], the drawn labelled minibatch
+            (`labelled_batch_size` > 0), encoded on its own; None: the
+            labels are `real`'s (n = batch).
 
         Returns:
           (discriminator gradients, encoder+decoder gradients, stats,
@@ -358,7 +375,11 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
             if self.classifier is not None:
                 # The supervised cost joins the generator's (§7.2): it trains the
                 # head and, through the z2 sample, the encoder.
-                supervised, per_example, correct = self.supervised_terms(encoder_latents[-1], labels, labelled)
+                if labelled_images is None:
+                    z2_labelled = encoder_latents[-1]
+                else:  # the labelled minibatch: its own training-mode encoder pass, z2 sampled
+                    z2_labelled = self.encoder(labelled_images, training=True)[-1][0]
+                supervised, per_example, correct = self.supervised_terms(z2_labelled, labels, labelled)
                 g_loss = g_loss + supervised
                 weight = tf.cast(labelled, tf.float32)
                 weighted = {"supervised_loss": (per_example, weight), "train_accuracy": (correct, weight)}
@@ -424,29 +445,102 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
         """The encoder's transition means per level, inference mode (each level from the mean below)."""
         return [mean for _, mean, _ in self.encoder(images, training=False, sample=False)]
 
-    def labelled_batch(self, data):
-        """(labels int32 [batch], labelled bool [batch]) of a batch dict, or (None, None) without the head.
+    @property
+    def draws_labelled_batches(self) -> bool:
+        """Whether each step draws its own labelled minibatch (the head exists, `labelled_batch_size` > 0)."""
+        return self.classifier is not None and self.model_config.labelled_batch_size > 0
 
-        An example is labelled when its "index" (its position in the training
-        split) is below `labelled_examples`.
+    def prepare_training(self, data) -> None:
+        """Called by the trainer before training: hands a semi-supervised model its labelled examples.
+
+        Args:
+          data: the experiment's `tfgen.config.DataConfig`; its training
+            split's first `labelled_examples` examples (by index, as the
+            training stream numbers them) are read with their labels.
 
         Raises:
-          ConfigError: the head exists but the batch lacks "label" or "index".
+          ConfigError: the split has fewer examples, or no labels.
+        """
+        if not self.draws_labelled_batches:
+            return
+        # The data layer sits below the methods; imported here, as only semi-supervised runs read arrays.
+        from tfgen.data import load_arrays
+
+        n = self.model_config.labelled_examples
+        arrays = load_arrays(data, data.train_split, max_examples=n)
+        if "label" not in arrays:
+            raise ConfigError(f"model.labelled_examples={n}: {data.name} has no labels")
+        if len(arrays["image"]) < n:
+            raise ConfigError(f"model.labelled_examples={n}: the training split of {data.name} has only "
+                              f"{len(arrays['image'])} examples")
+        self.set_labelled_examples(arrays["image"], arrays["label"])
+
+    def set_labelled_examples(self, images, labels) -> None:
+        """The labelled examples each step's labelled minibatch is drawn from (`labelled_batch_size` > 0).
+
+        Held as constants of the train step, not as weights: they are data,
+        re-read from the dataset when training resumes, and stay out of
+        checkpoints and SavedModels.
+
+        Args:
+          images: float [N, S, S, C] in [-1, 1], N = `labelled_examples`.
+          labels: int [N] in [0, num_classes).
+
+        Raises:
+          ValueError: shapes, count or labels that do not fit the model.
+        """
+        images = np.asarray(images, np.float32)
+        labels = np.asarray(labels).reshape(-1)
+        n = self.model_config.labelled_examples
+        if images.shape != (n, *self.image_shape) or labels.shape != (n,):
+            raise ValueError(f"set_labelled_examples: expected {n} images of shape {tuple(self.image_shape)} and "
+                             f"{n} labels, got images {images.shape} and labels {labels.shape}")
+        if labels.min() < 0 or labels.max() >= self.num_classes:
+            raise ValueError(f"set_labelled_examples: labels must lie in [0, {self.num_classes}), got "
+                             f"{labels.min()}..{labels.max()}")
+        self._labelled_images = tf.constant(images)
+        self._labelled_labels = tf.constant(labels.astype(np.int32))
+        self.train_function = None  # a step traced before holds the old constants
+
+    def labelled_batch(self, data):
+        """The labelled examples of one step: (labels int32 [n], labelled bool [n], images or None).
+
+        With `labelled_batch_size` > 0, n = labelled_batch_size / replicas
+        examples drawn uniformly, with replacement, from the labelled ones
+        (per-example draws: one device and N replicas draw the same global
+        minibatch), all labelled, and their images. With 0, the batch's own
+        examples: labelled where "index" (the position in the training
+        split) is below `labelled_examples`; images None (the batch's).
+        (None, None, None) without the head.
+
+        Raises:
+          ConfigError: in-batch labels, but the batch lacks "label" or "index".
         """
         if self.classifier is None:
-            return None, None
+            return None, None, None
+        if self.draws_labelled_batches:
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            if self.model_config.labelled_batch_size % replicas:
+                raise ConfigError(f"model.labelled_batch_size: {self.model_config.labelled_batch_size} does not split "
+                                  f"evenly over {replicas} replicas")
+            local = self.model_config.labelled_batch_size // replicas
+            n = self.model_config.labelled_examples
+            u = self.per_example_uniform(local)
+            picks = tf.minimum(tf.cast(u * n, tf.int32), n - 1)
+            labels = tf.gather(self._labelled_labels, picks)
+            return labels, tf.ones_like(labels, tf.bool), tf.gather(self._labelled_images, picks)
         missing = [key for key in ("label", "index") if key not in data]
         if missing:
             raise ConfigError(f"model.labelled_examples: the training batches have no {' or '.join(missing)}; "
                               "semi-supervised HALI needs a labelled dataset and data.with_index: true")
         labelled = tf.cast(data["index"], tf.int64) < self.model_config.labelled_examples
-        return tf.cast(data["label"], tf.int32), labelled
+        return tf.cast(data["label"], tf.int32), labelled, None
 
     def train_step(self, data):
         real = data["image"]
-        labels, labelled = self.labelled_batch(data)
+        labels, labelled, labelled_images = self.labelled_batch(data)
         z2 = self.per_example_normal(tf.shape(real)[0], [self.latent_dim])
-        d_grads, g_grads, stats, weighted = self._grads(real, z2, labels, labelled)
+        d_grads, g_grads, stats, weighted = self._grads(real, z2, labels, labelled, labelled_images)
         # ALI: both players step from the same forward pass.
         self.d_optimizer.apply(d_grads, self.discriminator.trainable_variables)
         self.g_optimizer.apply(g_grads, self.generator_variables())
