@@ -92,7 +92,7 @@ class GenerativeModel(Trainable, Panels, Servable, DistributedFitWorkarounds):
         return config.model
 
     def prepare_training(self, data) -> None:
-        """Called by the trainer once the model is built (and restored), before it trains.
+        """Called by the trainer once the model is built and compiled, before its checkpoint is restored.
 
         The place for data a train step needs beside its batches (HALI's
         semi-supervised labelled examples). The default does nothing.
