@@ -118,9 +118,26 @@ def train_step_gflops(config, image_shape, batch: int) -> float:
             "label": tf.TensorSpec([batch], tf.int32), "index": tf.TensorSpec([batch], tf.int64)}
     with unrolled_loops():
         graph = tf.function(model.train_step).get_concrete_function(spec).graph
+    return graph_gflops(graph)
+
+
+def graph_gflops(graph) -> float:
+    """TensorFlow's static profiler's floating-point operation count of a traced graph, in GFLOP."""
     opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     opts["output"] = "none"
     return tf.compat.v1.profiler.profile(graph=graph, options=opts).total_float_ops / 1e9
+
+
+def langevin_loop_gflops(config, image_shape, batch: int) -> float:
+    """Static FLOP count of one learning iteration's Langevin loop (`_langevin_loop`), every step
+    counted (the loop unrolled, inner functions inlined, as `train_step_gflops`)."""
+    with inline_inner_functions():
+        model = build_model(config, image_shape, num_classes=10, xla=False)
+        model.compile()
+    loop, _, _ = _langevin_loop(model, batch)
+    with unrolled_loops():
+        graph = tf.function(loop).get_concrete_function().graph
+    return graph_gflops(graph)
 
 
 def batches(image_shape, batch: int) -> tf.data.Dataset:
@@ -236,11 +253,13 @@ def _langevin_loop(model, batch: int):
     return (lambda: model._infer_impl(images, z0, steps, seed=[1, 2])), cfg.langevin_steps, batch
 
 
-def time_langevin(config, image_shape, rounds: int, batch: int) -> dict:
+def time_langevin(config, image_shape, rounds: int, batch: int, peak_gflops: float | None = None) -> dict:
     """One learning iteration's Langevin loop (wFRAME: L steps on the M chains;
     AND-OR: l_G steps on a batch of latents) run eagerly, as a graph and under
     XLA, in alternating rounds; ms per loop and the ratios (median of
-    per-round ratios)."""
+    per-round ratios). With `peak_gflops` (the matmul peak of the precision
+    the loop runs in), also the loop's static FLOP count and, per mode, the
+    GFLOP/s it achieved and its fraction of that peak."""
     model = build_model(config, image_shape, num_classes=10, xla=False)
     model.compile()
     loop, steps, chains = _langevin_loop(model, batch)
@@ -258,6 +277,11 @@ def time_langevin(config, image_shape, rounds: int, batch: int) -> dict:
     out["steps"], out["chains"] = int(steps), int(chains)
     out["graph_speedup_over_eager"] = float(np.median([e / g for e, g in zip(ms["eager"], ms["graph"])]))
     out["xla_speedup_over_graph"] = float(np.median([g / x_ for g, x_ in zip(ms["graph"], ms["xla"])]))
+    if peak_gflops:
+        out["gflop_per_loop"] = gflop = langevin_loop_gflops(config, image_shape, batch)
+        for k in fns:
+            out[f"{k}_gflops"] = gflop / (out[f"{k}_ms"] / 1000)
+            out[f"{k}_fraction_of_matmul_peak"] = out[f"{k}_gflops"] / peak_gflops
     return out
 
 
@@ -687,10 +711,12 @@ def main(argv=None) -> int:
                     print(f"{name:8s} {label:10s} {p}/float32 (graph): train x{timing[f'{p}_speedup_train']:.2f}",
                           flush=True)
             if name in LANGEVIN_MODELS:
-                row["langevin"] = lv = time_langevin(config, shape, rounds, batch)
-                print(f"{name:8s} {label:10s} Langevin loop ({lv['steps']} steps, {lv['chains']} chains): "
-                      f"eager {lv['eager_ms']:.0f} ms, graph {lv['graph_ms']:.0f} ms, XLA {lv['xla_ms']:.0f} ms; "
-                      f"graph/eager x{lv['graph_speedup_over_eager']:.2f}, "
+                # wFRAME and AND-OR train in float32 only (their `precisions`): the loops run in it.
+                row["langevin"] = lv = time_langevin(config, shape, rounds, batch, peak_gflops=peak)
+                print(f"{name:8s} {label:10s} Langevin loop ({lv['steps']} steps, {lv['chains']} chains, "
+                      f"{lv['gflop_per_loop']:.1f} GFLOP): eager {lv['eager_ms']:.0f} ms, "
+                      f"graph {lv['graph_ms']:.0f} ms ({100 * lv['graph_fraction_of_matmul_peak']:.0f}% of the "
+                      f"float32 peak), XLA {lv['xla_ms']:.0f} ms; graph/eager x{lv['graph_speedup_over_eager']:.2f}, "
                       f"XLA/graph x{lv['xla_speedup_over_graph']:.2f}", flush=True)
             if "xla_speedup_train" in timing:
                 row["xla_speedup"] = timing["xla_speedup_train"]

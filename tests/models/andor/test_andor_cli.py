@@ -91,7 +91,31 @@ def test_benchmark_times_the_latent_langevin_loop():
 
     config = config_lib.config_from_dict({"model": {"name": "andor", **config_lib.tiny_overrides("andor"),
                                                     "latent_bank_size": 16}, "train": {"batch_size": 4}})
-    out = bench.time_langevin(config, (32, 32, 1), rounds=1, batch=4)
+    out = bench.time_langevin(config, (32, 32, 1), rounds=1, batch=4, peak_gflops=100.0)
     assert out["steps"] == 2 and out["chains"] == 4
     for key in ("eager_ms", "graph_ms", "xla_ms", "graph_speedup_over_eager", "xla_speedup_over_graph"):
         assert out[key] > 0, key
+    # The fraction of peak is the loop's FLOP count over its time, per mode.
+    for mode in ("eager", "graph", "xla"):
+        achieved = out["gflop_per_loop"] / (out[f"{mode}_ms"] / 1000)
+        assert out[f"{mode}_gflops"] == pytest.approx(achieved)
+        assert out[f"{mode}_fraction_of_matmul_peak"] == pytest.approx(achieved / 100.0)
+
+
+def test_langevin_loop_flops_count_every_step():
+    """The loop's static count unrolls it: each further Langevin step adds the same FLOPs (a while
+    loop's body is counted once, whatever its trip count)."""
+    bench = load_tool("benchmark")
+    from tfgen import config as config_lib
+
+    def count(steps):
+        config = config_lib.config_from_dict({"model": {"name": "andor", **config_lib.tiny_overrides("andor"),
+                                                        "latent_bank_size": 16, "langevin_steps": steps},
+                                              "train": {"batch_size": 4}})
+        return bench.langevin_loop_gflops(config, (32, 32, 1), 4)
+
+    counts = [count(s) for s in (2, 4, 8)]
+    per_step = (counts[1] - counts[0]) / 2
+    assert per_step > 0
+    assert counts[2] - counts[1] == pytest.approx(4 * per_step, rel=0.02)
+    assert counts[0] == pytest.approx(2 * per_step, rel=0.25)  # the loop is its steps, little else

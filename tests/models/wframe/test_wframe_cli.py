@@ -152,9 +152,10 @@ def test_benchmark_times_the_langevin_loop_eager_graph_and_xla():
 
     config = config_lib.config_from_dict({"model": {"name": "wframe", **config_lib.tiny_overrides("wframe")},
                                           "train": {"batch_size": 4}})
-    out = bench.time_langevin(config, (16, 16, 1), rounds=1, batch=4)
+    out = bench.time_langevin(config, (16, 16, 1), rounds=1, batch=4, peak_gflops=100.0)
     assert out["steps"] == 3 and out["chains"] == 4
-    for key in ("eager_ms", "graph_ms", "xla_ms", "graph_speedup_over_eager", "xla_speedup_over_graph"):
+    for key in ("eager_ms", "graph_ms", "xla_ms", "graph_speedup_over_eager", "xla_speedup_over_graph",
+                "gflop_per_loop", "graph_gflops", "graph_fraction_of_matmul_peak"):
         assert out[key] > 0, key
 
 
