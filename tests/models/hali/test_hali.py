@@ -361,6 +361,19 @@ def test_pairing_gap_is_zero_for_a_discriminator_blind_to_the_pairing_and_large_
     assert float(model.pairing_gap(images)) == 0.0
 
 
+def test_pairing_rank_is_a_half_when_blind_one_when_reading_the_pairing_and_blind_to_a_logit_shift():
+    from tfgen.models.hali.losses import pairing_rank_accuracy
+
+    paired = tf.constant([2.0, -1.0, 0.5, 3.0])
+    assert float(pairing_rank_accuracy(paired, paired)) == 0.5  # codes ignored: every pair ties
+    swapped = paired - tf.constant([1.0, 1.0, -1.0, 0.0])  # own codes win twice, lose once, one tie
+    assert float(pairing_rank_accuracy(paired, swapped)) == pytest.approx((2 + 0.5) / 4)
+    # Every logit shifted far down (saturated sigmoids): the sigmoid gap nearly vanishes, the rank does not.
+    shifted, shifted_swapped = paired - 30.0, swapped - 30.0
+    assert float(tf.reduce_mean(tf.sigmoid(shifted) - tf.sigmoid(shifted_swapped))) < 1e-12
+    assert float(pairing_rank_accuracy(shifted, shifted_swapped)) == pytest.approx(2.5 / 4)
+
+
 def test_ali_losses_golden_numbers():
     enc, dec = tf.constant([0.0, 2.0]), tf.constant([0.0, -1.0])
     sp = lambda v: np.log1p(np.exp(v))  # noqa: E731
@@ -389,9 +402,11 @@ def test_generic(levels, labelled_batch):
     model, history = check_generative_model("hali", overrides, SHAPE, prepare=prepare)
     per_level = [f"{m}_{lv}" for m in ("recon_mse", "perceptual", "code_snr") for lv in range(1, levels + 1)]
     supervised = ["supervised_loss", "train_accuracy"] if labelled else []
-    assert set(history) == {"d_loss", "g_loss", "d_encoder", "d_decoder", "d_pairing", *per_level, *supervised}
+    assert set(history) == {"d_loss", "g_loss", "d_encoder", "d_decoder", "d_pairing", "d_pairing_rank",
+                            *per_level, *supervised}
     assert all(v >= 0.0 for lv in range(1, levels + 1) for v in history[f"code_snr_{lv}"])
     assert all(-1.0 <= v <= 1.0 for v in history["d_pairing"])
+    assert all(0.0 <= v <= 1.0 for v in history["d_pairing_rank"])
     if labelled:
         assert history["supervised_loss"][-1] > 0.0 and 0.0 <= history["train_accuracy"][-1] <= 1.0
         assert "classifier" in model.sub_networks()

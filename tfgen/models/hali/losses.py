@@ -109,3 +109,25 @@ def code_snr(mean: tf.Tensor, log_sigma: tf.Tensor) -> tf.Tensor:
     mean = tf.cast(mean, tf.float32)
     spread = tf.reduce_mean(tf.math.reduce_variance(mean, axis=0))
     return spread / tf.reduce_mean(tf.exp(2.0 * tf.cast(log_sigma, tf.float32)))
+
+
+def pairing_rank_accuracy(paired_logits: tf.Tensor, swapped_logits: tf.Tensor) -> tf.Tensor:
+    """How often D prefers an example's own codes: mean of 1[l(x_i, z_i) > l(x_i, z_j)] (ties ½).
+
+    l(x_i, z_i) is D's logit on an image with its own codes, l(x_i, z_j)
+    on the same image with another example's. A D that judges x and z
+    separately gives equal logits (0.5 exactly); one that reads the
+    pairing ranks the own codes first (→ 1). Unlike the difference of mean
+    sigmoids, a shift of every logit (D's inference mode turns off its
+    dropout and noise, which moved every logit by ~−0.75 in a trained ALI)
+    or their saturation leaves it unchanged. A diagnostic: no gradient.
+
+    Args:
+      paired_logits, swapped_logits: [batch] logits, example i's in row i.
+
+    Returns:
+      float32 scalar in [0, 1].
+    """
+    paired, swapped = tf.cast(paired_logits, tf.float32), tf.cast(swapped_logits, tf.float32)
+    wins = tf.cast(paired > swapped, tf.float32) + 0.5 * tf.cast(paired == swapped, tf.float32)
+    return tf.reduce_mean(wins)

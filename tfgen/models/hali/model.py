@@ -121,7 +121,7 @@ from tfgen.models.hali.networks import (
     stochastic_layers,
 )
 from tfgen.models.hali.losses import (ali_discriminator_loss, ali_generator_loss, code_snr,  # noqa: F401
-                                      cycle_loss, masked_cross_entropy)
+                                      cycle_loss, masked_cross_entropy, pairing_rank_accuracy)
 from tfgen.models.hali.serving import HALIServing
 from tfgen.models.hali.uses import (INNOVATION_DRAWS, VARIATION_SCALES, HierarchyUses,  # noqa: F401
                                     centre_hole_mask, examples_per_grid)
@@ -147,7 +147,9 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
     sigmoid D on encoder / decoder triples), recon_mse_<l> (per-pixel MSE
     of the level-l reconstruction, Eq. 5) and perceptual_<l> (mean
     Euclidean distance of discriminator features, Eq. 8), l = 1..levels,
-    and d_pairing (`pairing_gap`: does D use the x-z pairing), on the first
+    d_pairing (`pairing_gap`: does D use the x-z pairing) and
+    d_pairing_rank (`pairing_rank_accuracy`: the same as a ranking, blind
+    to a shift of D's logits), on the first
     `metric_examples` examples of each replica's batch; code_snr_<l>
     (`code_snr`: Var[mean] / E[sigma^2] of level l's posterior on the
     replica's batch, ~0 when the encoder ignores x); with
@@ -193,7 +195,7 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
         levels = range(1, self.levels + 1)
         self.add_trackers("d_loss", "g_loss", "d_encoder", "d_decoder",
                           *[f"recon_mse_{lv}" for lv in levels], *[f"perceptual_{lv}" for lv in levels],
-                          *[f"code_snr_{lv}" for lv in levels], "d_pairing")
+                          *[f"code_snr_{lv}" for lv in levels], "d_pairing", "d_pairing_rank")
         if self.classifier is not None:
             self.add_trackers("supervised_loss", "train_accuracy")
         if cfg.cycle_weight > 0:
@@ -401,7 +403,11 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
         Returns:
           {recon_mse_<l>, perceptual_<l>}: batch means, l = 1..levels;
           d_pairing: mean sigmoid(D(x, E(x))) minus the same with each
-          example's codes swapped for the next example's (in [-1, 1]).
+          example's codes swapped for the next example's (in [-1, 1]);
+          d_pairing_rank: the fraction of examples whose own codes get the
+          higher logit (ties half; 0.5 for a D blind to the pairing, in
+          [0, 1]), a reading that a shift or saturation of the logits does
+          not compress.
         """
         real = tf.stop_gradient(real)
         means = self._posterior_means(real)
@@ -415,8 +421,18 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
             stats[f"perceptual_{level}"] = tf.reduce_mean(tf.norm(features[0] - features[level], axis=-1))
         # features[0] are D's features of (real, its means): their logits are the paired ones.
         paired = self.discriminator.to_logit(features[0], training=False)[:, 0]
-        stats["d_pairing"] = self.pairing_gap(real, means=means, paired_logits=paired)
+        paired, swapped = self._pairing_logits(real, means=means, paired_logits=paired)
+        stats["d_pairing"] = tf.reduce_mean(tf.sigmoid(paired)) - tf.reduce_mean(tf.sigmoid(swapped))
+        stats["d_pairing_rank"] = pairing_rank_accuracy(paired, swapped)
         return stats
+
+    def _pairing_logits(self, images, means=None, paired_logits=None):
+        """D's logits (inference mode) on (x, E(x)) and on x with the next example's codes, [batch] each."""
+        means = self._posterior_means(images) if means is None else means
+        if paired_logits is None:
+            paired_logits = self.discriminator([images, *means], training=False)
+        swapped = self.discriminator([images, *[tf.roll(m, 1, axis=0) for m in means]], training=False)
+        return paired_logits, swapped
 
     def pairing_gap(self, images, means=None, paired_logits=None):
         """Does D look at the pairing? Its mean belief that (x, E(x)) comes from the encoder minus
@@ -435,11 +451,8 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
         Returns:
           float32 scalar in [-1, 1].
         """
-        means = self._posterior_means(images) if means is None else means
-        if paired_logits is None:
-            paired_logits = self.discriminator([images, *means], training=False)
-        swapped = self.discriminator([images, *[tf.roll(m, 1, axis=0) for m in means]], training=False)
-        return tf.reduce_mean(tf.sigmoid(paired_logits)) - tf.reduce_mean(tf.sigmoid(swapped))
+        paired, swapped = self._pairing_logits(images, means, paired_logits)
+        return tf.reduce_mean(tf.sigmoid(paired)) - tf.reduce_mean(tf.sigmoid(swapped))
 
     def _posterior_means(self, images) -> List[tf.Tensor]:
         """The encoder's transition means per level, inference mode (each level from the mean below)."""
