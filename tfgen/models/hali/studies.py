@@ -58,7 +58,9 @@ def evaluation_extras(model, arrays, extractor=None) -> Dict[str, Any]:
 
     * recon_mse_<l>, perceptual_<l>: per-level reconstruction MSE (Eq. 5)
       and perceptual distance (Eq. 8); inpaint_hole_mse: MSE inside a
-      centre hole after inpainting (§6.1).
+      centre hole after inpainting (§6.1); d_pairing, d_pairing_rank: D's
+      use of the x-z pairing (`HALI.pairing_gap`, `pairing_rank_accuracy`),
+      means over batches of `INFERENCE_BATCH_SIZE`.
     * With labels ("label"), §5.2's preservation test with a domain
       classifier: label_accuracy_real (the classifier on the real images)
       beside label_accuracy_<l> (on the level-l reconstructions, against
