@@ -362,7 +362,7 @@ def test_pairing_gap_is_zero_for_a_discriminator_blind_to_the_pairing_and_large_
 
 
 def test_pairing_rank_is_a_half_when_blind_one_when_reading_the_pairing_and_blind_to_a_logit_shift():
-    from tfgen.models.hali.losses import pairing_rank_accuracy
+    from tfgen.models.hali.losses import pairing_belief_gap, pairing_rank_accuracy
 
     paired = tf.constant([2.0, -1.0, 0.5, 3.0])
     assert float(pairing_rank_accuracy(paired, paired)) == 0.5  # codes ignored: every pair ties
@@ -370,7 +370,7 @@ def test_pairing_rank_is_a_half_when_blind_one_when_reading_the_pairing_and_blin
     assert float(pairing_rank_accuracy(paired, swapped)) == pytest.approx((2 + 0.5) / 4)
     # Every logit shifted far down (saturated sigmoids): the sigmoid gap nearly vanishes, the rank does not.
     shifted, shifted_swapped = paired - 30.0, swapped - 30.0
-    assert float(tf.reduce_mean(tf.sigmoid(shifted) - tf.sigmoid(shifted_swapped))) < 1e-12
+    assert abs(float(pairing_belief_gap(shifted, shifted_swapped))) < 1e-12
     assert float(pairing_rank_accuracy(shifted, shifted_swapped)) == pytest.approx(2.5 / 4)
 
 

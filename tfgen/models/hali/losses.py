@@ -111,6 +111,22 @@ def code_snr(mean: tf.Tensor, log_sigma: tf.Tensor) -> tf.Tensor:
     return spread / tf.reduce_mean(tf.exp(2.0 * tf.cast(log_sigma, tf.float32)))
 
 
+def pairing_belief_gap(paired_logits: tf.Tensor, swapped_logits: tf.Tensor) -> tf.Tensor:
+    """D's mean belief in (x_i, z_i) minus its mean belief in (x_i, z_j): mean σ(l_paired) − mean σ(l_swapped).
+
+    0 when D judges x and z separately. Compressed when every logit shifts
+    or saturates (see `pairing_rank_accuracy`). A diagnostic: no gradient.
+
+    Args:
+      paired_logits, swapped_logits: [batch] logits, example i's in row i.
+
+    Returns:
+      float32 scalar in [-1, 1].
+    """
+    paired, swapped = tf.cast(paired_logits, tf.float32), tf.cast(swapped_logits, tf.float32)
+    return tf.reduce_mean(tf.sigmoid(paired)) - tf.reduce_mean(tf.sigmoid(swapped))
+
+
 def pairing_rank_accuracy(paired_logits: tf.Tensor, swapped_logits: tf.Tensor) -> tf.Tensor:
     """How often D prefers an example's own codes: mean of 1[l(x_i, z_i) > l(x_i, z_j)] (ties ½).
 

@@ -121,7 +121,8 @@ from tfgen.models.hali.networks import (
     stochastic_layers,
 )
 from tfgen.models.hali.losses import (ali_discriminator_loss, ali_generator_loss, code_snr,  # noqa: F401
-                                      cycle_loss, masked_cross_entropy, pairing_rank_accuracy)
+                                      cycle_loss, masked_cross_entropy, pairing_belief_gap,
+                                      pairing_rank_accuracy)
 from tfgen.models.hali.serving import HALIServing
 from tfgen.models.hali.uses import (INNOVATION_DRAWS, VARIATION_SCALES, HierarchyUses,  # noqa: F401
                                     centre_hole_mask, examples_per_grid)
@@ -422,7 +423,7 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
         # features[0] are D's features of (real, its means): their logits are the paired ones.
         paired = self.discriminator.to_logit(features[0], training=False)[:, 0]
         paired, swapped = self._pairing_logits(real, means=means, paired_logits=paired)
-        stats["d_pairing"] = tf.reduce_mean(tf.sigmoid(paired)) - tf.reduce_mean(tf.sigmoid(swapped))
+        stats["d_pairing"] = pairing_belief_gap(paired, swapped)
         stats["d_pairing_rank"] = pairing_rank_accuracy(paired, swapped)
         return stats
 
@@ -451,8 +452,7 @@ class HALI(HierarchyUses, HALIServing, AdversarialPair, GenerativeModel):
         Returns:
           float32 scalar in [-1, 1].
         """
-        paired, swapped = self._pairing_logits(images, means, paired_logits)
-        return tf.reduce_mean(tf.sigmoid(paired)) - tf.reduce_mean(tf.sigmoid(swapped))
+        return pairing_belief_gap(*self._pairing_logits(images, means, paired_logits))
 
     def _posterior_means(self, images) -> List[tf.Tensor]:
         """The encoder's transition means per level, inference mode (each level from the mean below)."""
