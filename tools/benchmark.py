@@ -107,37 +107,36 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 5, dtype=tf.float32) -> flo
     return 2 * n**3 / best / 1e9
 
 
-def train_step_gflops(config, image_shape, batch: int) -> float:
-    """Static FLOP count of one train step, traced with inner functions inlined and Langevin loops
-    unrolled (a while loop's body would be counted once, whatever its steps: AND-OR's and wFRAME's
-    counts were ~`langevin_steps` times too low)."""
+def static_gflops(config, image_shape, traced) -> float:
+    """TensorFlow's static profiler's count, in GFLOP, of a function of a fresh model.
+
+    The model is built with inner functions inlined and `traced(model)` ->
+    (function, input signature list) is traced with Langevin loops unrolled:
+    a while loop's body would be counted once, whatever its steps (AND-OR's
+    and wFRAME's counts were ~`langevin_steps` times too low).
+    """
     with inline_inner_functions():
         model = build_model(config, image_shape, num_classes=10, xla=False)
         model.compile()
-    spec = {"image": tf.TensorSpec([batch, *image_shape], tf.float32),
-            "label": tf.TensorSpec([batch], tf.int32), "index": tf.TensorSpec([batch], tf.int64)}
+    function, signature = traced(model)
     with unrolled_loops():
-        graph = tf.function(model.train_step).get_concrete_function(spec).graph
-    return graph_gflops(graph)
-
-
-def graph_gflops(graph) -> float:
-    """TensorFlow's static profiler's floating-point operation count of a traced graph, in GFLOP."""
+        graph = tf.function(function).get_concrete_function(*signature).graph
     opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     opts["output"] = "none"
     return tf.compat.v1.profiler.profile(graph=graph, options=opts).total_float_ops / 1e9
 
 
+def train_step_gflops(config, image_shape, batch: int) -> float:
+    """Static FLOP count of one train step, every Langevin step counted (`static_gflops`)."""
+    spec = {"image": tf.TensorSpec([batch, *image_shape], tf.float32),
+            "label": tf.TensorSpec([batch], tf.int32), "index": tf.TensorSpec([batch], tf.int64)}
+    return static_gflops(config, image_shape, lambda model: (model.train_step, [spec]))
+
+
 def langevin_loop_gflops(config, image_shape, batch: int) -> float:
     """Static FLOP count of one learning iteration's Langevin loop (`_langevin_loop`), every step
-    counted (the loop unrolled, inner functions inlined, as `train_step_gflops`)."""
-    with inline_inner_functions():
-        model = build_model(config, image_shape, num_classes=10, xla=False)
-        model.compile()
-    loop, _, _ = _langevin_loop(model, batch)
-    with unrolled_loops():
-        graph = tf.function(loop).get_concrete_function().graph
-    return graph_gflops(graph)
+    counted (`static_gflops`)."""
+    return static_gflops(config, image_shape, lambda model: (_langevin_loop(model, batch)[0], []))
 
 
 def batches(image_shape, batch: int) -> tf.data.Dataset:
