@@ -9,9 +9,12 @@ from tfgen.layers.dcgan_blocks import StridedConv2D, StridedConv2DTranspose, dis
 from tfgen.models.precision import precision_policy
 from tfgen.ops import conv_grads
 
-# (input shape, kernel shape, stride): odd sides and stride 1 exercise 'same' padding's asymmetric case.
+# (input shape, kernel shape, stride): odd sides and stride 1 exercise 'same' padding's asymmetric case;
+# a stride that does not divide the kernel's side (3 into 5), a kernel smaller than the stride
+# and a non-square kernel exercise the space-to-depth blocks' edges.
 CASES = [((3, 8, 8, 5), (4, 4, 5, 7), 2), ((2, 9, 7, 3), (3, 3, 3, 4), 2), ((2, 6, 6, 4), (3, 3, 4, 2), 1),
-         ((2, 4, 4, 6), (4, 4, 6, 3), 2)]
+         ((2, 4, 4, 6), (4, 4, 6, 3), 2), ((2, 10, 11, 2), (5, 3, 2, 3), 3), ((1, 7, 7, 2), (2, 2, 2, 3), 2),
+         ((2, 5, 5, 1), (1, 1, 1, 2), 2)]
 
 
 def _random(shape, seed):
@@ -63,8 +66,8 @@ def test_patch_filter_gradient_in_closed_form():
 def test_auto_picks_the_product_only_where_it_was_measured_faster():
     use = conv_grads.use_patch_filter_gradient
     gpu = bool(tf.config.list_physical_devices("GPU"))
-    assert use("auto", "bfloat16", 16) is (not gpu)
-    assert not use("auto", "bfloat16", 64) and not use("auto", "float32", 16)
+    assert use("auto", "bfloat16", 16) is (not gpu) and use("auto", "bfloat16", 64) is (not gpu)
+    assert not use("auto", "bfloat16", 256) and not use("auto", "float32", 16)
     assert use("matmul", "float32", 1024) and not use("native", "bfloat16", 4)
     with pytest.raises(ValueError, match="filter_gradient"):
         use("fast", "bfloat16", 4)

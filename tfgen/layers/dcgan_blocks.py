@@ -47,7 +47,7 @@ class StridedConv2D(layers.Conv2D):
 
     `filter_gradient` (tfgen.ops.conv_grads.FILTER_GRADIENTS): "auto" uses
     the product where it was measured faster (bfloat16 on a CPU, outputs of
-    at most 4x4), "native" TensorFlow's kernel, "matmul" always the product.
+    at most 8x8), "native" TensorFlow's kernel, "matmul" always the product.
     Forward pass and weights are Keras' Conv2D's.
     """
 
