@@ -114,3 +114,76 @@ def test_trunks_use_the_strided_layers():
         [StridedConv2DTranspose] * 2
     assert [type(layer) for layer in d.layers if "down" in layer.name and "bn" not in layer.name] == \
         [StridedConv2D] * 3
+
+
+# (input shape, kernel shape [k, k, C_out, C_in], stride) for the overlap-add transposed convolution:
+# the heads' 4x4 stride 2, a kernel the stride does not divide, one smaller than the stride, stride 1.
+TRANSPOSE_CASES = [((2, 4, 4, 6), (4, 4, 3, 6), 2), ((2, 5, 3, 4), (3, 3, 1, 4), 2), ((2, 4, 4, 2), (5, 5, 2, 2), 3),
+                   ((1, 3, 3, 2), (3, 3, 2, 2), 1), ((1, 4, 4, 2), (1, 1, 1, 2), 2)]
+
+
+@pytest.mark.parametrize("x_shape,k_shape,stride", TRANSPOSE_CASES)
+def test_overlap_add_transpose_equals_tensorflows(x_shape, k_shape, stride):
+    x, k = _random(x_shape, 7), _random(k_shape, 8)
+    out_shape = [x_shape[0], x_shape[1] * stride, x_shape[2] * stride, k_shape[2]]
+    g = _random(out_shape, 9)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, k])
+        ours = conv_grads.conv2d_transpose_small(x, k, stride)
+        theirs = tf.nn.conv2d_transpose(x, k, out_shape, stride, "SAME")
+    np.testing.assert_allclose(conv_grads.overlap_add_conv2d_transpose(x, k, stride), theirs, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+    for a, b in zip(tape.gradient(ours, [x, k], output_gradients=g), tape.gradient(theirs, [x, k], output_gradients=g)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_overlap_add_in_closed_form():
+    """One input pixel, stride 2, 4x4 kernel: the output is the kernel pasted at offset 2 p - 1 ('same' pad 1)."""
+    x = np.zeros((1, 2, 2, 1))
+    x[0, 1, 0, 0] = 2.0
+    k = np.arange(16, dtype=np.float64).reshape(4, 4, 1, 1)
+    got = conv_grads.overlap_add_conv2d_transpose(tf.constant(x), tf.constant(k), 2).numpy()[0, :, :, 0]
+    full = np.zeros((6, 6))
+    full[2:6, 0:4] = 2.0 * k[:, :, 0, 0]  # position (1, 0) -> rows 2..5, cols 0..3 of the uncropped output
+    expect = full[1:5, 1:5]
+    np.testing.assert_allclose(got, expect)
+
+
+def test_auto_takes_the_overlap_add_only_for_few_output_channels():
+    use = conv_grads.use_overlap_add_forward
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    assert use("auto", 1) is (not gpu) and use("auto", 4) is (not gpu)
+    assert not use("auto", 8) and use("matmul", 64) and not use("native", 1)
+    with conv_grads.auto_means("native"):
+        assert not use("auto", 1)
+
+
+def test_image_heads_take_the_overlap_add_and_match_keras():
+    """to_image_layer (float32, 1-3 channels): same outputs and gradients as Keras' Conv2DTranspose with the
+    same weights, its forward traced through the overlap-add on a CPU, and the setting round-trips."""
+    from tfgen.layers.dcgan_blocks import to_image_layer
+
+    keras.utils.set_random_seed(0)
+    head = to_image_layer(3, "to_image")
+    plain = keras.layers.Conv2DTranspose(3, 4, strides=2, padding="same")
+    x = tf.random.stateless_normal([4, 8, 8, 16], seed=[5, 6])
+    head.build(x.shape)
+    plain.build(x.shape)
+    plain.set_weights(head.get_weights())
+    calls = []
+    real = conv_grads.overlap_add_conv2d_transpose
+    conv_grads.overlap_add_conv2d_transpose = lambda *a: calls.append(1) or real(*a)
+    try:
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            ours, theirs = head(x), plain(x)
+    finally:
+        conv_grads.overlap_add_conv2d_transpose = real
+    assert len(calls) == (0 if tf.config.list_physical_devices("GPU") else 1)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+    for a, b in zip(tape.gradient(ours, [x, *head.trainable_variables]),
+                    tape.gradient(theirs, [x, *plain.trainable_variables])):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    assert StridedConv2DTranspose.from_config(head.get_config()).forward == "auto"
+    with pytest.raises(ValueError, match="forward must be one of"):
+        StridedConv2DTranspose(3, 4, strides=2, padding="same", forward="fast")

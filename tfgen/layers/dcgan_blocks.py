@@ -31,14 +31,18 @@ from keras import layers
 from tfgen.ops import conv_grads
 
 
+def _plain(layer) -> bool:
+    """A 'same', channels-last, equal-stride, undilated convolution: the form conv_grads computes."""
+    return (layer.padding == "same" and layer.data_format == "channels_last"
+            and layer.strides[0] == layer.strides[1] and tuple(layer.dilation_rate) == (1, 1))
+
+
 def _matmul_filter_gradient(layer, small_map_shape) -> bool:
-    """Whether a StridedConv2D(Transpose) takes conv_grads' path: a plain 'same', channels-last,
-    equal-stride, undilated convolution with a static smaller map where the mode picks the product."""
-    plain = (layer.padding == "same" and layer.data_format == "channels_last"
-             and layer.strides[0] == layer.strides[1] and tuple(layer.dilation_rate) == (1, 1)
-             and None not in small_map_shape)
-    return plain and conv_grads.use_patch_filter_gradient(layer.filter_gradient, layer.compute_dtype,
-                                                          small_map_shape[0] * small_map_shape[1])
+    """Whether a StridedConv2D(Transpose) takes conv_grads' filter-gradient path: a plain convolution
+    with a static smaller map where the mode picks the product."""
+    return (_plain(layer) and None not in small_map_shape
+            and conv_grads.use_patch_filter_gradient(layer.filter_gradient, layer.compute_dtype,
+                                                     small_map_shape[0] * small_map_shape[1]))
 
 
 @keras.saving.register_keras_serializable(package="tfgen")
@@ -68,27 +72,41 @@ class StridedConv2D(layers.Conv2D):
 
 @keras.saving.register_keras_serializable(package="tfgen")
 class StridedConv2DTranspose(layers.Conv2DTranspose):
-    """Keras' Conv2DTranspose (stride s, 'same') whose filter gradient may be one matrix product.
+    """Keras' Conv2DTranspose (stride s, 'same') whose filter gradient, or forward pass, may be matrix products.
 
-    As StridedConv2D; the smaller map is the input.
+    `filter_gradient` as StridedConv2D's (the smaller map is the input).
+    `forward` (the same three settings): "auto" computes the forward pass as
+    one matrix product and an overlap-add
+    (`tfgen.ops.conv_grads.conv2d_transpose_small`, TensorFlow's kernels for
+    its gradients) where that was measured faster, at most
+    `SMALL_OUTPUT_CHANNELS` output channels on a CPU (the image, appearance
+    and mask heads); "native" Keras' op; "matmul" always the product.
+    Weights are Keras' Conv2DTranspose's.
     """
 
-    def __init__(self, *args, filter_gradient: str = "auto", **kwargs):
+    def __init__(self, *args, filter_gradient: str = "auto", forward: str = "auto", **kwargs):
         super().__init__(*args, **kwargs)
         self.filter_gradient = conv_grads.check_filter_gradient(filter_gradient)
+        self.forward = conv_grads.check_filter_gradient(forward, "forward")
 
     def call(self, inputs):
         s = self.strides[0]
-        if self.output_padding is not None or not _matmul_filter_gradient(self, list(inputs.shape[1:3])):
+        small = list(inputs.shape[1:3])
+        if self.output_padding is not None or None in small or self.kernel_size[0] != self.kernel_size[1]:
             return super().call(inputs)
-        output_shape = [tf.shape(inputs)[0], inputs.shape[1] * s, inputs.shape[2] * s, self.filters]
-        outputs = conv_grads.conv2d_transpose_same(inputs, self.kernel, output_shape, s)
+        if _plain(self) and conv_grads.use_overlap_add_forward(self.forward, self.filters):
+            outputs = conv_grads.conv2d_transpose_small(inputs, self.kernel, s)
+        elif _matmul_filter_gradient(self, small):
+            output_shape = [tf.shape(inputs)[0], inputs.shape[1] * s, inputs.shape[2] * s, self.filters]
+            outputs = conv_grads.conv2d_transpose_same(inputs, self.kernel, output_shape, s)
+        else:
+            return super().call(inputs)
         if self.use_bias:
             outputs = outputs + self.bias
         return outputs if self.activation is None else self.activation(outputs)
 
     def get_config(self):
-        return {**super().get_config(), "filter_gradient": self.filter_gradient}
+        return {**super().get_config(), "filter_gradient": self.filter_gradient, "forward": self.forward}
 
 
 def num_stages(image_size: int) -> int:
@@ -215,10 +233,12 @@ def discriminator_trunk(image_size: int, base_filters: int, sync_batch_norm: boo
 def to_image_layer(channels: int, name: str, weight_init: str = "dcgan"):
     """The last 4x4 stride-2 transposed convolution (hidden map -> full-size output).
 
+    A StridedConv2DTranspose: with 1-4 channels its forward pass is a matrix
+    product and an overlap-add on a CPU (`forward: auto`, 2-3x faster there).
     float32 under any policy: images and masks leave the network in float32
     (tfgen.models.precision).
     """
-    return layers.Conv2DTranspose(channels, 4, strides=2, padding="same", name=name,
+    return StridedConv2DTranspose(channels, 4, strides=2, padding="same", name=name,
                                   kernel_initializer=kernel_init(weight_init, transposed=True),
                                   dtype="float32")
 

@@ -1,4 +1,11 @@
-"""Filter gradients of strided 'same' convolutions as matrix products (bfloat16 on CPU).
+"""Strided 'same' convolutions as matrix products where TensorFlow's CPU kernels are slow.
+
+Two cases: the filter gradients of the DCGAN trunks' layers in bfloat16
+(`patch_filter_gradient`, below), and the forward pass of transposed
+convolutions with very few output channels, the image, appearance and mask
+heads (`overlap_add_conv2d_transpose`, after it).
+
+**Filter gradients.**
 
 Why this exists: under `train.precision: mixed_bfloat16` on a CPU with
 AVX512_BF16, TensorFlow's oneDNN backward-weights kernel for small output
@@ -30,6 +37,19 @@ g. A transposed convolution is the input-gradient of such a convolution,
 so its filter gradient is the same product with the roles of its input
 and output exchanged. Only the accumulation order differs from the native
 kernel's (tested against it).
+
+**Transposed convolutions to 1-4 channels.** oneDNN's float32 kernel for a
+transposed convolution (TensorFlow's `Conv2DBackpropInput`) with one or three
+output channels ran at a third to a half the speed of the same product as one
+matrix multiply followed by an overlap-add (16x16x128 -> 32x32x1: 7.2 vs 2.1
+ms; -> 32x32x3: 7.0 vs 3.6; 32x32x64 -> 64x64x1: 12.1 vs 3.7; batch 64, this
+project's CPU, other jobs paused); from eight channels on the kernel wins
+(6.1 vs 6.6 ms at 8, 6.7 vs 10.5 at 16). Its gradients stay TensorFlow's
+(the input gradient is a forward convolution, the filter gradient
+`Conv2DBackpropFilter`, both fast at these shapes: written through the
+overlap-add's reshapes and pads by autodiff they ran 2-4x slower). So `auto`
+takes the matrix product for at most `SMALL_OUTPUT_CHANNELS` output channels
+on machines without a GPU.
 """
 
 from __future__ import annotations
@@ -39,19 +59,23 @@ import functools
 
 import tensorflow as tf
 
-__all__ = ["FILTER_GRADIENTS", "SMALL_OUTPUT_POSITIONS", "auto_means", "check_filter_gradient", "conv2d_same", "conv2d_transpose_same",
-           "patch_filter_gradient", "use_patch_filter_gradient"]
+__all__ = ["FILTER_GRADIENTS", "SMALL_OUTPUT_CHANNELS", "SMALL_OUTPUT_POSITIONS", "auto_means", "check_filter_gradient",
+           "conv2d_same", "conv2d_transpose_same", "conv2d_transpose_small", "overlap_add_conv2d_transpose",
+           "patch_filter_gradient", "use_overlap_add_forward", "use_patch_filter_gradient"]
 
 FILTER_GRADIENTS = ("auto", "native", "matmul")
 # The largest map (height x width of the smaller side of the convolution) whose
 # filter gradient `auto` computes as matrix products: 4x4 and 8x8 measured faster, 16x16 not.
 SMALL_OUTPUT_POSITIONS = 64
+# The most output channels for which `auto` computes a transposed convolution's forward pass as a
+# matrix product and an overlap-add: 1 and 3 measured faster, 8 not.
+SMALL_OUTPUT_CHANNELS = 4
 
 
-def check_filter_gradient(mode: str) -> str:
-    """`mode` if it is one of FILTER_GRADIENTS, else a one-line ValueError."""
+def check_filter_gradient(mode: str, what: str = "filter_gradient") -> str:
+    """`mode` if it is one of FILTER_GRADIENTS, else a one-line ValueError naming `what`."""
     if mode not in FILTER_GRADIENTS:
-        raise ValueError(f"filter_gradient must be one of {FILTER_GRADIENTS}, got {mode!r}")
+        raise ValueError(f"{what} must be one of {FILTER_GRADIENTS}, got {mode!r}")
     return mode
 
 
@@ -60,7 +84,8 @@ _AUTO = ["auto"]  # what "auto" means while tracing: itself, or a mode `auto_mea
 
 @contextlib.contextmanager
 def auto_means(mode: str):
-    """Layers traced inside treat filter_gradient "auto" as `mode` (benchmarks time both side by side)."""
+    """Layers traced inside treat "auto" (their filter_gradient, the heads' forward) as `mode`
+    (benchmarks time both side by side)."""
     _AUTO.append(check_filter_gradient(mode))
     try:
         yield
@@ -91,6 +116,89 @@ def use_patch_filter_gradient(mode: str, compute_dtype, small_positions: int) ->
         return mode == "matmul"
     return (tf.as_dtype(compute_dtype) in (tf.bfloat16, tf.float16) and small_positions <= SMALL_OUTPUT_POSITIONS
             and not _has_gpu())
+
+
+def use_overlap_add_forward(mode: str, channels: int) -> bool:
+    """Whether a transposed convolution to `channels` channels runs forward as `overlap_add_conv2d_transpose`.
+
+    Args:
+      mode: one of FILTER_GRADIENTS (the same three settings): "native",
+        "matmul" (always), or "auto" (at most SMALL_OUTPUT_CHANNELS channels,
+        no GPU).
+      channels: the transposed convolution's output channels.
+    """
+    if check_filter_gradient(mode) == "auto":
+        mode = _AUTO[-1]
+    if mode != "auto":
+        return mode == "matmul"
+    return channels <= SMALL_OUTPUT_CHANNELS and not _has_gpu()
+
+
+def overlap_add_conv2d_transpose(inputs: tf.Tensor, kernel: tf.Tensor, strides: int) -> tf.Tensor:
+    """tf.nn.conv2d_transpose(inputs, kernel, [b, h s, w s, C_out], strides, 'SAME') as a product and an overlap-add.
+
+    Every input position contributes kernel-sized patch x[p] . k[:, :, :, c]
+    to the output at offset s p - pad (pad = max(k - s, 0) // 2, 'same''s
+    smaller half). The patches are one matrix product [N, C_in] x [C_in,
+    K² C_out] (the kernel zero-padded to K = s ceil(k / s) taps per side).
+    Tap (s a + di, s b + dj) of position p lands at output s (p + (a, b)) +
+    (di, dj): in space-to-depth form (block s) that is block p + (a, b),
+    depth entry (di, dj), so the overlap-add is ceil(k / s)² shifted adds
+    of [b, h, w, s² C_out] maps and one `tf.nn.depth_to_space`, then the
+    'same' crop.
+
+    Args:
+      inputs: [batch, h, w, C_in] (static h, w, C_in).
+      kernel: [kh, kw, C_out, C_in] (the transposed layout), kh == kw;
+        inputs' dtype.
+      strides: both axes.
+
+    Returns:
+      [batch, h * strides, w * strides, C_out].
+    """
+    k, kw, c_out, c_in = (int(n) for n in kernel.shape)
+    if k != kw:
+        raise ValueError(f"overlap_add_conv2d_transpose needs a square kernel, got {k}x{kw}")
+    s = int(strides)
+    _, h, w, _ = inputs.shape
+    blocks = -(-k // s)
+    taps = blocks * s
+    kernel = tf.pad(kernel, [[0, taps - k], [0, taps - k], [0, 0], [0, 0]])
+    kmat = tf.reshape(tf.transpose(kernel, [3, 0, 1, 2]), [c_in, taps * taps * c_out])  # columns (i, j, c)
+    patches = tf.matmul(tf.reshape(inputs, [-1, c_in]), kmat)
+    # (i, j) = (s a + di, s b + dj): [batch, h, w, a, b, di, dj, c]
+    patches = tf.transpose(tf.reshape(patches, [-1, h, w, blocks, s, blocks, s, c_out]), [0, 1, 2, 3, 5, 4, 6, 7])
+    full = None
+    for a in range(blocks):
+        for b in range(blocks):
+            shifted = tf.pad(tf.reshape(patches[:, :, :, a, b], [-1, h, w, s * s * c_out]),
+                             [[0, 0], [a, blocks - 1 - a], [b, blocks - 1 - b], [0, 0]])
+            full = shifted if full is None else full + shifted
+    full = tf.nn.depth_to_space(full, s) if s > 1 else full  # [batch, (h + blocks - 1) s, ...]
+    pad = max(k - s, 0) // 2
+    return full[:, pad:pad + h * s, pad:pad + w * s, :]
+
+
+def conv2d_transpose_small(inputs: tf.Tensor, kernel: tf.Tensor, strides: int) -> tf.Tensor:
+    """`overlap_add_conv2d_transpose` forward, TensorFlow's kernels for both gradients.
+
+    Args:
+      inputs: [batch, h, w, C_in]; kernel: [k, k, C_out, C_in], same dtype.
+
+    Returns:
+      [batch, h * strides, w * strides, C_out].
+    """
+
+    @tf.custom_gradient
+    def conv_t(x, kern):
+        def grad(g):
+            dx = tf.nn.conv2d(g, kern, strides, "SAME")
+            dk = tf.raw_ops.Conv2DBackpropFilter(input=g, filter_sizes=tf.shape(kern), out_backprop=x,
+                                                 strides=[1, strides, strides, 1], padding="SAME")
+            return dx, dk
+        return overlap_add_conv2d_transpose(x, kern, strides), grad
+
+    return conv_t(inputs, _as_tensor(kernel, inputs.dtype))
 
 
 def patch_filter_gradient(inputs: tf.Tensor, output_grad: tf.Tensor, kernel_shape, strides: int) -> tf.Tensor:
