@@ -199,7 +199,7 @@ def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int,
     """
     variants = {variant_key(p, x): _Variant(config, image_shape, batch, x, p)
                 for p in precisions for x in xla_modes}
-    if native_filter_gradient:  # 16-bit graph mode with TensorFlow's filter-gradient kernels, for comparison
+    if native_filter_gradient:  # 16-bit graph mode with TensorFlow's kernels wherever conv_grads' "auto" would not
         for p in precisions:
             if p != "float32" and False in xla_modes:
                 variants[variant_key(p, False) + NATIVE_FILTER_GRADIENT] = _Variant(
@@ -613,8 +613,9 @@ def main(argv=None) -> int:
                    help="train.precision values to time (each model only in those it supports)")
     p.add_argument("--xla", choices=["off", "on", "both"], default="both", help="XLA variants to time")
     p.add_argument("--native-filter-gradient", action="store_true",
-                   help="also time each 16-bit precision (graph mode) with TensorFlow's own filter-gradient "
-                        "kernels instead of filter_gradient auto's matrix products (tfgen.ops.conv_grads)")
+                   help="also time each 16-bit precision (graph mode) with TensorFlow's own kernels where 'auto' "
+                        "takes matrix products (tfgen.ops.conv_grads: the strided layers' filter gradients, the "
+                        "1-4-channel heads' forward pass)")
     p.add_argument("--vs-reference", metavar="CHECKOUT", default=None,
                    help="also time the LR-GAN authors' PyTorch code (a local checkout of jwyang/lr-gan.pytorch, "
                         "branch pytorch-1.0; needs torch) in the same rounds as the lrgan cases")
@@ -704,7 +705,7 @@ def main(argv=None) -> int:
                     row[f"{p}_matmul_filter_gradient_speedup_train"] = s = \
                         timing[f"{p}_matmul_filter_gradient_speedup_train"]
                     print(f"{name:8s} {label:10s} {native:20s} train {t['train_images_per_sec']:7.1f} img/s; "
-                          f"matmul filter gradients x{s:.2f} (median of per-round ratios)", flush=True)
+                          f"matmul filter gradients and heads x{s:.2f} (median of per-round ratios)", flush=True)
                 if p != "float32" and f"{p}_speedup_train" in timing:
                     row[f"{p}_speedup_train"] = timing[f"{p}_speedup_train"]
                     print(f"{name:8s} {label:10s} {p}/float32 (graph): train x{timing[f'{p}_speedup_train']:.2f}",
