@@ -92,9 +92,10 @@ class StridedConv2DTranspose(layers.Conv2DTranspose):
     def call(self, inputs):
         s = self.strides[0]
         small = list(inputs.shape[1:3])
-        if self.output_padding is not None or None in small or self.kernel_size[0] != self.kernel_size[1]:
+        if self.output_padding is not None or None in small:
             return super().call(inputs)
-        if _plain(self) and conv_grads.use_overlap_add_forward(self.forward, self.filters):
+        square = self.kernel_size[0] == self.kernel_size[1]
+        if square and _plain(self) and conv_grads.use_overlap_add_forward(self.forward, self.filters):
             outputs = conv_grads.conv2d_transpose_small(inputs, self.kernel, s)
         elif _matmul_filter_gradient(self, small):
             output_shape = [tf.shape(inputs)[0], inputs.shape[1] * s, inputs.shape[2] * s, self.filters]
