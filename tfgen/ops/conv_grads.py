@@ -98,6 +98,11 @@ def _has_gpu() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
+def _resolved(mode: str, what: str) -> str:
+    """`mode` checked, with "auto" replaced by what `auto_means` set while tracing (itself by default)."""
+    return _AUTO[-1] if check_filter_gradient(mode, what) == "auto" else mode
+
+
 def use_patch_filter_gradient(mode: str, compute_dtype, small_positions: int) -> bool:
     """Whether a layer computes its filter gradient as a matrix product.
 
@@ -110,8 +115,7 @@ def use_patch_filter_gradient(mode: str, compute_dtype, small_positions: int) ->
       small_positions: height x width of the smaller map (a strided
         convolution's output, a transposed convolution's input).
     """
-    if check_filter_gradient(mode) == "auto":
-        mode = _AUTO[-1]
+    mode = _resolved(mode, "filter_gradient")
     if mode != "auto":
         return mode == "matmul"
     return (tf.as_dtype(compute_dtype) in (tf.bfloat16, tf.float16) and small_positions <= SMALL_OUTPUT_POSITIONS
@@ -127,8 +131,7 @@ def use_overlap_add_forward(mode: str, channels: int) -> bool:
         no GPU).
       channels: the transposed convolution's output channels.
     """
-    if check_filter_gradient(mode) == "auto":
-        mode = _AUTO[-1]
+    mode = _resolved(mode, "forward")
     if mode != "auto":
         return mode == "matmul"
     return channels <= SMALL_OUTPUT_CHANNELS and not _has_gpu()
