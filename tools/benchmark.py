@@ -679,6 +679,7 @@ def main(argv=None) -> int:
                 reference = ReferenceLRGAN(args.vs_reference, shape, overrides.get("timesteps", 2), batch,
                                            maxobjscale=overrides.get("min_object_scale", 1.2))
                 row["reference_parameters"] = reference.parameter_count()
+                row["reference_settings"] = {**reference.settings, "torch": reference.torch.__version__}
             timing = time_side_by_side(config, shape, batch, steps, rounds, precisions, xla_modes, reference,
                                        native_filter_gradient=args.native_filter_gradient)
             if reference is not None:

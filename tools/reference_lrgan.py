@@ -201,6 +201,17 @@ def _on_cpu(method):
 
 
 def _import_torch():
+    """Imports torch for CPU timing, keeping Triton out of a process that runs TensorFlow.
+
+    Triton is PyTorch's GPU kernel compiler. CUDA builds of torch (measured
+    with 2.14.1+cu130) import it on the first backward pass, and loading its
+    native library into a process where TensorFlow is already loaded ends in a
+    segmentation fault (two LLVMs in one address space). CPU timing never
+    needs it, so when TensorFlow is loaded and Triton is not, `import triton`
+    is made to fail and torch runs as if it were not installed.
+    """
+    if "tensorflow" in sys.modules and "triton" not in sys.modules:
+        sys.modules["triton"] = None  # an ImportError for `import triton`; torch then reports no Triton
     try:
         import torch
     except ImportError:

@@ -85,6 +85,46 @@ def test_missing_torch_is_a_one_line_error(ref, tmp_path, monkeypatch):
         ref.ReferenceLRGAN(checkout, (32, 32, 3), 2, 64)
 
 
+def test_triton_is_kept_out_of_a_process_running_tensorflow(ref, tmp_path, monkeypatch):
+    """CUDA builds of torch import Triton, whose LLVM crashes a process that already loaded TensorFlow's."""
+    seen = {}
+
+    class FakeTorch:  # what torch does with Triton: try it, fall back to no Triton on ImportError
+        def __init__(self):
+            try:
+                import triton  # noqa: F401
+                seen["triton"] = True
+            except ImportError:
+                seen["triton"] = False
+
+    (tmp_path / "triton").mkdir()  # an installed Triton, found on the path
+    (tmp_path / "triton" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(sys.modules, "tensorflow", sys.modules.get("tensorflow") or object())
+    monkeypatch.delitem(sys.modules, "triton", raising=False)
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name == "torch":
+            sys.modules["torch"] = FakeTorch()
+            return sys.modules["torch"]
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    assert isinstance(ref._import_torch(), FakeTorch)
+    assert seen == {"triton": False}
+    assert sys.modules["triton"] is None
+
+    # Without TensorFlow loaded, Triton is left alone.
+    seen.clear()
+    monkeypatch.delitem(sys.modules, "tensorflow")
+    monkeypatch.delitem(sys.modules, "triton")
+    monkeypatch.delitem(sys.modules, "torch")
+    ref._import_torch()
+    assert seen == {"triton": True}
+
+
 def test_checkout_without_train_py_names_the_path(ref, tmp_path):
     empty = tmp_path / "not-lr-gan"
     empty.mkdir()
