@@ -22,6 +22,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import math
@@ -44,6 +45,7 @@ from tfgen.models import build_model, get_model_class, names  # noqa: E402
 from tfgen.models.trainable import inline_inner_functions  # noqa: E402
 from tfgen.ops import conv_grads  # noqa: E402
 from tfgen.sampling.langevin import unrolled_loops  # noqa: E402
+from tfgen.training.strategy import make_strategy  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tools/ (run as a script or imported by tests)
 from reference_lrgan import ReferenceLRGAN, ReferenceUnavailable, load_reference_classes  # noqa: E402
@@ -151,12 +153,18 @@ def batches(image_shape, batch: int) -> tf.data.Dataset:
 
 
 class _Variant:
-    """One model (XLA on or off, in one precision) warmed up and ready for timed rounds."""
+    """One model (XLA on or off, in one precision) warmed up and ready for timed rounds.
+
+    With `strategy` the model is built and compiled in its scope, as `tfgen
+    train` does, so that `fit` distributes the batches and runs the step on
+    every replica (a MirroredStrategy's all-reduce included).
+    """
 
     def __init__(self, config, image_shape, batch: int, xla: bool, precision: str = "float32",
-                 filter_gradient: str = "auto"):
-        self.model = build_model(config, image_shape, num_classes=10, xla=xla, precision=precision)
-        self.model.compile()
+                 filter_gradient: str = "auto", strategy=None):
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            self.model = build_model(config, image_shape, num_classes=10, xla=xla, precision=precision)
+            self.model.compile()
         self.ds = batches(image_shape, batch)
         self.batch = batch
         with conv_grads.auto_means(filter_gradient):  # the layers choose while the step is traced
@@ -166,9 +174,22 @@ class _Variant:
         self.gen(self.z).numpy()
 
     def train_images_per_sec(self, steps: int) -> float:
+        """Images/s from `fit`'s start to the end of its last step (Keras reads every step's logs, so the
+        step has finished then).
+
+        Not to `fit`'s return: under a MirroredStrategy TensorFlow's
+        MultiDeviceIterator builds per-device prefetch pipelines with default
+        tf.data options (autotuning on, whatever the dataset's own options
+        say), and destroying the iterator when `fit` returns waits for the
+        autotuning thread's next wake-up: up to ~5 s measured here, once per
+        `fit` (once per training run in `tfgen train`, once per round here).
+        """
+        end = []
+        last = keras.callbacks.LambdaCallback(
+            on_train_batch_end=lambda batch, logs: end.append(time.perf_counter()) if batch == steps - 1 else None)
         t = time.perf_counter()
-        self.model.fit(self.ds, steps_per_epoch=steps, epochs=1, verbose=0)
-        return steps * self.batch / (time.perf_counter() - t)
+        self.model.fit(self.ds, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[last])
+        return steps * self.batch / (end[-1] - t)
 
     def generate_images_per_sec(self, reps: int) -> float:
         t = time.perf_counter()
@@ -184,11 +205,12 @@ def variant_key(precision: str, xla: bool) -> str:
 
 
 NATIVE_FILTER_GRADIENT = "/native-filter-gradient"
+MIRRORED = "/mirrored"
 
 
 def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int,
                       precisions=("float32",), xla_modes=(False, True), reference=None,
-                      native_filter_gradient=False) -> dict:
+                      native_filter_gradient=False, mirrored=None) -> dict:
     """Graph mode vs XLA (and each precision), in alternating rounds so all see the same machine load.
 
     Returns per variant (`variant_key`) the median (and range) of images/s
@@ -196,6 +218,11 @@ def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int,
     the load swings of a shared machine: XLA/graph in float32
     (`xla_speedup_train`, `xla_speedup_generate`, when both modes run) and,
     per other precision p, p/float32 in graph mode (`<p>_speedup_train`).
+    With `mirrored` (a MirroredStrategy) every precision and XLA mode is also
+    timed built under it (keys ending in `MIRRORED`), and
+    `mirrored_vs_default_train[key]` is the median per-round ratio of the
+    mirrored variant's images/s to the plain one's: what the distribution
+    machinery costs (with one replica, pure overhead).
     """
     variants = {variant_key(p, x): _Variant(config, image_shape, batch, x, p)
                 for p in precisions for x in xla_modes}
@@ -204,6 +231,11 @@ def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int,
             if p != "float32" and False in xla_modes:
                 variants[variant_key(p, False) + NATIVE_FILTER_GRADIENT] = _Variant(
                     config, image_shape, batch, False, p, filter_gradient="native")
+    if mirrored is not None:
+        for p in precisions:
+            for x in xla_modes:
+                variants[variant_key(p, x) + MIRRORED] = _Variant(config, image_shape, batch, x, p,
+                                                                  strategy=mirrored)
     if reference is not None:  # the authors' code (tools/reference_lrgan.py), in the same rounds
         reference.warm_up()
         variants["reference"] = reference
@@ -223,6 +255,11 @@ def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int,
         out["xla_speedup_train"] = float(np.median([x / g for x, g in zip(train["xla"], train["graph"])]))
         out["xla_speedup_generate"] = float(np.median([x / g for x, g in zip(gen["xla"], gen["graph"])]))
     base = variant_key("float32", False)
+    if mirrored is not None:
+        out["mirrored_replicas"] = int(mirrored.num_replicas_in_sync)
+        out["mirrored_vs_default_train"] = {
+            key: float(np.median([a / b for a, b in zip(train[key + MIRRORED], train[key])]))
+            for key in train if key + MIRRORED in train}
     if reference is not None:
         # ours / theirs per round, for every variant of ours: what a shared machine cannot bias.
         out["vs_reference_train"] = {key: float(np.median([a / b for a, b in zip(train[key], train["reference"])]))
@@ -616,6 +653,9 @@ def main(argv=None) -> int:
                    help="also time each 16-bit precision (graph mode) with TensorFlow's own kernels where 'auto' "
                         "takes matrix products (tfgen.ops.conv_grads: the strided layers' filter gradients, the "
                         "1-4-channel heads' forward pass)")
+    p.add_argument("--mirrored", action="store_true",
+                   help="also time every variant built under a MirroredStrategy over all local GPUs (or the "
+                        "CPU), in the same rounds: its overhead over the plain model (train.strategy: mirrored)")
     p.add_argument("--vs-reference", metavar="CHECKOUT", default=None,
                    help="also time the LR-GAN authors' PyTorch code (a local checkout of jwyang/lr-gan.pytorch, "
                         "branch pytorch-1.0; needs torch) in the same rounds as the lrgan cases")
@@ -666,6 +706,7 @@ def main(argv=None) -> int:
     for p, value in peaks.items():
         print(f"{PRODUCT_DTYPES[p].name} matmul peak: {value:.1f} GFLOP/s", flush=True)
     xla_modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.xla]
+    mirrored = make_strategy("mirrored") if args.mirrored else None
     results = []
     for name in models:
         for model_name, label, overrides, shape, batch in CASES[name][: 1 if args.quick else None]:
@@ -681,7 +722,7 @@ def main(argv=None) -> int:
                 row["reference_parameters"] = reference.parameter_count()
                 row["reference_settings"] = {**reference.settings, "torch": reference.torch.__version__}
             timing = time_side_by_side(config, shape, batch, steps, rounds, precisions, xla_modes, reference,
-                                       native_filter_gradient=args.native_filter_gradient)
+                                       native_filter_gradient=args.native_filter_gradient, mirrored=mirrored)
             if reference is not None:
                 row["reference"] = timing["reference"]
                 row["vs_reference_train"] = timing["vs_reference_train"]
@@ -707,6 +748,14 @@ def main(argv=None) -> int:
                         timing[f"{p}_matmul_filter_gradient_speedup_train"]
                     print(f"{name:8s} {label:10s} {native:20s} train {t['train_images_per_sec']:7.1f} img/s; "
                           f"matmul filter gradients and heads x{s:.2f} (median of per-round ratios)", flush=True)
+                for xla in xla_modes if mirrored is not None else ():
+                    key = variant_key(p, xla)
+                    t, ratio = timing[key + MIRRORED], timing["mirrored_vs_default_train"][key]
+                    row[key + MIRRORED] = {**t, "fraction_of_matmul_peak":
+                                           gflop * t["train_images_per_sec"] / batch / peaks[p]}
+                    print(f"{name:8s} {label:10s} {key + MIRRORED:20s} train {t['train_images_per_sec']:7.1f} "
+                          f"img/s; mirrored / plain x{ratio:.2f} ({timing['mirrored_replicas']} replica(s), "
+                          f"median of per-round ratios)", flush=True)
                 if p != "float32" and f"{p}_speedup_train" in timing:
                     row[f"{p}_speedup_train"] = timing[f"{p}_speedup_train"]
                     print(f"{name:8s} {label:10s} {p}/float32 (graph): train x{timing[f'{p}_speedup_train']:.2f}",
@@ -719,6 +768,9 @@ def main(argv=None) -> int:
                       f"graph {lv['graph_ms']:.0f} ms ({100 * lv['graph_fraction_of_matmul_peak']:.0f}% of the "
                       f"float32 peak), XLA {lv['xla_ms']:.0f} ms; graph/eager x{lv['graph_speedup_over_eager']:.2f}, "
                       f"XLA/graph x{lv['xla_speedup_over_graph']:.2f}", flush=True)
+            if mirrored is not None:
+                row["mirrored_replicas"] = timing["mirrored_replicas"]
+                row["mirrored_vs_default_train"] = timing["mirrored_vs_default_train"]
             if "xla_speedup_train" in timing:
                 row["xla_speedup"] = timing["xla_speedup_train"]
                 row["xla_speedup_generate"] = timing["xla_speedup_generate"]
@@ -728,7 +780,9 @@ def main(argv=None) -> int:
     report = {"matmul_peak_gflops": peak, "matmul_peak_gflops_by_precision": peaks,
               "steps": steps, "rounds": rounds, "tensorflow": tf.__version__,
               "devices": [d.name for d in tf.config.list_logical_devices()], "machine": platform.machine(),
-              "cpu_count": os.cpu_count(), "results": results}
+              "cpu_count": os.cpu_count(),
+              "mirrored_devices": list(mirrored.extended.worker_devices) if mirrored is not None else None,
+              "results": results}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(report, f, indent=2)

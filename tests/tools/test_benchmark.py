@@ -255,6 +255,36 @@ def test_side_by_side_times_every_precision_and_the_reference_in_the_same_rounds
     assert out["mixed_bfloat16_speedup_train"] > 0 and "xla_speedup_train" not in out
 
 
+def test_mirrored_variants_train_under_the_strategy_in_the_same_rounds(bench):
+    """--mirrored: each variant again, built in a MirroredStrategy's scope (its variables mirrored, fit
+    distributing the batches), timed round by round beside the plain one; the ratio is mirrored / plain."""
+    strategy = bench.make_strategy("mirrored")
+    built = []
+    real_variant = bench._Variant
+
+    def spy(*args, **kwargs):
+        variant = real_variant(*args, **kwargs)
+        built.append((kwargs.get("strategy"), variant))
+        return variant
+
+    bench._Variant = spy
+    try:
+        out = bench.time_side_by_side(tiny_config(bench), (16, 16, 1), 16, steps=1, rounds=2,
+                                      precisions=("float32",), xla_modes=(False,), mirrored=strategy)
+    finally:
+        bench._Variant = real_variant
+    key = "graph" + bench.MIRRORED
+    assert {"graph", key} <= set(out) and out["mirrored_replicas"] == strategy.num_replicas_in_sync >= 1
+    (plain_strategy, plain), (mirror_strategy, mirror) = built
+    assert plain_strategy is None and mirror_strategy is strategy
+    assert mirror.model.distribute_strategy is strategy
+    assert all(isinstance(v.value, bench.tf.distribute.DistributedValues) for v in mirror.model.trainable_variables)
+    assert not any(isinstance(v.value, bench.tf.distribute.DistributedValues) for v in plain.model.trainable_variables)
+    lo, hi = out[key]["train_images_per_sec_range"]
+    plo, phi = out["graph"]["train_images_per_sec_range"]
+    assert lo / phi <= out["mirrored_vs_default_train"]["graph"] <= hi / plo
+
+
 def test_native_filter_gradient_variant_is_traced_with_tensorflows_kernels(bench, monkeypatch):
     """--native-filter-gradient: a 16-bit variant whose layers were traced with filter_gradient "auto"
     meaning "native" (no matmul filter gradient anywhere), timed in the same rounds."""
