@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gc
 import json
 import math
@@ -222,7 +223,9 @@ def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int,
     timed built under it (keys ending in `MIRRORED`), and
     `mirrored_vs_default_train[key]` is the median per-round ratio of the
     mirrored variant's images/s to the plain one's: what the distribution
-    machinery costs (with one replica, pure overhead).
+    machinery costs (with one replica, pure overhead). Mirrored XLA variants
+    synchronize no batch norm (`train.sync_batch_norm: false`, the only way
+    tfgen runs XLA under a mirrored strategy).
     """
     variants = {variant_key(p, x): _Variant(config, image_shape, batch, x, p)
                 for p in precisions for x in xla_modes}
@@ -232,10 +235,13 @@ def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int,
                 variants[variant_key(p, False) + NATIVE_FILTER_GRADIENT] = _Variant(
                     config, image_shape, batch, False, p, filter_gradient="native")
     if mirrored is not None:
+        # Under XLA batch norm runs per replica: its synchronized all-reduce cannot run inside the XLA
+        # function under a mirrored strategy (tfgen.training.strategy.resolve_xla refuses the pair).
+        per_replica_bn = dataclasses.replace(config, train=dataclasses.replace(config.train, sync_batch_norm=False))
         for p in precisions:
             for x in xla_modes:
-                variants[variant_key(p, x) + MIRRORED] = _Variant(config, image_shape, batch, x, p,
-                                                                  strategy=mirrored)
+                variants[variant_key(p, x) + MIRRORED] = _Variant(per_replica_bn if x else config, image_shape, batch,
+                                                                  x, p, strategy=mirrored)
     if reference is not None:  # the authors' code (tools/reference_lrgan.py), in the same rounds
         reference.warm_up()
         variants["reference"] = reference

@@ -298,3 +298,50 @@ def test_a_wrong_tf_config_is_one_line_from_the_command_line(tmp_path):
     proc = tfgen("train", cfg, "--workdir", tmp_path / "w", env={"TF_CONFIG": bad}, check=False)
     assert proc.returncode == 2 and proc.stderr.startswith("tfgen: error: TF_CONFIG: task.index 5")
     assert "Traceback" not in proc.stderr and not (tmp_path / "w").exists()
+
+
+def test_xla_is_kept_from_synchronized_batch_norm_under_any_mirrored_strategy(monkeypatch):
+    """`train.xla` with synchronized batch norm: under a mirrored strategy (one replica is enough) auto
+    turns XLA off and on is a one-line error; other strategies, or per-replica batch norm, keep XLA."""
+    from tfgen.errors import ConfigError
+    from tfgen.training import strategy as strategy_lib
+
+    monkeypatch.setattr(strategy_lib, "gpu_count", lambda: 1)  # auto means "on" on a GPU machine
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0"])
+    one_device = tf.distribute.OneDeviceStrategy("/cpu:0")
+    assert strategy_lib.resolve_xla("auto", True, mirrored) is False
+    with pytest.raises(ConfigError, match="train.xla: 'on' cannot be combined with train.sync_batch_norm") as e:
+        strategy_lib.resolve_xla("on", True, mirrored)
+    assert "\n" not in str(e.value) and "1 replica" in str(e.value)
+    assert strategy_lib.resolve_xla("auto", False, mirrored) is True
+    assert strategy_lib.resolve_xla("on", False, mirrored) is True
+    for other in (one_device, tf.distribute.get_strategy(), None):
+        assert strategy_lib.resolve_xla("auto", True, other) is True
+    assert strategy_lib.resolve_xla("off", False, one_device) is False
+
+
+def test_why_xla_and_synchronized_batch_norm_do_not_mix_under_a_mirrored_strategy():
+    """The mechanism behind the rule above, on a single-replica MirroredStrategy: the XLA-compiled inner
+    step cannot hold synchronized batch norm's all-reduce (TensorFlow refuses the merge_call), while
+    per-replica batch norm trains under XLA there. Should TensorFlow lift the restriction, the first
+    assertion fails and `resolve_xla` can let XLA run."""
+    from model_testing import random_batches
+    from tfgen import config as config_lib
+    from tfgen.models import build_model
+
+    def fit(sync):
+        config = config_lib.config_from_dict({"model": {"name": "dcgan", "g_filters": 8, "d_filters": 8},
+                                              "train": {"batch_size": 8, "sync_batch_norm": sync}})
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+        with strategy.scope():
+            model = build_model(config, (16, 16, 1), num_classes=10, xla=True)
+            model.compile()
+        before = [w.copy() for w in model.get_weights()]
+        history = model.fit(random_batches((16, 16, 1), 8), steps_per_epoch=2, epochs=1, verbose=0).history
+        return before, model.get_weights(), history
+
+    with pytest.raises(RuntimeError, match="merge_call"):
+        fit(sync=True)
+    before, after, history = fit(sync=False)
+    assert all(np.all(np.isfinite(v)) for v in history.values())
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after))

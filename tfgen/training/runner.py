@@ -219,7 +219,7 @@ def _train(config: config_lib.Config, workdir: str, log: Callable[[str], None], 
     replicas = strategy.num_replicas_in_sync
     if tc.batch_size % replicas:
         raise ConfigError(f"train.batch_size: {tc.batch_size} does not split evenly over {replicas} replicas")
-    xla = resolve_xla(tc.xla, replicas, tc.sync_batch_norm)
+    xla = resolve_xla(tc.xla, tc.sync_batch_norm, strategy)
     info = dataset_info(config.data)
     # Touch the data before the work directory: a dataset that fails to load
     # leaves no half-made run behind (and an existing one unchanged).

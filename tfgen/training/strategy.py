@@ -163,22 +163,33 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return task_type == "worker" and task_id == 0 and not has_chief
 
 
-def resolve_xla(setting: str, replicas: int = 1, sync_batch_norm: bool = False) -> bool:
+def all_reduces_replicas(strategy: tf.distribute.Strategy) -> bool:
+    """Whether `strategy` is of the mirrored family (one or several machines): its replica context
+    all-reduces, and synchronized batch norm all-reduces its statistics through it."""
+    return isinstance(strategy, (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy))
+
+
+def resolve_xla(setting: str, sync_batch_norm: bool = False, strategy: tf.distribute.Strategy | None = None) -> bool:
     """Whether to XLA-compile the inner loss/gradient functions.
 
     auto: on for GPUs, off on CPU (graph mode measured faster there), and off
-    when several replicas synchronize batch norm: its cross-replica all-reduce
-    cannot run inside an XLA cluster.
+    when batch norm is synchronized under a mirrored strategy
+    (`all_reduces_replicas`), whatever its number of replicas: the statistics'
+    all-reduce is a cross-replica `merge_call`, which cannot run inside the
+    nested XLA function (TensorFlow refuses it even with a single replica:
+    "`merge_call` called while defining a new graph or a tf.function").
+    Other strategies (default, one device) leave synchronized batch norm
+    nothing to reduce, and XLA runs.
 
     Raises:
-      ConfigError: xla "on" together with synchronized batch norm on several replicas.
+      ConfigError: xla "on" together with synchronized batch norm under a mirrored strategy.
     """
-    conflict = replicas > 1 and sync_batch_norm
+    conflict = sync_batch_norm and strategy is not None and all_reduces_replicas(strategy)
     if setting == "on":
         if conflict:
-            raise ConfigError("train.xla: 'on' cannot be combined with train.sync_batch_norm on "
-                              f"{replicas} replicas (the batch-norm all-reduce cannot run inside XLA); "
-                              "set train.sync_batch_norm=false or train.xla=off")
+            raise ConfigError("train.xla: 'on' cannot be combined with train.sync_batch_norm under a mirrored "
+                              f"strategy ({strategy.num_replicas_in_sync} replica(s); the batch-norm all-reduce "
+                              "cannot run inside XLA); set train.sync_batch_norm=false or train.xla=off")
         return True
     if setting == "off":
         return False
