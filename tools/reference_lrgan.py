@@ -206,7 +206,8 @@ def _import_torch():
     Triton is PyTorch's GPU kernel compiler. CUDA builds of torch (measured
     with 2.14.1+cu130) import it on the first backward pass, and loading its
     native library into a process where TensorFlow is already loaded ends in a
-    segmentation fault (two LLVMs in one address space). CPU timing never
+    segmentation fault (in the import of Triton's native module; both bundle
+    LLVM, the likely clash). CPU timing never
     needs it, so when TensorFlow is loaded and Triton is not, `import triton`
     is made to fail and torch runs as if it were not installed.
     """
