@@ -204,7 +204,8 @@ def _import_torch():
     """Imports torch for CPU timing, keeping Triton out of a process that runs TensorFlow.
 
     Triton is PyTorch's GPU kernel compiler. CUDA builds of torch (measured
-    with 2.14.1+cu130) import it on the first backward pass, and loading its
+    with 2.14.1+cu130) import it lazily (here in the first timed step, through
+    torch._dynamo), and loading its
     native library into a process where TensorFlow is already loaded ends in a
     segmentation fault (in the import of Triton's native module; both bundle
     LLVM, the likely clash). CPU timing never
