@@ -204,12 +204,12 @@ def _import_torch():
     """Imports torch for CPU timing, keeping Triton out of a process that runs TensorFlow.
 
     Triton is PyTorch's GPU kernel compiler. CUDA builds of torch (measured
-    with 2.14.1+cu130) import it lazily (here in the first timed step, through
-    torch._dynamo), and loading its
-    native library into a process where TensorFlow is already loaded ends in a
-    segmentation fault (in the import of Triton's native module; both bundle
-    LLVM, the likely clash). CPU timing never
-    needs it, so when TensorFlow is loaded and Triton is not, `import triton`
+    with 2.14.1+cu130) import it lazily (here in the first timed step,
+    through torch._dynamo), and loading its native library into a process
+    where TensorFlow is already loaded ends in a segmentation fault (in the
+    import of Triton's native module; both bundle LLVM, the likely clash).
+    CPU timing never needs it, so when TensorFlow is loaded and Triton is
+    not, `import triton`
     is made to fail and torch runs as if it were not installed.
     """
     if "tensorflow" in sys.modules and "triton" not in sys.modules:
