@@ -209,8 +209,8 @@ def _import_torch():
     where TensorFlow is already loaded ends in a segmentation fault (in the
     import of Triton's native module; both bundle LLVM, the likely clash).
     CPU timing never needs it, so when TensorFlow is loaded and Triton is
-    not, `import triton`
-    is made to fail and torch runs as if it were not installed.
+    not, `import triton` is made to fail and torch runs as if it were not
+    installed.
     """
     if "tensorflow" in sys.modules and "triton" not in sys.modules:
         sys.modules["triton"] = None  # an ImportError for `import triton`; torch then reports no Triton
