@@ -126,7 +126,9 @@ class TrainConfig:
     checkpoint_every: int = field(500, min=1, help="Save a checkpoint every N steps.")
     keep_checkpoints: int = field(3, min=1, help="How many checkpoints to keep.")
     xla: str = field("auto", choices=["auto", "on", "off"],
-                     help="XLA-compile the inner loss/gradient step; auto: on for GPU, off for CPU (measured faster there).")
+                     help="XLA-compile the inner loss/gradient step; auto: on for GPU, off for CPU (measured faster "
+                          "there) and off with synchronized batch norm under a mirrored strategy (its all-reduce "
+                          "cannot run inside XLA; 'on' with it is an error).")
     strategy: str = field("auto", choices=["auto", "default", "one_device", "mirrored", "multi_worker"],
                           help="tf.distribute strategy; auto: mirrored when several GPUs are visible; "
                                "multi_worker: MultiWorkerMirroredStrategy configured from TF_CONFIG.")
