@@ -199,6 +199,11 @@ class _Variant:
         return reps * self.batch / (time.perf_counter() - t)
 
 
+def median_ratio(numerators, denominators) -> float:
+    """Median of the per-round ratios: what survives the load swings of a shared machine."""
+    return float(np.median([a / b for a, b in zip(numerators, denominators)]))
+
+
 def variant_key(precision: str, xla: bool) -> str:
     """"graph" / "xla" for float32 (the report's original keys), else e.g. "mixed_bfloat16/graph"."""
     mode = "xla" if xla else "graph"
@@ -258,27 +263,26 @@ def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int,
                     "train_ms_per_step": 1000 * batch / med,
                     "generate_images_per_sec": float(np.median(gen[key]))}
     if "xla" in train and "graph" in train:
-        out["xla_speedup_train"] = float(np.median([x / g for x, g in zip(train["xla"], train["graph"])]))
-        out["xla_speedup_generate"] = float(np.median([x / g for x, g in zip(gen["xla"], gen["graph"])]))
+        out["xla_speedup_train"] = median_ratio(train["xla"], train["graph"])
+        out["xla_speedup_generate"] = median_ratio(gen["xla"], gen["graph"])
     base = variant_key("float32", False)
     if mirrored is not None:
         out["mirrored_replicas"] = int(mirrored.num_replicas_in_sync)
         out["mirrored_vs_default_train"] = {
-            key: float(np.median([a / b for a, b in zip(train[key + MIRRORED], train[key])]))
+            key: median_ratio(train[key + MIRRORED], train[key])
             for key in train if key + MIRRORED in train}
     if reference is not None:
         # ours / theirs per round, for every variant of ours: what a shared machine cannot bias.
-        out["vs_reference_train"] = {key: float(np.median([a / b for a, b in zip(train[key], train["reference"])]))
+        out["vs_reference_train"] = {key: median_ratio(train[key], train["reference"])
                                      for key in train if key != "reference"}
     for p in precisions:
         key = variant_key(p, False)
         if p != "float32" and key in train and base in train:
-            out[f"{p}_speedup_train"] = float(np.median([a / b for a, b in zip(train[key], train[base])]))
-            out[f"{p}_speedup_generate"] = float(np.median([a / b for a, b in zip(gen[key], gen[base])]))
+            out[f"{p}_speedup_train"] = median_ratio(train[key], train[base])
+            out[f"{p}_speedup_generate"] = median_ratio(gen[key], gen[base])
         native = key + NATIVE_FILTER_GRADIENT
         if native in train:
-            out[f"{p}_matmul_filter_gradient_speedup_train"] = float(
-                np.median([a / b for a, b in zip(train[key], train[native])]))
+            out[f"{p}_matmul_filter_gradient_speedup_train"] = median_ratio(train[key], train[native])
     return out
 
 
@@ -317,8 +321,8 @@ def time_langevin(config, image_shape, rounds: int, batch: int, peak_gflops: flo
             ms[key].append(1000 * (time.perf_counter() - t))
     out = {f"{k}_ms": float(np.median(v)) for k, v in ms.items()}
     out["steps"], out["chains"] = int(steps), int(chains)
-    out["graph_speedup_over_eager"] = float(np.median([e / g for e, g in zip(ms["eager"], ms["graph"])]))
-    out["xla_speedup_over_graph"] = float(np.median([g / x_ for g, x_ in zip(ms["graph"], ms["xla"])]))
+    out["graph_speedup_over_eager"] = median_ratio(ms["eager"], ms["graph"])
+    out["xla_speedup_over_graph"] = median_ratio(ms["graph"], ms["xla"])
     if peak_gflops:
         out["gflop_per_loop"] = gflop = langevin_loop_gflops(config, image_shape, batch)
         for k in fns:

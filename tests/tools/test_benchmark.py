@@ -255,7 +255,7 @@ def test_side_by_side_times_every_precision_and_the_reference_in_the_same_rounds
     assert out["mixed_bfloat16_speedup_train"] > 0 and "xla_speedup_train" not in out
 
 
-def test_mirrored_variants_train_under_the_strategy_in_the_same_rounds(bench):
+def test_mirrored_variants_train_under_the_strategy_in_the_same_rounds(bench, monkeypatch):
     """--mirrored: each variant again, built in a MirroredStrategy's scope (its variables mirrored, fit
     distributing the batches), timed round by round beside the plain one; the ratio is mirrored / plain."""
     strategy = bench.make_strategy("mirrored")
@@ -267,12 +267,9 @@ def test_mirrored_variants_train_under_the_strategy_in_the_same_rounds(bench):
         built.append((kwargs.get("strategy"), variant))
         return variant
 
-    bench._Variant = spy
-    try:
-        out = bench.time_side_by_side(tiny_config(bench), (16, 16, 1), 16, steps=1, rounds=2,
-                                      precisions=("float32",), xla_modes=(False,), mirrored=strategy)
-    finally:
-        bench._Variant = real_variant
+    monkeypatch.setattr(bench, "_Variant", spy)
+    out = bench.time_side_by_side(tiny_config(bench), (16, 16, 1), 16, steps=1, rounds=2,
+                                  precisions=("float32",), xla_modes=(False,), mirrored=strategy)
     key = "graph" + bench.MIRRORED
     assert {"graph", key} <= set(out) and out["mirrored_replicas"] == strategy.num_replicas_in_sync >= 1
     (plain_strategy, plain), (mirror_strategy, mirror) = built
