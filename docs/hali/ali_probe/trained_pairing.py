@@ -35,6 +35,7 @@ from tfgen import config as config_lib
 from tfgen.models import build_model
 from tfgen.data import make_dataset
 from tfgen.layers.stochastic import ExampleDropout
+from tfgen.models.hali.losses import pairing_belief_gap, pairing_rank_accuracy
 
 ckpt_dir, seed = sys.argv[1], int(sys.argv[2])
 over = {}
@@ -66,12 +67,10 @@ dec_pair = [g, z_prior]
 enc_pair = [x, z_post]
 
 
-def logits(pair, training):
-    """D's logits on `pair`; in training mode inside a mixed batch (see the docstring)."""
+def logits(pair, training, partner=dec_pair):
+    """D's logits on `pair`; in training mode inside a batch shared with `partner` (see the docstring)."""
     if not training:
         return model.discriminator(pair, training=False)
-    is_decoder_side = pair[0] is g
-    partner = enc_pair if is_decoder_side else dec_pair
     return model.judge_pairs(pair, partner, training=True)[0]
 
 
@@ -79,20 +78,19 @@ def sig(l):
     return float(tf.reduce_mean(tf.sigmoid(l)))
 
 
-def rank(own, other):
-    return float(tf.reduce_mean(tf.cast(own > other, tf.float32) + 0.5 * tf.cast(own == other, tf.float32)))
-
-
 out = {"checkpoint": latest, "sigma_mean": float(tf.reduce_mean(tf.exp(log_sigma)))}
 for mode, training in (("inference", False), ("training_batch_stats", True)):
     l_enc, l_encmu = logits(enc_pair, training), logits([x, mu], training)
     l_swap = logits([x, mu_other], training)
-    l_dec, l_dec_swap = logits(dec_pair, training), logits([g, z_prior_other], training)
+    l_dec = logits(dec_pair, training, partner=enc_pair)
+    l_dec_swap = logits([g, z_prior_other], training, partner=enc_pair)
     l_xprior = logits([x, z_prior], training)
     l_xswap = logits([tf.roll(x, 1, axis=0), mu], training)
     out[mode] = dict(enc=sig(l_enc), dec=sig(l_dec), enc_mu=sig(l_encmu), real_x_prior_z=sig(l_xprior),
-                     pair_rank_enc=rank(l_encmu, l_swap), pair_gap_enc=sig(l_encmu) - sig(l_swap),
-                     pair_rank_dec=rank(l_dec, l_dec_swap), pair_gap_dec=sig(l_dec) - sig(l_dec_swap),
+                     pair_rank_enc=float(pairing_rank_accuracy(l_encmu, l_swap)),
+                     pair_gap_enc=float(pairing_belief_gap(l_encmu, l_swap)),
+                     pair_rank_dec=float(pairing_rank_accuracy(l_dec, l_dec_swap)),
+                     pair_gap_dec=float(pairing_belief_gap(l_dec, l_dec_swap)),
                      logit_change_z=float(tf.reduce_mean(tf.abs(l_swap - l_encmu))),
                      logit_change_x=float(tf.reduce_mean(tf.abs(l_xswap - l_encmu))),
                      logit_enc_mean=float(tf.reduce_mean(l_enc)), logit_dec_mean=float(tf.reduce_mean(l_dec)))
