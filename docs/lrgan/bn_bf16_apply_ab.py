@@ -1,61 +1,54 @@
 """A/B, side by side in alternating rounds: Keras' batch norm (normalisation in float32, output cast to
 bfloat16) vs one applied in bfloat16 (statistics in float32, y = x * bf16(scale) + bf16(offset)), in the
 bf16 LR-GAN 32x32x3 T=2 train step, batch 64. Usage: python docs/lrgan/bn_bf16_apply_ab.py ROUNDS"""
-import json, sys, time
+import contextlib, json, sys
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2] / "tools"))
 import numpy as np, keras, tensorflow as tf
-from benchmark import batches, median_ratio
+from benchmark import _Variant, median_ratio
 from tfgen import config as config_lib
-from tfgen.models import build_model
 
-def patch(model):
-    n = 0
-    for layer in model._flatten_layers():
-        if isinstance(layer, keras.layers.BatchNormalization):
-            orig = layer.call
-            def call(inputs, training=None, mask=None, layer=layer, orig=orig):
-                if not training or inputs.dtype != tf.bfloat16 or mask is not None:
-                    return orig(inputs, training=training, mask=mask)
-                axes = list(range(len(inputs.shape) - 1))
-                mean, var = tf.nn.moments(tf.cast(inputs, tf.float32), axes)
-                m = layer.momentum
-                layer.moving_mean.assign(layer.moving_mean * m + mean * (1 - m))
-                layer.moving_variance.assign(layer.moving_variance * m + var * (1 - m))
-                scale = layer.gamma * tf.math.rsqrt(var + layer.epsilon)
-                offset = layer.beta - mean * scale
-                return inputs * tf.cast(scale, tf.bfloat16) + tf.cast(offset, tf.bfloat16)
-            layer.call = call
-            n += 1
-    return n
+
+@contextlib.contextmanager
+def bf16_applied_batch_norm():
+    """While open, every BatchNormalization traced in training on bfloat16 inputs applies itself in bfloat16.
+
+    The variants trace their train step while being built, so the patch only needs to cover that.
+    """
+    keras_call = keras.layers.BatchNormalization.call
+
+    def call(self, inputs, training=None, mask=None):
+        if not training or inputs.dtype != tf.bfloat16 or mask is not None:
+            return keras_call(self, inputs, training=training, mask=mask)
+        mean, var = tf.nn.moments(tf.cast(inputs, tf.float32), list(range(len(inputs.shape) - 1)))
+        m = self.momentum
+        self.moving_mean.assign(self.moving_mean * m + mean * (1 - m))
+        self.moving_variance.assign(self.moving_variance * m + var * (1 - m))
+        scale = self.gamma * tf.math.rsqrt(var + self.epsilon)
+        return inputs * tf.cast(scale, tf.bfloat16) + tf.cast(self.beta - mean * scale, tf.bfloat16)
+
+    keras.layers.BatchNormalization.call = call
+    try:
+        yield
+    finally:
+        keras.layers.BatchNormalization.call = keras_call
+
 
 shape, batch, steps, rounds = (32, 32, 3), 64, 10, int(sys.argv[1]) if len(sys.argv) > 1 else 5
 cfg = config_lib.config_from_dict({"model": {"name": "lrgan", "timesteps": 2}, "train": {"batch_size": batch}})
 variants = {}
-for name in ("keras", "bf16_apply"):
+for name, patch in (("keras", contextlib.nullcontext), ("bf16_apply", bf16_applied_batch_norm)):
     keras.utils.set_random_seed(0)
-    model = build_model(cfg, shape, num_classes=10, xla=False, precision="mixed_bfloat16")
-    model.compile()
-    ds = batches(shape, batch)
-    if name == "bf16_apply":  # before the first trace: the layers exist, their weights come at first call
-        print("patched", patch(model), "batch-norm layers", flush=True)
-    hist = model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)
-    variants[name] = (model, ds)
-    print(name, {k: float(v[-1]) for k, v in hist.history.items()}, flush=True)
-
-def ips(model, ds):
-    end = []
-    cb = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: end.append(time.perf_counter()) if batch == steps - 1 else None)
-    t = time.perf_counter()
-    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[cb])
-    return steps * batch / (end[-1] - t)
+    with patch():
+        variants[name] = _Variant(cfg, shape, batch, xla=False, precision="mixed_bfloat16")
+    print(name, {m.name: float(m.result()) for m in variants[name].model.metrics}, flush=True)
 
 res = {k: [] for k in variants}
-for k in variants:  # warm-up rounds, not recorded
+for v in variants.values():  # warm-up rounds, not recorded
     for _ in range(2):
-        ips(*variants[k])
+        v.train_images_per_sec(steps)
 for r in range(rounds):
     for k in (list(variants) if r % 2 == 0 else list(variants)[::-1]):
-        res[k].append(ips(*variants[k]))
+        res[k].append(variants[k].train_images_per_sec(steps))
     print(r, {k: round(v[-1], 1) for k, v in res.items()}, flush=True)
 out = {"case": "lrgan 32x32x3 T2 bf16 batch 64", "rounds": rounds, "steps": steps,
        "img_per_sec": res, "median": {k: float(np.median(v)) for k, v in res.items()},
