@@ -7,7 +7,10 @@ one run (absolute numbers drift on shared machines; compare ratios):
 * train images/s (full train step: every sub-network's update),
 * generate images/s (`model.generate` in a graph function),
 * GFLOP per train step (static count of the traced step: conv, matmul, ...)
-  and the achieved GFLOP/s next to this machine's fp32 matmul peak.
+  and the achieved GFLOP/s as a fraction of the matmul peak in the step's
+  product precision, the peak measured in every round beside the steps
+  (median over rounds of that round's fraction), after one untimed warm-up
+  round per variant.
 
 With --soak it instead trains each model for a fixed number of steps and
 watches the process: resident memory (VmRSS) and its peak (VmHWM) per chunk of
@@ -204,6 +207,31 @@ def median_ratio(numerators, denominators) -> float:
     return float(np.median([a / b for a, b in zip(numerators, denominators)]))
 
 
+def alternating_rounds(variants: dict, steps: int, rounds: int, warm_up_rounds: int = 2, log=None) -> dict:
+    """Train images/s of each variant, round by round: {name: [images/s per round]}.
+
+    An A/B on a shared machine: `warm_up_rounds` untimed rounds per variant
+    first (the first rounds after tracing run slow), then `rounds` rounds in
+    which the variants take turns, in reversed order every other round so
+    that neither always runs first. Compare with `median_ratio`.
+    """
+    for variant in variants.values():
+        for _ in range(warm_up_rounds):
+            variant.train_images_per_sec(steps)
+    out = {name: [] for name in variants}
+    for r in range(rounds):
+        for name in (list(variants) if r % 2 == 0 else list(variants)[::-1]):
+            out[name].append(variants[name].train_images_per_sec(steps))
+        if log is not None:
+            log(r, {name: round(v[-1], 1) for name, v in out.items()})
+    return out
+
+
+def round_fraction_of_peak(gflop: float, batch: int, images_per_sec_rounds, peak_rounds) -> float:
+    """Median over rounds of (GFLOP/s reached in the round) / (matmul peak measured in the same round)."""
+    return float(np.median([gflop * ips / batch / peak for ips, peak in zip(images_per_sec_rounds, peak_rounds)]))
+
+
 def variant_key(precision: str, xla: bool) -> str:
     """"graph" / "xla" for float32 (the report's original keys), else e.g. "mixed_bfloat16/graph"."""
     mode = "xla" if xla else "graph"
@@ -216,11 +244,17 @@ MIRRORED = "/mirrored"
 
 def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int,
                       precisions=("float32",), xla_modes=(False, True), reference=None,
-                      native_filter_gradient=False, mirrored=None) -> dict:
+                      native_filter_gradient=False, mirrored=None, warm_up_rounds: int = 1,
+                      peak=None) -> dict:
     """Graph mode vs XLA (and each precision), in alternating rounds so all see the same machine load.
 
+    Every variant first trains `warm_up_rounds` untimed rounds. With `peak`
+    (precision -> GFLOP/s function) each round also measures every
+    precision's matmul peak, so a round's speed can be set against the
+    machine's speed at that moment (`peaks_by_round`).
+
     Returns per variant (`variant_key`) the median (and range) of images/s
-    over the rounds, and medians of per-round ratios, which are what survive
+    over the rounds and the rounds' values, and medians of per-round ratios, which are what survive
     the load swings of a shared machine: XLA/graph in float32
     (`xla_speedup_train`, `xla_speedup_generate`, when both modes run) and,
     per other precision p, p/float32 in graph mode (`<p>_speedup_train`).
@@ -250,17 +284,23 @@ def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int,
     if reference is not None:  # the authors' code (tools/reference_lrgan.py), in the same rounds
         reference.warm_up()
         variants["reference"] = reference
+    for variant in variants.values():
+        for _ in range(warm_up_rounds):
+            variant.train_images_per_sec(steps)
     train = {k: [] for k in variants}
     gen = {k: [] for k in variants}
+    peaks = {p: [] for p in (precisions if peak is not None else ())}
     for _ in range(rounds):
+        for p in peaks:
+            peaks[p].append(peak(p))
         for key, variant in variants.items():
             train[key].append(variant.train_images_per_sec(steps))
             gen[key].append(variant.generate_images_per_sec(max(3, steps // 2)))
-    out = {}
+    out = {"peaks_by_round": peaks} if peaks else {}
     for key in variants:
         med = float(np.median(train[key]))
         out[key] = {"train_images_per_sec": med, "train_images_per_sec_range": [min(train[key]), max(train[key])],
-                    "train_ms_per_step": 1000 * batch / med,
+                    "train_images_per_sec_rounds": train[key], "train_ms_per_step": 1000 * batch / med,
                     "generate_images_per_sec": float(np.median(gen[key]))}
     if "xla" in train and "graph" in train:
         out["xla_speedup_train"] = median_ratio(train["xla"], train["graph"])
@@ -732,7 +772,13 @@ def main(argv=None) -> int:
                 row["reference_parameters"] = reference.parameter_count()
                 row["reference_settings"] = {**reference.settings, "torch": reference.torch.__version__}
             timing = time_side_by_side(config, shape, batch, steps, rounds, precisions, xla_modes, reference,
-                                       native_filter_gradient=args.native_filter_gradient, mirrored=mirrored)
+                                       native_filter_gradient=args.native_filter_gradient, mirrored=mirrored,
+                                       peak=lambda p: matmul_peak_gflops(dtype=PRODUCT_DTYPES[p]))
+            row["matmul_peaks_by_round"] = timing["peaks_by_round"]
+
+            def fraction(t, p):  # median over rounds of that round's GFLOP/s over that round's peak
+                return round_fraction_of_peak(gflop, batch, t["train_images_per_sec_rounds"],
+                                              timing["peaks_by_round"][p])
             if reference is not None:
                 row["reference"] = timing["reference"]
                 row["vs_reference_train"] = timing["vs_reference_train"]
@@ -744,16 +790,16 @@ def main(argv=None) -> int:
                     key = variant_key(p, xla)
                     t = timing[key]
                     achieved = gflop * t["train_images_per_sec"] / batch
-                    row[key] = {**t, "achieved_gflops": achieved, "fraction_of_matmul_peak": achieved / peaks[p]}
+                    row[key] = {**t, "achieved_gflops": achieved, "fraction_of_matmul_peak": fraction(t, p)}
                     print(f"{name:8s} {label:10s} {key:20s} train {t['train_images_per_sec']:7.1f} img/s "
                           f"(median of {rounds}, range {t['train_images_per_sec_range'][0]:.0f}-"
                           f"{t['train_images_per_sec_range'][1]:.0f}; {achieved:.1f} GFLOP/s = "
-                          f"{100 * achieved / peaks[p]:.0f}% of its peak)  "
+                          f"{100 * fraction(t, p):.0f}% of its peak)  "
                           f"generate {t['generate_images_per_sec']:8.1f} img/s", flush=True)
                 native = variant_key(p, False) + NATIVE_FILTER_GRADIENT
                 if native in timing:
                     t = timing[native]
-                    row[native] = {**t, "fraction_of_matmul_peak": gflop * t["train_images_per_sec"] / batch / peaks[p]}
+                    row[native] = {**t, "fraction_of_matmul_peak": fraction(t, p)}
                     row[f"{p}_matmul_filter_gradient_speedup_train"] = s = \
                         timing[f"{p}_matmul_filter_gradient_speedup_train"]
                     print(f"{name:8s} {label:10s} {native:20s} train {t['train_images_per_sec']:7.1f} img/s; "
@@ -761,8 +807,7 @@ def main(argv=None) -> int:
                 for xla in xla_modes if mirrored is not None else ():
                     key = variant_key(p, xla)
                     t, ratio = timing[key + MIRRORED], timing["mirrored_vs_default_train"][key]
-                    row[key + MIRRORED] = {**t, "fraction_of_matmul_peak":
-                                           gflop * t["train_images_per_sec"] / batch / peaks[p]}
+                    row[key + MIRRORED] = {**t, "fraction_of_matmul_peak": fraction(t, p)}
                     print(f"{name:8s} {label:10s} {key + MIRRORED:20s} train {t['train_images_per_sec']:7.1f} "
                           f"img/s; mirrored / plain x{ratio:.2f} ({timing['mirrored_replicas']} replica(s), "
                           f"median of per-round ratios)", flush=True)

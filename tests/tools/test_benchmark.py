@@ -244,7 +244,7 @@ def test_side_by_side_times_every_precision_and_the_reference_in_the_same_rounds
     out = bench.time_side_by_side(tiny_config(bench), (16, 16, 1), 16, steps=1, rounds=2,
                                   precisions=("float32", "mixed_bfloat16"), xla_modes=(False,), reference=reference)
     assert {"graph", "mixed_bfloat16/graph", "reference"} <= set(out) and "xla" not in out
-    assert reference.warmed and reference.calls == 2  # one timing per round, alternating with ours
+    assert reference.warmed and reference.calls == 3  # an untimed warm-up round, then one per round
     for key in ("graph", "mixed_bfloat16/graph"):
         assert out[key]["train_images_per_sec"] > 0
         # ours / theirs: the reference's fixed 10 img/s divides ours round by round.
@@ -313,6 +313,35 @@ def test_vs_reference_without_a_checkout_is_one_line_before_any_timing(bench, tm
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "--vs-reference" in err and "nowhere" in err
     assert not (tmp_path / "b.json").exists()
+
+
+def test_peaks_are_measured_every_round_and_fractions_are_per_round(bench):
+    reference = _FakeReference()
+    asked = []
+    out = bench.time_side_by_side(tiny_config(bench), (16, 16, 1), 16, steps=1, rounds=3,
+                                  precisions=("float32",), xla_modes=(False,), reference=reference,
+                                  warm_up_rounds=2, peak=lambda p: asked.append(p) or 100.0 * len(asked))
+    assert asked == ["float32"] * 3 and out["peaks_by_round"] == {"float32": [100.0, 200.0, 300.0]}
+    assert reference.calls == 2 + 3 and len(out["graph"]["train_images_per_sec_rounds"]) == 3
+    # 2 GFLOP per step of 4 images at 100, 50 and 60 img/s against peaks 100, 200, 300: 50%, 12.5%, 10%
+    assert bench.round_fraction_of_peak(2.0, 4, [100.0, 50.0, 60.0], [100.0, 200.0, 300.0]) == pytest.approx(0.125)
+
+
+class _Timed:
+    def __init__(self, name, calls, speed):
+        self.name, self.calls, self.speed = name, calls, speed
+
+    def train_images_per_sec(self, steps):
+        self.calls.append(self.name)
+        return self.speed
+
+
+def test_alternating_rounds_warm_up_then_take_turns_in_reversed_order_every_other_round(bench):
+    calls = []
+    variants = {"a": _Timed("a", calls, 10.0), "b": _Timed("b", calls, 30.0)}
+    out = bench.alternating_rounds(variants, steps=1, rounds=3, warm_up_rounds=2)
+    assert calls == ["a", "a", "b", "b", "a", "b", "b", "a", "a", "b"]
+    assert out == {"a": [10.0] * 3, "b": [30.0] * 3} and bench.median_ratio(out["b"], out["a"]) == 3.0
 
 
 def test_matmul_peak_is_measured_in_each_precision(bench):

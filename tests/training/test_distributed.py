@@ -110,9 +110,20 @@ def test_two_workers_train_identically_and_only_the_chief_writes(tmp_path):
     # Two workers train on exactly one process's batches (was: each shuffled its own shard, max diff 0.59).
     two, single = final_model_weights(chief), final_model_weights(tmp_path / "one")
     assert two.keys() == single.keys() and len(two) > 10
-    scale = max(float(np.abs(w).max()) for w in single.values())
-    diff = max(float(np.abs(two[k] - single[k]).max()) for k in two)
+    # The networks' weights and batch-norm statistics agree to float32 rounding. The optimizer's slots
+    # hold the last step's gradient, and this tiny DCGAN's is ill-conditioned: rounding-level differences
+    # (the all-reduce's summation order) moved D's first-layer momentum by up to 0.006 of 0.69 at step 6
+    # while every weight agreed to 8e-7 (steps 1-4: slots to 7e-7 too). Mixed-up batches moved weights by 0.59.
+    nets = [k for k in two if "optimizer" not in k]
+    scale = max(float(np.abs(single[k]).max()) for k in nets)
+    diff = max(float(np.abs(two[k] - single[k]).max()) for k in nets)
     assert diff < 1e-4 * max(1.0, scale), diff
+    slots = [k for k in two if "optimizer" in k]
+    steps = [k for k in slots if "_iterations" in k]
+    assert len(slots) > 10 and steps and all(two[k] == single[k] for k in steps)
+    assert {int(single[k]) for k in steps} >= {6}
+    slot_diff = max(float(np.abs(two[k] - single[k]).max()) / max(1.0, float(np.abs(single[k]).max())) for k in slots)
+    assert slot_diff < 2e-2, slot_diff
 
 
 def final_model_weights(workdir):

@@ -55,9 +55,10 @@ on machines without a GPU.
 from __future__ import annotations
 
 import contextlib
-import functools
 
 import tensorflow as tf
+
+from tfgen.ops.devices import has_gpu
 
 __all__ = ["FILTER_GRADIENTS", "SMALL_OUTPUT_CHANNELS", "SMALL_OUTPUT_POSITIONS", "auto_means", "check_filter_gradient",
            "conv2d_same", "conv2d_transpose_same", "conv2d_transpose_small", "overlap_add_conv2d_transpose",
@@ -93,11 +94,6 @@ def auto_means(mode: str):
         _AUTO.pop()
 
 
-@functools.lru_cache(maxsize=None)
-def _has_gpu() -> bool:
-    return bool(tf.config.list_physical_devices("GPU"))
-
-
 def _resolved(mode: str, what: str) -> str:
     """`mode` checked, with "auto" replaced by what `auto_means` set while tracing (itself by default)."""
     return _AUTO[-1] if check_filter_gradient(mode, what) == "auto" else mode
@@ -119,7 +115,7 @@ def use_patch_filter_gradient(mode: str, compute_dtype, small_positions: int) ->
     if mode != "auto":
         return mode == "matmul"
     return (tf.as_dtype(compute_dtype) in (tf.bfloat16, tf.float16) and small_positions <= SMALL_OUTPUT_POSITIONS
-            and not _has_gpu())
+            and not has_gpu())
 
 
 def use_overlap_add_forward(mode: str, channels: int) -> bool:
@@ -134,7 +130,7 @@ def use_overlap_add_forward(mode: str, channels: int) -> bool:
     mode = _resolved(mode, "forward")
     if mode != "auto":
         return mode == "matmul"
-    return channels <= SMALL_OUTPUT_CHANNELS and not _has_gpu()
+    return channels <= SMALL_OUTPUT_CHANNELS and not has_gpu()
 
 
 def overlap_add_conv2d_transpose(inputs: tf.Tensor, kernel: tf.Tensor, strides: int) -> tf.Tensor:
