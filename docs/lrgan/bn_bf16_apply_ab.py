@@ -4,7 +4,7 @@ bf16 LR-GAN 32x32x3 T=2 train step, batch 64. Usage: python docs/lrgan/bn_bf16_a
 import contextlib, json, sys
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2] / "tools"))
 import numpy as np, keras, tensorflow as tf
-from benchmark import _Variant, median_ratio
+from benchmark import _Variant, alternating_rounds, median_ratio
 from tfgen import config as config_lib
 
 
@@ -42,14 +42,7 @@ for name, patch in (("keras", contextlib.nullcontext), ("bf16_apply", bf16_appli
         variants[name] = _Variant(cfg, shape, batch, xla=False, precision="mixed_bfloat16")
     print(name, {m.name: float(m.result()) for m in variants[name].model.metrics}, flush=True)
 
-res = {k: [] for k in variants}
-for v in variants.values():  # warm-up rounds, not recorded
-    for _ in range(2):
-        v.train_images_per_sec(steps)
-for r in range(rounds):
-    for k in (list(variants) if r % 2 == 0 else list(variants)[::-1]):
-        res[k].append(variants[k].train_images_per_sec(steps))
-    print(r, {k: round(v[-1], 1) for k, v in res.items()}, flush=True)
+res = alternating_rounds(variants, steps, rounds, warm_up_rounds=2, log=lambda r, x: print(r, x, flush=True))
 out = {"case": "lrgan 32x32x3 T2 bf16 batch 64", "rounds": rounds, "steps": steps,
        "img_per_sec": res, "median": {k: float(np.median(v)) for k, v in res.items()},
        "bf16_apply_over_keras": median_ratio(res["bf16_apply"], res["keras"])}

@@ -200,7 +200,7 @@ class Trainable:
         """A fresh Adam with the config's `learning_rate`, `beta1`, `beta2`.
 
         Keras' Adam with each variable's update as TensorFlow's one fused
-        kernel (`FusedAdam`: same formula, variables and checkpoints; x1.04-1.05
+        kernel (`FusedAdam`: same formula, variables and checkpoints; x1.02-1.05
         in the bf16 LR-GAN step on a CPU, where Keras' ~15 ops per variable
         are mostly executor overhead).
         """

@@ -14,8 +14,9 @@ GAN's two networks that is a few thousand ops per step, each mostly
 overhead on a CPU. `ResourceApplyAdam` computes the same formula (same
 order of terms) in one op per variable. Measured on this project's 2-core
 AMD EPYC, in the bfloat16 LR-GAN 32x32x3 T = 2 train step (batch 64, graph
-mode, alternating rounds): x1.04 and x1.05 faster than Keras' Adam in two
-runs (`docs/lrgan/step_overheads_ab.json`). The variables, slots, config and
+mode, alternating rounds): x1.02-1.05 faster than Keras' Adam in five runs
+(`docs/lrgan/step_overheads_ab*.json` and three two-way runs), float32
+x1.00 (inside the rounds' spread). The variables, slots, config and
 checkpoints are Keras' Adam's; results agree to float32 rounding (tested
 against Keras' Adam and against the formula above).
 """

@@ -20,17 +20,20 @@ sampling is a scatter-add: every output pixel's upstream gradient, times
 its four bilinear weights, lands on four source pixels. TensorFlow's CPU
 kernel for it (`UnsortedSegmentSum`, what autodiff of the gathers gives)
 handles one short row at a time: on this project's 2-core AMD EPYC, 262,144
-rows of 4 channels into 65,536 segments took 8.0-10.6 ms, XLA's compiled
-scatter 0.9 ms. So on machines without a GPU (`gradient="auto"`) the
-sampler's vector-Jacobian product (image and grid gradients together) runs
-as one `jit_compile` function, the XLA-compiled autodiff of the same
-forward ops: the forward pass itself stays plain TensorFlow ops (what a
-SavedModel serves). Measured, batch 64, 32x32, 4 channels (LR-GAN's
-appearance and mask warped together), forward plus backward: 11.0 ms
-autodiff, 5.1 ms with the compiled gradient; in the bfloat16 LR-GAN
-32x32x3 T = 2 train step x1.08 (median of 10 alternating rounds;
-`docs/lrgan/step_overheads_ab.json`). The two gradients agree to float32
-rounding (tested, and against finite differences in float64).
+rows of 4 channels into 65,536 segments took 8.6 ms (`ScatterNd` 10.9),
+XLA's compiled scatter 0.5 ms. So on machines without a GPU
+(`gradient="auto"`) the sampler's vector-Jacobian product (image and grid
+gradients together) runs as one `jit_compile` function, the XLA-compiled
+autodiff of the same forward ops; the forward pass itself stays plain
+TensorFlow ops (what a SavedModel serves). Forward plus backward at
+LR-GAN's shape (batch 64, 32x32, appearance and mask: 4 channels): 10.0 ms
+with autodiff, 4.3 ms with the compiled gradient
+(`docs/lrgan/sampler_gradient_micro.json`); in the bfloat16 LR-GAN 32x32x3
+T = 2 train step x1.02-1.03 in two four-way runs
+(`docs/lrgan/step_overheads_ab*.json`; x1.04 and x1.08 in two earlier
+two-way runs), float32 x0.98 (inside the rounds' spread). The two
+gradients agree to float32 rounding (tested, and against finite
+differences in float64).
 """
 
 from __future__ import annotations
