@@ -105,3 +105,25 @@ def test_config_round_trips_and_keras_checkpoints_restore(tmp_path):
     assert int(fused.iterations.numpy()) == 3
     for a, b in zip(fused.variables, keras_adam.variables):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_sparse_gradients_take_keras_update():
+    """An embedding-style gradient (tf.IndexedSlices) gives Keras' Adam's result."""
+    def train(optimizer):
+        table = keras.Variable(np.arange(12, dtype=np.float32).reshape(6, 2) / 10)
+
+        @tf.function
+        def step():
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(tf.square(tf.gather(table, [0, 3, 3])))
+            grad = tape.gradient(loss, table)
+            assert isinstance(grad, tf.IndexedSlices)
+            optimizer.apply([grad], [table])
+
+        for _ in range(3):
+            step()
+        return table.numpy()
+
+    fused, ref = train(FusedAdam(1e-2)), train(keras.optimizers.Adam(1e-2))
+    assert np.abs(fused - np.arange(12).reshape(6, 2) / 10).max() > 1e-3
+    np.testing.assert_allclose(fused, ref, rtol=1e-6, atol=1e-7)
