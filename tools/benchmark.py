@@ -207,6 +207,13 @@ def median_ratio(numerators, denominators) -> float:
     return float(np.median([a / b for a, b in zip(numerators, denominators)]))
 
 
+def warm_up(variants: dict, steps: int, rounds: int) -> None:
+    """`rounds` untimed training rounds of each variant (the first rounds after tracing run slow)."""
+    for variant in variants.values():
+        for _ in range(rounds):
+            variant.train_images_per_sec(steps)
+
+
 def alternating_rounds(variants: dict, steps: int, rounds: int, warm_up_rounds: int = 2, log=None) -> dict:
     """Train images/s of each variant, round by round: {name: [images/s per round]}.
 
@@ -215,9 +222,7 @@ def alternating_rounds(variants: dict, steps: int, rounds: int, warm_up_rounds: 
     which the variants take turns, in reversed order every other round so
     that neither always runs first. Compare with `median_ratio`.
     """
-    for variant in variants.values():
-        for _ in range(warm_up_rounds):
-            variant.train_images_per_sec(steps)
+    warm_up(variants, steps, warm_up_rounds)
     out = {name: [] for name in variants}
     for r in range(rounds):
         for name in (list(variants) if r % 2 == 0 else list(variants)[::-1]):
@@ -284,9 +289,7 @@ def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int,
     if reference is not None:  # the authors' code (tools/reference_lrgan.py), in the same rounds
         reference.warm_up()
         variants["reference"] = reference
-    for variant in variants.values():
-        for _ in range(warm_up_rounds):
-            variant.train_images_per_sec(steps)
+    warm_up(variants, steps, warm_up_rounds)
     train = {k: [] for k in variants}
     gen = {k: [] for k in variants}
     peaks = {p: [] for p in (precisions if peak is not None else ())}

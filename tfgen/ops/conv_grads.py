@@ -54,11 +54,10 @@ on machines without a GPU.
 
 from __future__ import annotations
 
-import contextlib
 
 import tensorflow as tf
 
-from tfgen.ops.devices import has_gpu
+from tfgen.ops.devices import AutoChoice, has_gpu
 
 __all__ = ["FILTER_GRADIENTS", "SMALL_OUTPUT_CHANNELS", "SMALL_OUTPUT_POSITIONS", "auto_means", "check_filter_gradient",
            "conv2d_same", "conv2d_transpose_same", "conv2d_transpose_small", "overlap_add_conv2d_transpose",
@@ -73,30 +72,18 @@ SMALL_OUTPUT_POSITIONS = 64
 SMALL_OUTPUT_CHANNELS = 4
 
 
+_CHOICE = AutoChoice(FILTER_GRADIENTS)
+
+
 def check_filter_gradient(mode: str, what: str = "filter_gradient") -> str:
     """`mode` if it is one of FILTER_GRADIENTS, else a one-line ValueError naming `what`."""
-    if mode not in FILTER_GRADIENTS:
-        raise ValueError(f"{what} must be one of {FILTER_GRADIENTS}, got {mode!r}")
-    return mode
+    return _CHOICE.check(mode, what)
 
 
-_AUTO = ["auto"]  # what "auto" means while tracing: itself, or a mode `auto_means` set
-
-
-@contextlib.contextmanager
 def auto_means(mode: str):
     """Layers traced inside treat "auto" (their filter_gradient, the heads' forward) as `mode`
-    (benchmarks time both side by side)."""
-    _AUTO.append(check_filter_gradient(mode))
-    try:
-        yield
-    finally:
-        _AUTO.pop()
-
-
-def _resolved(mode: str, what: str) -> str:
-    """`mode` checked, with "auto" replaced by what `auto_means` set while tracing (itself by default)."""
-    return _AUTO[-1] if check_filter_gradient(mode, what) == "auto" else mode
+    (benchmarks time both side by side). A context manager."""
+    return _CHOICE.means(mode, "filter_gradient")
 
 
 def use_patch_filter_gradient(mode: str, compute_dtype, small_positions: int) -> bool:
@@ -111,7 +98,7 @@ def use_patch_filter_gradient(mode: str, compute_dtype, small_positions: int) ->
       small_positions: height x width of the smaller map (a strided
         convolution's output, a transposed convolution's input).
     """
-    mode = _resolved(mode, "filter_gradient")
+    mode = _CHOICE.resolve(mode, "filter_gradient")
     if mode != "auto":
         return mode == "matmul"
     return (tf.as_dtype(compute_dtype) in (tf.bfloat16, tf.float16) and small_positions <= SMALL_OUTPUT_POSITIONS
@@ -127,7 +114,7 @@ def use_overlap_add_forward(mode: str, channels: int) -> bool:
         no GPU).
       channels: the transposed convolution's output channels.
     """
-    mode = _resolved(mode, "forward")
+    mode = _CHOICE.resolve(mode, "forward")
     if mode != "auto":
         return mode == "matmul"
     return channels <= SMALL_OUTPUT_CHANNELS and not has_gpu()

@@ -38,34 +38,23 @@ differences in float64).
 
 from __future__ import annotations
 
-import contextlib
 from typing import Optional, Sequence
 
 import tensorflow as tf
 
-from tfgen.ops.devices import has_gpu
+from tfgen.ops.devices import AutoChoice, has_gpu
 
 # How the sampler's gradient is computed: "xla" (one XLA-compiled function), "autodiff"
 # (TensorFlow's gradients of the forward ops) or "auto" ("xla" on machines without a GPU, where it
 # was measured faster; "autodiff" with one).
 SAMPLER_GRADIENTS = ("auto", "xla", "autodiff")
-_AUTO = ["auto"]  # what "auto" means while tracing: itself, or a mode `auto_gradient_means` set
+_CHOICE = AutoChoice(SAMPLER_GRADIENTS)
 
 
-@contextlib.contextmanager
 def auto_gradient_means(mode: str):
-    """Samplers traced inside treat `gradient="auto"` as `mode` (benchmarks time both side by side)."""
-    _AUTO.append(_checked(mode))
-    try:
-        yield
-    finally:
-        _AUTO.pop()
-
-
-def _checked(mode: str) -> str:
-    if mode not in SAMPLER_GRADIENTS:
-        raise ValueError(f"gradient must be one of {SAMPLER_GRADIENTS}, got {mode!r}")
-    return mode
+    """Samplers traced inside treat `gradient="auto"` as `mode` (benchmarks time both side by side).
+    A context manager."""
+    return _CHOICE.means(mode, "gradient")
 
 
 def _as_matrix(theta: tf.Tensor) -> tf.Tensor:
@@ -118,8 +107,7 @@ def bilinear_sample(images: tf.Tensor, grid: tf.Tensor, gradient: str = "auto") 
       bilinear sampler it is discontinuous where a coordinate crosses a
       pixel centre).
     """
-    if _checked(gradient) == "auto":
-        gradient = _AUTO[-1]
+    gradient = _CHOICE.resolve(gradient, "gradient")
     images = tf.convert_to_tensor(images)
     grid = tf.cast(grid, images.dtype)
     if gradient == "xla" or (gradient == "auto" and not has_gpu()):
