@@ -77,6 +77,14 @@ CASES = {
         ("aaae", "32x32x3-table3", {}, (32, 32, 3), 100),
         ("aaae", "32x32x1-half", {"base_filters": 32, "max_filters": 512}, (32, 32, 1), 64),
     ],
+    # configs/hali/cifar10.yaml's networks (the paper's CIFAR-10 setting, §4: full width, batch 100)
+    # and ALI, its one-level case (configs/hali/ali_cifar10.yaml).
+    "hali": [
+        ("hali", "32x32x3-cifar10", {"levels": 2, "latent_dim": 256, "z1_channels": 64, "z1_stride": 2,
+                                     "filters": 64, "d_filters": 64}, (32, 32, 3), 100),
+        ("hali", "32x32x3-ali", {"levels": 1, "latent_dim": 256, "z1_stride": 2, "filters": 64,
+                                 "d_filters": 64}, (32, 32, 3), 100),
+    ],
     # configs/wframe/multidigit.yaml's shape: N = M = 9, L = 50 Langevin steps per
     # iteration, the learned bank's layout (random values: timing only).
     "wframe": [
@@ -133,10 +141,13 @@ def static_gflops(config, image_shape, traced) -> float:
 
 
 def train_step_gflops(config, image_shape, batch: int) -> float:
-    """Static FLOP count of one train step, every Langevin step counted (`static_gflops`)."""
-    spec = {"image": tf.TensorSpec([batch, *image_shape], tf.float32),
-            "label": tf.TensorSpec([batch], tf.int32), "index": tf.TensorSpec([batch], tf.int64)}
-    return static_gflops(config, image_shape, lambda model: (model.train_step, [spec]))
+    """Static FLOP count of one train step, every Langevin step counted (`static_gflops`); the step
+    reads `batch` (train.batch_size) times the model's `batches_per_step()` images, as in training."""
+    def spec(n):
+        return {"image": tf.TensorSpec([n, *image_shape], tf.float32),
+                "label": tf.TensorSpec([n], tf.int32), "index": tf.TensorSpec([n], tf.int64)}
+    return static_gflops(config, image_shape,
+                         lambda model: (model.train_step, [spec(batch * model.batches_per_step())]))
 
 
 def langevin_loop_gflops(config, image_shape, batch: int) -> float:
@@ -169,7 +180,10 @@ class _Variant:
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             self.model = build_model(config, image_shape, num_classes=10, xla=xla, precision=precision)
             self.model.compile()
-        self.ds = batches(image_shape, batch)
+        # The images one step reads, as `tfgen train` feeds them: train.batch_size times the model's
+        # batches_per_step() (AAAE with fresh approximator codes reads 1 + k batches per step).
+        self.images_per_step = batch * self.model.batches_per_step()
+        self.ds = batches(image_shape, self.images_per_step)
         self.batch = batch
         with conv_grads.auto_means(filter_gradient):  # the layers choose while the step is traced
             self.model.fit(self.ds, steps_per_epoch=3, epochs=1, verbose=0)  # trace and compile
@@ -178,8 +192,8 @@ class _Variant:
         self.gen(self.z).numpy()
 
     def train_images_per_sec(self, steps: int) -> float:
-        """Images/s from `fit`'s start to the end of its last step (Keras reads every step's logs, so the
-        step has finished then).
+        """Images read per second (`images_per_step` a step) from `fit`'s start to the end of its last
+        step (Keras reads every step's logs, so the step has finished then).
 
         Not to `fit`'s return: under a MirroredStrategy TensorFlow's
         MultiDeviceIterator builds per-device prefetch pipelines with default
@@ -193,7 +207,7 @@ class _Variant:
             on_train_batch_end=lambda batch, logs: end.append(time.perf_counter()) if batch == steps - 1 else None)
         t = time.perf_counter()
         self.model.fit(self.ds, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[last])
-        return steps * self.batch / (end[-1] - t)
+        return steps * self.images_per_step / (end[-1] - t)
 
     def generate_images_per_sec(self, reps: int) -> float:
         t = time.perf_counter()
@@ -300,10 +314,12 @@ def time_side_by_side(config, image_shape, batch: int, steps: int, rounds: int,
             train[key].append(variant.train_images_per_sec(steps))
             gen[key].append(variant.generate_images_per_sec(max(3, steps // 2)))
     out = {"peaks_by_round": peaks} if peaks else {}
+    out["images_per_step"] = variants[variant_key(precisions[0], xla_modes[0])].images_per_step
     for key in variants:
         med = float(np.median(train[key]))
+        per_step = getattr(variants[key], "images_per_step", batch)
         out[key] = {"train_images_per_sec": med, "train_images_per_sec_range": [min(train[key]), max(train[key])],
-                    "train_images_per_sec_rounds": train[key], "train_ms_per_step": 1000 * batch / med,
+                    "train_images_per_sec_rounds": train[key], "train_ms_per_step": 1000 * per_step / med,
                     "generate_images_per_sec": float(np.median(gen[key]))}
     if "xla" in train and "graph" in train:
         out["xla_speedup_train"] = median_ratio(train["xla"], train["graph"])
@@ -602,7 +618,7 @@ def soak_case(config, image_shape, batch: int, xla: bool = False, soak_steps: in
     warmup_chunks = warmup_steps // chunk
     monitor = SoakMonitor(chunk, warmup_chunks, traces, leak_kib_per_step)
     chunks = warmup_chunks + soak_steps // chunk
-    history = model.fit(batches(image_shape, batch), epochs=chunks, steps_per_epoch=chunk, callbacks=[monitor],
+    history = model.fit(batches(image_shape, batch * model.batches_per_step()), epochs=chunks, steps_per_epoch=chunk, callbacks=[monitor],
                         verbose=0, shuffle=False)
 
     series = monitor.series
@@ -778,9 +794,10 @@ def main(argv=None) -> int:
                                        native_filter_gradient=args.native_filter_gradient, mirrored=mirrored,
                                        peak=lambda p: matmul_peak_gflops(dtype=PRODUCT_DTYPES[p]))
             row["matmul_peaks_by_round"] = timing["peaks_by_round"]
+            row["images_per_step"] = fed = timing["images_per_step"]
 
             def fraction(t, p):  # median over rounds of that round's GFLOP/s over that round's peak
-                return round_fraction_of_peak(gflop, batch, t["train_images_per_sec_rounds"],
+                return round_fraction_of_peak(gflop, fed, t["train_images_per_sec_rounds"],
                                               timing["peaks_by_round"][p])
             if reference is not None:
                 row["reference"] = timing["reference"]
@@ -792,7 +809,7 @@ def main(argv=None) -> int:
                 for xla in xla_modes:
                     key = variant_key(p, xla)
                     t = timing[key]
-                    achieved = gflop * t["train_images_per_sec"] / batch
+                    achieved = gflop * t["train_images_per_sec"] / fed
                     row[key] = {**t, "achieved_gflops": achieved, "fraction_of_matmul_peak": fraction(t, p)}
                     print(f"{name:8s} {label:10s} {key:20s} train {t['train_images_per_sec']:7.1f} img/s "
                           f"(median of {rounds}, range {t['train_images_per_sec_range'][0]:.0f}-"

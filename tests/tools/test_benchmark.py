@@ -361,3 +361,20 @@ def test_train_step_flops_count_every_langevin_step(bench):
     per_step = (counts[1] - counts[0]) / 2
     assert per_step > 0
     assert counts[2] - counts[1] == pytest.approx(4 * per_step, rel=0.02)
+
+
+def test_a_step_that_reads_several_batches_is_fed_and_counted_as_training_feeds_it(bench):
+    """AAAE with fresh approximator codes reads 1 + k batches per step (`batches_per_step`): the benchmark
+    feeds that many images, counts the step's FLOPs on them and divides by them, as `tfgen train` does."""
+    from model_testing import make_config
+    from tfgen import config as config_lib
+
+    def config(codes):
+        return make_config("aaae", {**config_lib.tiny_overrides("aaae"), "approximator_codes": codes,
+                                    "approximator_steps": 2}, 4)
+    fresh, reuse = (bench.train_step_gflops(config(c), (16, 16, 1), 4) for c in ("fresh", "reuse"))
+    assert fresh > reuse > 0  # the two approximator steps read their own batches' codes
+    out = bench.time_side_by_side(config("fresh"), (16, 16, 1), 4, steps=1, rounds=1, xla_modes=(False,))
+    assert out["images_per_step"] == 12
+    assert out["graph"]["train_images_per_sec"] > 0
+    assert out["graph"]["train_ms_per_step"] == pytest.approx(1000 * 12 / out["graph"]["train_images_per_sec"])
