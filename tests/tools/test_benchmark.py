@@ -378,3 +378,42 @@ def test_a_step_that_reads_several_batches_is_fed_and_counted_as_training_feeds_
     assert out["images_per_step"] == 12
     assert out["graph"]["train_images_per_sec"] > 0
     assert out["graph"]["train_ms_per_step"] == pytest.approx(1000 * 12 / out["graph"]["train_images_per_sec"])
+
+
+def _profiler_float_ops(graph, tf):
+    opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    opts["output"] = "none"
+    return tf.compat.v1.profiler.profile(graph=graph, options=opts).total_float_ops
+
+
+def test_flop_count_is_of_the_ops_that_run(bench):
+    """Only ops the results or the variable updates need are counted: a pruned product is not, nor the
+    filter gradient that Conv2D's gradient emits when only the input's is taken (TensorFlow's profiler
+    counts both)."""
+    tf = bench.tf
+    a, b = tf.TensorSpec([8, 16]), tf.TensorSpec([16, 4])
+    v = tf.Variable(tf.zeros([8, 4]))
+
+    def products(x, y):
+        tf.matmul(tf.transpose(y), tf.transpose(x))  # dead: nothing uses it
+        v.assign(tf.matmul(x, y))  # needed by the variable update only
+        return tf.reduce_sum(tf.matmul(x, y))
+
+    graph = tf.function(products).get_concrete_function(a, b).graph
+    one = 2 * 8 * 16 * 4
+    assert bench.live_float_ops(graph) == pytest.approx(2 * one, abs=8 * 4 + 8 * 4)  # + the reduction
+    assert _profiler_float_ops(graph, tf) >= 3 * one
+
+    kernel = tf.random.normal([3, 3, 5, 7])
+
+    def input_gradient(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.nn.conv2d(x, kernel, 1, "SAME")
+        return tape.gradient(y, x, output_gradients=tf.ones_like(y)), tf.reduce_max(y)
+
+    graph = tf.function(input_gradient).get_concrete_function(tf.TensorSpec([2, 6, 6, 5])).graph
+    conv = 2 * 2 * 6 * 6 * 3 * 3 * 5 * 7
+    reduction = 2 * 6 * 6 * 7
+    assert bench.live_float_ops(graph) in (2 * conv, 2 * conv + reduction)  # forward, input gradient; no filter's
+    assert _profiler_float_ops(graph, tf) >= 3 * conv
