@@ -187,3 +187,72 @@ def test_image_heads_take_the_overlap_add_and_match_keras():
     assert StridedConv2DTranspose.from_config(head.get_config()).forward == "auto"
     with pytest.raises(ValueError, match="forward must be one of"):
         StridedConv2DTranspose(3, 4, strides=2, padding="same", forward="fast")
+
+
+@pytest.mark.parametrize("x_shape,k_shape,stride", [((3, 4, 4, 5), (4, 4, 5, 7), 2), ((2, 5, 3, 4), (3, 3, 4, 2), 2),
+                                                    ((2, 4, 4, 3), (4, 4, 3, 2), 1), ((2, 3, 3, 2), (2, 3, 2, 3), 3),
+                                                    ((2, 2, 2, 4), (4, 4, 4, 5), 2)])
+def test_patch_conv2d_and_its_gradients_equal_tensorflows(x_shape, k_shape, stride):
+    """The convolution as one product on gathered patches: outputs and both gradients (autodiff) equal
+    TensorFlow's 'SAME' convolution's, odd sides, stride 1 and 3, a kernel wider than the input."""
+    x, k = _random(x_shape, 1), _random(k_shape, 2)
+    g = _random(tf.nn.conv2d(x, k, stride, "SAME").shape, 3)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, k])
+        ours = conv_grads.patch_conv2d(x, k, stride)
+        theirs = tf.nn.conv2d(x, k, stride, "SAME")
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+    for a, b in zip(tape.gradient(ours, [x, k], output_gradients=g), tape.gradient(theirs, [x, k], output_gradients=g)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_patch_conv2d_in_closed_form():
+    """2x2 input, 2x2 kernel, stride 2: one output, the sum of the elementwise product (no padding)."""
+    x = np.array([1.0, 2.0, 3.0, 4.0]).reshape(1, 2, 2, 1)
+    k = np.array([0.5, -1.0, 2.0, 0.25]).reshape(2, 2, 1, 1)
+    got = conv_grads.patch_conv2d(tf.constant(x), tf.constant(k), 2).numpy()
+    assert got.shape == (1, 1, 1, 1) and got[0, 0, 0, 0] == pytest.approx(0.5 - 2.0 + 6.0 + 1.0)
+
+
+def test_auto_takes_the_patch_forward_only_for_wide_float32_outputs_of_at_most_2x2():
+    use = conv_grads.use_patch_forward
+    cpu = not tf.config.list_physical_devices("GPU")
+    wide, narrow = 512 * 1024, 256 * 512
+    assert use("auto", "float32", 4, wide) is cpu and use("auto", "float32", 1, 512 * 512) is cpu
+    assert not use("auto", "float32", 16, wide) and not use("auto", "bfloat16", 4, wide)
+    assert not use("auto", "float32", 4, narrow)
+    assert use("matmul", "bfloat16", 64, 1) and not use("native", "float32", 1, wide)
+    with conv_grads.auto_means("native"):
+        assert not use("auto", "float32", 4, wide)
+
+
+def test_strided_conv_to_2x2_takes_the_patch_product_and_matches_keras():
+    """StridedConv2D (float32, 4x4 -> 2x2, 512 -> 512 channels): same outputs and gradients as Keras' Conv2D
+    with the same weights, traced through patch_conv2d on a CPU (not at 8x8 -> 4x4, nor with fewer
+    channels), and `forward` round-trips."""
+    keras.utils.set_random_seed(0)
+    calls = []
+    real = conv_grads.patch_conv2d
+    conv_grads.patch_conv2d = lambda *a: calls.append(1) or real(*a)
+    try:
+        for side, c_in, c_out, expected in ((4, 512, 512, 1), (8, 512, 512, 0), (4, 64, 512, 0)):
+            layer = StridedConv2D(c_out, 4, strides=2, padding="same")
+            plain = keras.layers.Conv2D(c_out, 4, strides=2, padding="same")
+            x = tf.random.stateless_normal([2, side, side, c_in], seed=[side, 1])
+            layer.build(x.shape)
+            plain.build(x.shape)
+            plain.set_weights(layer.get_weights())
+            calls.clear()
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch(x)
+                ours, theirs = layer(x), plain(x)
+            assert len(calls) == (0 if tf.config.list_physical_devices("GPU") else expected)
+            np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+            for a, b in zip(tape.gradient(ours, [x, *layer.trainable_variables]),
+                            tape.gradient(theirs, [x, *plain.trainable_variables])):
+                np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-4)
+    finally:
+        conv_grads.patch_conv2d = real
+    assert StridedConv2D.from_config(layer.get_config()).forward == "auto"
+    with pytest.raises(ValueError, match="forward must be one of"):
+        StridedConv2D(3, 4, strides=2, padding="same", forward="fast")

@@ -47,27 +47,37 @@ def _matmul_filter_gradient(layer, small_map_shape) -> bool:
 
 @keras.saving.register_keras_serializable(package="tfgen")
 class StridedConv2D(layers.Conv2D):
-    """Keras' Conv2D (stride s, 'same') whose filter gradient may be one matrix product.
+    """Keras' Conv2D (stride s, 'same') whose filter gradient, or whole forward pass, may be matrix products.
 
     `filter_gradient` (tfgen.ops.conv_grads.FILTER_GRADIENTS): "auto" uses
     the product where it was measured faster (bfloat16 on a CPU, outputs of
     at most 8x8), "native" TensorFlow's kernel, "matmul" always the product.
-    Forward pass and weights are Keras' Conv2D's.
+    `forward` (the same three settings): "auto" computes the convolution as
+    one product on gathered patches (`tfgen.ops.conv_grads.patch_conv2d`,
+    gradients by autodiff) where that was measured faster, float32 outputs
+    of at most 2x2 with C_in x C_out >= 512 x 512 on a CPU (AAAE's last
+    encoder stage at Table III's widths); "native" Keras' op; "matmul"
+    always (slow at large maps). Weights are Keras' Conv2D's.
     """
 
-    def __init__(self, *args, filter_gradient: str = "auto", **kwargs):
+    def __init__(self, *args, filter_gradient: str = "auto", forward: str = "auto", **kwargs):
         super().__init__(*args, **kwargs)
         self.filter_gradient = conv_grads.check_filter_gradient(filter_gradient)
+        self.forward = conv_grads.check_filter_gradient(forward, "forward")
 
     def convolution_op(self, inputs, kernel):
         s = self.strides[0]
         out = [None if n is None else -(-n // s) for n in inputs.shape[1:3]]  # 'same': ceil(side / stride)
+        if (_plain(self) and None not in out
+                and conv_grads.use_patch_forward(self.forward, self.compute_dtype, out[0] * out[1],
+                                                 inputs.shape[-1] * self.filters)):
+            return conv_grads.patch_conv2d(inputs, kernel, s)
         if _matmul_filter_gradient(self, out):
             return conv_grads.conv2d_same(inputs, kernel, self.strides[0])
         return super().convolution_op(inputs, kernel)
 
     def get_config(self):
-        return {**super().get_config(), "filter_gradient": self.filter_gradient}
+        return {**super().get_config(), "filter_gradient": self.filter_gradient, "forward": self.forward}
 
 
 @keras.saving.register_keras_serializable(package="tfgen")

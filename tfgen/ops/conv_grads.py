@@ -1,9 +1,10 @@
 """Strided 'same' convolutions as matrix products where TensorFlow's CPU kernels are slow.
 
-Two cases: the filter gradients of the DCGAN trunks' layers in bfloat16
-(`patch_filter_gradient`, below), and the forward pass of transposed
+Three cases: the filter gradients of the DCGAN trunks' layers in bfloat16
+(`patch_filter_gradient`, below), the forward pass of transposed
 convolutions with very few output channels, the image, appearance and mask
-heads (`overlap_add_conv2d_transpose`, after it).
+heads (`overlap_add_conv2d_transpose`, after it), and convolutions to maps
+of at most 2x2 (`patch_conv2d`, last).
 
 **Filter gradients.**
 
@@ -50,6 +51,23 @@ project's CPU, other jobs paused); from eight channels on the kernel wins
 overlap-add's reshapes and pads by autodiff they ran 2-4x slower). So `auto`
 takes the matrix product for at most `SMALL_OUTPUT_CHANNELS` output channels
 on machines without a GPU.
+
+**Wide convolutions to 2x2 maps.** oneDNN's float32 kernels for a 4x4
+stride-2 convolution whose output is 2x2 slow down as the channels grow: at
+4x4x512 -> 2x2x1024 (AAAE's last encoder stage at Table III's widths) they
+ran at 71-75 GFLOP/s forward and 73-83 for forward and both gradients
+together (batch 100-300), where the same convolution as one matrix product
+on the gathered patches, [batch * 4, 16 C_in] x [16 C_in, C_out], gradients
+by autodiff, ran at 188-199 and 188-224; 1024 -> 512 channels: 67 vs 166;
+384 -> 768: 124 vs 196; 256 -> 1024: 142 vs 192; 512 -> 512: 156 vs 161.
+With fewer channels the native kernels are as fast or faster (256 -> 512:
+171-207 vs 161-175; 128 -> 256 and 512 -> 256 too), and at 4x4 outputs and
+larger they mostly win (8x8x256 -> 4x4x512: 247 vs 171). So `auto` takes
+the product for float32 outputs of at most `TINY_OUTPUT_POSITIONS` (4)
+positions with C_in x C_out of at least `WIDE_CHANNEL_PRODUCT` (512 x 512)
+on machines without a GPU (docs/aaae/small_conv_forms.txt; measured in
+float32 only, and the bf16 models have no such layer). AAAE's Table III
+train step: x1.24 (docs/aaae/small_conv_ab.json).
 """
 
 from __future__ import annotations
@@ -59,9 +77,10 @@ import tensorflow as tf
 
 from tfgen.ops.devices import AutoChoice, has_gpu
 
-__all__ = ["FILTER_GRADIENTS", "SMALL_OUTPUT_CHANNELS", "SMALL_OUTPUT_POSITIONS", "auto_means", "check_filter_gradient",
-           "conv2d_same", "conv2d_transpose_same", "conv2d_transpose_small", "overlap_add_conv2d_transpose",
-           "patch_filter_gradient", "use_overlap_add_forward", "use_patch_filter_gradient"]
+__all__ = ["FILTER_GRADIENTS", "SMALL_OUTPUT_CHANNELS", "SMALL_OUTPUT_POSITIONS", "TINY_OUTPUT_POSITIONS", "WIDE_CHANNEL_PRODUCT", "auto_means",
+           "check_filter_gradient", "conv2d_same", "conv2d_transpose_same", "conv2d_transpose_small",
+           "overlap_add_conv2d_transpose", "patch_conv2d", "patch_filter_gradient", "use_overlap_add_forward",
+           "use_patch_forward", "use_patch_filter_gradient"]
 
 FILTER_GRADIENTS = ("auto", "native", "matmul")
 # The largest map (height x width of the smaller side of the convolution) whose
@@ -70,6 +89,10 @@ SMALL_OUTPUT_POSITIONS = 64
 # The most output channels for which `auto` computes a transposed convolution's forward pass as a
 # matrix product and an overlap-add: 1 and 3 measured faster, 8 not.
 SMALL_OUTPUT_CHANNELS = 4
+# The largest output map (height x width) of a strided convolution that `auto` computes forward as one
+# product on gathered patches (`patch_conv2d`), and the least C_in x C_out: see "Wide convolutions" above.
+TINY_OUTPUT_POSITIONS = 4
+WIDE_CHANNEL_PRODUCT = 512 * 512
 
 
 _CHOICE = AutoChoice(FILTER_GRADIENTS)
@@ -118,6 +141,56 @@ def use_overlap_add_forward(mode: str, channels: int) -> bool:
     if mode != "auto":
         return mode == "matmul"
     return channels <= SMALL_OUTPUT_CHANNELS and not has_gpu()
+
+
+def use_patch_forward(mode: str, compute_dtype, output_positions: int, channel_product: int) -> bool:
+    """Whether a strided 'same' convolution runs forward as `patch_conv2d`.
+
+    Args:
+      mode: one of FILTER_GRADIENTS (the same three settings): "native",
+        "matmul" (always), or "auto" (float32 compute, at most
+        TINY_OUTPUT_POSITIONS output positions, C_in x C_out at least
+        WIDE_CHANNEL_PRODUCT, no GPU).
+      compute_dtype: the layer's compute dtype (name or tf.DType).
+      output_positions: height x width of the convolution's output.
+      channel_product: C_in x C_out.
+    """
+    mode = _CHOICE.resolve(mode, "forward")
+    if mode != "auto":
+        return mode == "matmul"
+    return (tf.as_dtype(compute_dtype) == tf.float32 and output_positions <= TINY_OUTPUT_POSITIONS
+            and channel_product >= WIDE_CHANNEL_PRODUCT and not has_gpu())
+
+
+def patch_conv2d(inputs: tf.Tensor, kernel: tf.Tensor, strides: int) -> tf.Tensor:
+    """tf.nn.conv2d(inputs, kernel, strides, 'SAME') as one matrix product on explicitly gathered patches.
+
+    For small output maps only (the "matmul" setting at large maps is slow):
+    the patches are sliced one output position
+    at a time (kh x kw x C_in values each, zero padding as TensorFlow's
+    'SAME': the extra row/column at the bottom/right), stacked to
+    [batch * H_out * W_out, kh * kw * C_in] in the kernel's HWIO order and
+    multiplied by the kernel reshaped to [kh * kw * C_in, C_out]. Gradients
+    by autodiff (a product each, and the slices' pads).
+
+    Args:
+      inputs: [batch, H, W, C_in] with static H, W; kernel: [kh, kw, C_in, C_out].
+
+    Returns:
+      [batch, ceil(H / strides), ceil(W / strides), C_out], inputs' dtype.
+    """
+    kernel = _as_tensor(kernel, inputs.dtype)
+    kh, kw, c_in, c_out = kernel.shape
+    (h, w), s = inputs.shape[1:3], strides
+    out_h, out_w = -(-h // s), -(-w // s)
+    pad_h, pad_w = max((out_h - 1) * s + kh - h, 0), max((out_w - 1) * s + kw - w, 0)
+    x = tf.pad(inputs, [[0, 0], [pad_h // 2, pad_h - pad_h // 2], [pad_w // 2, pad_w - pad_w // 2], [0, 0]])
+    n = tf.shape(inputs)[0]
+    cols = [tf.reshape(x[:, i * s:i * s + kh, j * s:j * s + kw, :], [n, kh * kw * c_in])
+            for i in range(out_h) for j in range(out_w)]
+    patches = tf.reshape(tf.stack(cols, axis=1), [n * out_h * out_w, kh * kw * c_in])
+    y = tf.matmul(patches, tf.reshape(kernel, [kh * kw * c_in, c_out]))
+    return tf.reshape(y, [n, out_h, out_w, c_out])
 
 
 def overlap_add_conv2d_transpose(inputs: tf.Tensor, kernel: tf.Tensor, strides: int) -> tf.Tensor:
