@@ -23,12 +23,16 @@ def _random(shape, seed):
 
 @pytest.mark.parametrize("x_shape,k_shape,stride", CASES)
 def test_conv_gradients_equal_tensorflows(x_shape, k_shape, stride):
+    _assert_conv_and_gradients_equal_tensorflows(conv_grads.conv2d_same, x_shape, k_shape, stride)
+
+
+def _assert_conv_and_gradients_equal_tensorflows(conv, x_shape, k_shape, stride):
+    """conv(x, k, stride) against tf.nn.conv2d(..., 'SAME') in float64: outputs and both gradients."""
     x, k = _random(x_shape, 1), _random(k_shape, 2)
-    y_shape = tf.nn.conv2d(x, k, stride, "SAME").shape
-    g = _random(y_shape, 3)
+    g = _random(tf.nn.conv2d(x, k, stride, "SAME").shape, 3)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch([x, k])
-        ours = conv_grads.conv2d_same(x, k, stride)
+        ours = conv(x, k, stride)
         theirs = tf.nn.conv2d(x, k, stride, "SAME")
     np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
     for a, b in zip(tape.gradient(ours, [x, k], output_gradients=g), tape.gradient(theirs, [x, k], output_gradients=g)):
@@ -195,15 +199,7 @@ def test_image_heads_take_the_overlap_add_and_match_keras():
 def test_patch_conv2d_and_its_gradients_equal_tensorflows(x_shape, k_shape, stride):
     """The convolution as one product on gathered patches: outputs and both gradients (autodiff) equal
     TensorFlow's 'SAME' convolution's, odd sides, stride 1 and 3, a kernel wider than the input."""
-    x, k = _random(x_shape, 1), _random(k_shape, 2)
-    g = _random(tf.nn.conv2d(x, k, stride, "SAME").shape, 3)
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch([x, k])
-        ours = conv_grads.patch_conv2d(x, k, stride)
-        theirs = tf.nn.conv2d(x, k, stride, "SAME")
-    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
-    for a, b in zip(tape.gradient(ours, [x, k], output_gradients=g), tape.gradient(theirs, [x, k], output_gradients=g)):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+    _assert_conv_and_gradients_equal_tensorflows(conv_grads.patch_conv2d, x_shape, k_shape, stride)
 
 
 def test_patch_conv2d_in_closed_form():
