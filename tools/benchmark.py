@@ -134,7 +134,7 @@ def live_float_ops(graph) -> int:
     the input's is wanted (the generator step's pass back through the
     discriminator, a Langevin step's gradient in x), and the input's
     gradient, dead at a network's first layer. Those made the profiler's
-    counts 4.5-5% too high for DCGAN and LR-GAN, ~30% for AAAE and HALI and
+    counts 4.5-8.5% too high for DCGAN and LR-GAN, ~30% for AAAE and HALI and
     ~50% for the Langevin loops (docs/PERFORMANCE.md).
     """
     live, stack = set(), [t.op for t in graph.outputs] + list(graph.control_outputs)
@@ -649,8 +649,8 @@ def soak_case(config, image_shape, batch: int, xla: bool = False, soak_steps: in
     warmup_chunks = warmup_steps // chunk
     monitor = SoakMonitor(chunk, warmup_chunks, traces, leak_kib_per_step)
     chunks = warmup_chunks + soak_steps // chunk
-    history = model.fit(batches(image_shape, batch * model.batches_per_step()), epochs=chunks, steps_per_epoch=chunk, callbacks=[monitor],
-                        verbose=0, shuffle=False)
+    history = model.fit(batches(image_shape, batch * model.batches_per_step()), epochs=chunks,
+                        steps_per_epoch=chunk, callbacks=[monitor], verbose=0, shuffle=False)
 
     series = monitor.series
     start, first, end = series[warmup_chunks - 1], series[warmup_chunks], series[-1]

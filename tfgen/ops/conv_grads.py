@@ -77,10 +77,11 @@ import tensorflow as tf
 
 from tfgen.ops.devices import AutoChoice, has_gpu
 
-__all__ = ["FILTER_GRADIENTS", "SMALL_OUTPUT_CHANNELS", "SMALL_OUTPUT_POSITIONS", "TINY_OUTPUT_POSITIONS", "WIDE_CHANNEL_PRODUCT", "auto_means",
-           "check_filter_gradient", "conv2d_same", "conv2d_transpose_same", "conv2d_transpose_small",
-           "overlap_add_conv2d_transpose", "patch_conv2d", "patch_filter_gradient", "use_overlap_add_forward",
-           "use_patch_forward", "use_patch_filter_gradient"]
+__all__ = ["FILTER_GRADIENTS", "SMALL_OUTPUT_CHANNELS", "SMALL_OUTPUT_POSITIONS", "TINY_OUTPUT_POSITIONS",
+           "WIDE_CHANNEL_PRODUCT", "auto_means", "check_filter_gradient", "conv2d_same",
+           "conv2d_transpose_same", "conv2d_transpose_small", "overlap_add_conv2d_transpose", "patch_conv2d",
+           "patch_filter_gradient", "use_overlap_add_forward", "use_patch_forward",
+           "use_patch_filter_gradient"]
 
 FILTER_GRADIENTS = ("auto", "native", "matmul")
 # The largest map (height x width of the smaller side of the convolution) whose
