@@ -134,7 +134,7 @@ def live_float_ops(graph) -> int:
     the input's is wanted (the generator step's pass back through the
     discriminator, a Langevin step's gradient in x), and the input's
     gradient, dead at a network's first layer. Those made the profiler's
-    counts 4.5-8.5% too high for DCGAN and LR-GAN, ~30% for AAAE and HALI and
+    counts 5-9% too high for DCGAN and LR-GAN, ~30% for AAAE and HALI and
     ~50% for the Langevin loops (docs/PERFORMANCE.md).
     """
     live, stack = set(), [t.op for t in graph.outputs] + list(graph.control_outputs)
