@@ -55,10 +55,10 @@ on machines without a GPU.
 **Wide convolutions to 2x2 maps.** oneDNN's float32 kernels for a 4x4
 stride-2 convolution whose output is 2x2 slow down as the channels grow: at
 4x4x512 -> 2x2x1024 (AAAE's last encoder stage at Table III's widths) they
-ran at 71-75 GFLOP/s forward and 73-83 for forward and both gradients
+ran at 65-75 GFLOP/s forward and 56-83 for forward and both gradients
 together (batch 100-300), where the same convolution as one matrix product
 on the gathered patches, [batch * 4, 16 C_in] x [16 C_in, C_out], gradients
-by autodiff, ran at 188-199 and 188-224; 1024 -> 512 channels: 67 vs 166;
+by autodiff, ran at 186-199 and 183-227; 1024 -> 512 channels: 67 vs 166;
 384 -> 768: 124 vs 196; 256 -> 1024: 142 vs 192; 512 -> 512: 156 vs 161.
 With fewer channels the native kernels are as fast or faster (256 -> 512:
 171-207 vs 161-175; 128 -> 256 and 512 -> 256 too), and at 4x4 outputs and
@@ -67,7 +67,7 @@ the product for float32 outputs of at most `TINY_OUTPUT_POSITIONS` (4)
 positions with C_in x C_out of at least `WIDE_CHANNEL_PRODUCT` (512 x 512)
 on machines without a GPU (docs/aaae/small_conv_forms.txt; measured in
 float32 only, and the bf16 models have no such layer). AAAE's Table III
-train step: x1.24 (docs/aaae/small_conv_ab.json).
+train step: x1.27 (docs/aaae/small_conv_ab.json).
 """
 
 from __future__ import annotations
