@@ -171,14 +171,20 @@ def static_gflops(config, image_shape, traced) -> float:
     return live_float_ops(graph) / 1e9
 
 
+def images_per_step(model, batch: int) -> int:
+    """The images one train step reads, as `tfgen train` feeds them: train.batch_size times the
+    model's batches_per_step() (AAAE with fresh approximator codes reads 1 + k batches a step)."""
+    return batch * model.batches_per_step()
+
+
 def train_step_gflops(config, image_shape, batch: int) -> float:
-    """Static FLOP count of one train step, every Langevin step counted (`static_gflops`); the step
-    reads `batch` (train.batch_size) times the model's `batches_per_step()` images, as in training."""
+    """Static FLOP count of one train step, every Langevin step counted (`static_gflops`), on the
+    `images_per_step` a step reads in training."""
     def spec(n):
         return {"image": tf.TensorSpec([n, *image_shape], tf.float32),
                 "label": tf.TensorSpec([n], tf.int32), "index": tf.TensorSpec([n], tf.int64)}
     return static_gflops(config, image_shape,
-                         lambda model: (model.train_step, [spec(batch * model.batches_per_step())]))
+                         lambda model: (model.train_step, [spec(images_per_step(model, batch))]))
 
 
 def langevin_loop_gflops(config, image_shape, batch: int) -> float:
@@ -211,9 +217,7 @@ class _Variant:
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             self.model = build_model(config, image_shape, num_classes=10, xla=xla, precision=precision)
             self.model.compile()
-        # The images one step reads, as `tfgen train` feeds them: train.batch_size times the model's
-        # batches_per_step() (AAAE with fresh approximator codes reads 1 + k batches per step).
-        self.images_per_step = batch * self.model.batches_per_step()
+        self.images_per_step = images_per_step(self.model, batch)
         self.ds = batches(image_shape, self.images_per_step)
         self.batch = batch
         with conv_grads.auto_means(filter_gradient):  # the layers choose while the step is traced
@@ -649,7 +653,7 @@ def soak_case(config, image_shape, batch: int, xla: bool = False, soak_steps: in
     warmup_chunks = warmup_steps // chunk
     monitor = SoakMonitor(chunk, warmup_chunks, traces, leak_kib_per_step)
     chunks = warmup_chunks + soak_steps // chunk
-    history = model.fit(batches(image_shape, batch * model.batches_per_step()), epochs=chunks,
+    history = model.fit(batches(image_shape, images_per_step(model, batch)), epochs=chunks,
                         steps_per_epoch=chunk, callbacks=[monitor], verbose=0, shuffle=False)
 
     series = monitor.series

@@ -73,7 +73,7 @@ class StridedConv2D(layers.Conv2D):
                                                  inputs.shape[-1] * self.filters)):
             return conv_grads.patch_conv2d(inputs, kernel, s)
         if _matmul_filter_gradient(self, out):
-            return conv_grads.conv2d_same(inputs, kernel, self.strides[0])
+            return conv_grads.conv2d_same(inputs, kernel, s)
         return super().convolution_op(inputs, kernel)
 
     def get_config(self):

@@ -183,9 +183,9 @@ def patch_conv2d(inputs: tf.Tensor, kernel: tf.Tensor, strides: int) -> tf.Tenso
     kernel = _as_tensor(kernel, inputs.dtype)
     kh, kw, c_in, c_out = kernel.shape
     (h, w), s = inputs.shape[1:3], strides
-    out_h, out_w = -(-h // s), -(-w // s)
-    pad_h, pad_w = max((out_h - 1) * s + kh - h, 0), max((out_w - 1) * s + kw - w, 0)
-    x = tf.pad(inputs, [[0, 0], [pad_h // 2, pad_h - pad_h // 2], [pad_w // 2, pad_w - pad_w // 2], [0, 0]])
+    out_h, *pad_h = _same_pads(h, kh, s)
+    out_w, *pad_w = _same_pads(w, kw, s)
+    x = tf.pad(inputs, [[0, 0], pad_h, pad_w, [0, 0]])
     n = tf.shape(inputs)[0]
     cols = [tf.reshape(x[:, i * s:i * s + kh, j * s:j * s + kw, :], [n, kh * kw * c_in])
             for i in range(out_h) for j in range(out_w)]
@@ -292,7 +292,7 @@ def patch_filter_gradient(inputs: tf.Tensor, output_grad: tf.Tensor, kernel_shap
     ah, aw = -(-kh // s), -(-kw // s)  # block offsets per axis
 
     def pads(size, out, k, blocks):
-        before = max((out - 1) * s + k - size, 0) // 2  # 'SAME': the smaller half before
+        before = _same_pads(size, k, s)[1]
         return [before, (out - 1 + blocks) * s - size - before]  # enough for every block offset
 
     x = tf.pad(inputs, [[0, 0], pads(h, ho, kh, ah), pads(w, wo, kw, aw), [0, 0]])
@@ -304,6 +304,14 @@ def patch_filter_gradient(inputs: tf.Tensor, output_grad: tf.Tensor, kernel_shap
     k = tf.reshape(tf.stack(blocks), [ah, aw, s, s, c_in, c_out])
     k = tf.reshape(tf.transpose(k, [0, 2, 1, 3, 4, 5]), [ah * s, aw * s, c_in, c_out])
     return k[:kh, :kw]
+
+
+def _same_pads(size: int, k: int, s: int):
+    """One axis of a 'SAME' convolution: (output size, zeros before, zeros after); TensorFlow puts
+    the smaller half before."""
+    out = -(-size // s)
+    total = max((out - 1) * s + k - size, 0)
+    return out, total // 2, total - total // 2
 
 
 def _as_tensor(kernel, dtype) -> tf.Tensor:
